@@ -1,0 +1,1 @@
+"""Training loops, inference, checkpoints and run directories."""
