@@ -1,0 +1,343 @@
+"""The one training loop every rgbt model uses (translator and detector).
+
+What it takes care of, so model code does not repeat it:
+
+* a deterministic shuffled order per ``(seed, epoch)``, sharded across ``torchrun`` ranks;
+* mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler), gradient
+  clipping, warm-up + decay learning-rate schedule;
+* ``RUN/last.pt`` written atomically at every epoch end and on interruption, holding model,
+  optimiser, scheduler, scaler, RNG states, position and config, so ``resume=True`` continues
+  exactly where the run stopped (mid-epoch included); ``RUN/best.pt`` when a validation metric
+  improves;
+* a CSV log of every ``log_every`` steps (``RUN/log.csv``), evaluations (``RUN/eval.csv``), a loss
+  plot (``RUN/loss.png``) and a tqdm progress bar;
+* a non-finite loss stops training with the epoch, step and frames of the offending batch named.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from rgbt.config import OptimConfig, config_to_dict
+from rgbt.engine import distributed
+from rgbt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from rgbt.engine.optim import build_optimizer, build_scheduler
+
+log = logging.getLogger(__name__)
+
+#: ``compute_loss(model, batch, device) -> {"loss": total, other named components...}``
+LossFn = Callable[[torch.nn.Module, Any, torch.device], dict[str, torch.Tensor]]
+#: ``evaluate(model) -> {metric name: value}``, run on the main process only.
+EvalFn = Callable[[torch.nn.Module], dict[str, float]]
+
+
+class EpochSampler(Sampler[int]):
+    """Dataset indices in a shuffled order fixed by ``(seed, epoch)``, this rank's shard, from an offset.
+
+    Resuming mid-epoch replays the same order and skips the samples already seen, which is what
+    makes a resumed run identical to an uninterrupted one.
+    """
+
+    def __init__(self, length: int, seed: int = 0, shuffle: bool = True) -> None:
+        self.length = length
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.start = 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch's order and skip its first ``start`` samples of this rank."""
+        self.epoch = epoch
+        self.start = start
+
+    def _order(self) -> list[int]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.length, generator=generator).tolist()
+        else:
+            order = list(range(self.length))
+        world = distributed.world_size()
+        if world > 1 and order:
+            # Pad so every rank takes the same number of steps (DDP needs matching collectives).
+            order += order[: (-len(order)) % world]
+        return distributed.shard(order)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order()[self.start :])
+
+    def __len__(self) -> int:
+        return max(0, len(self._order()) - self.start)
+
+
+@dataclass
+class TrainState:
+    """Where a run is: completed epochs, global step and position inside the current epoch."""
+
+    epoch: int = 0
+    step: int = 0
+    batch_in_epoch: int = 0
+    best: float | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
+    if not amp:
+        return None
+    if device.type != "cuda":
+        log.warning("amp requested on %s: mixed precision is only used on CUDA, training in float32", device)
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _describe(batch: Any) -> str:
+    """Frame ids of a batch when its targets carry them (``target['frame_id']``)."""
+    targets = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+    if isinstance(targets, Sequence) and targets and isinstance(targets[0], dict) and "frame_id" in targets[0]:
+        return ", ".join(str(t["frame_id"]) for t in targets)
+    return "<frames unknown>"
+
+
+def _plot_losses(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k not in ("step", "epoch", "lr", "seconds")]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    steps = [int(r["step"]) for r in rows]
+    for key in keys:
+        ax.plot(steps, [float(r[key]) for r in rows], label=key, linewidth=1.2 if key == "loss" else 0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+class Trainer:
+    """Train ``model`` on ``dataset`` with ``compute_loss``; see the module docstring.
+
+    Args:
+        model: the module to train (moved to ``device``; wrapped in DDP under ``torchrun``).
+        dataset: a map-style dataset; ``collate_fn`` builds batches from its items.
+        compute_loss: returns a dict with the total under ``"loss"`` plus named components.
+        optim: optimiser / schedule / loop settings.
+        run_dir: where checkpoints and logs go.
+        config: the resolved run config, stored in every checkpoint.
+        device: where to train.
+        evaluate: optional validation callback; ``metric`` names the value that selects
+            ``best.pt`` (``lower_is_better`` tells the direction).
+        workers: DataLoader worker processes (0 loads in the training process).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        dataset: Dataset,
+        collate_fn: Callable[[list[Any]], Any],
+        compute_loss: LossFn,
+        optim: OptimConfig,
+        run_dir: str | Path,
+        config: Any,
+        device: torch.device,
+        evaluate: EvalFn | None = None,
+        metric: str | None = None,
+        lower_is_better: bool = True,
+        workers: int = 0,
+    ) -> None:
+        self.optim = optim
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.device = device
+        self.compute_loss = compute_loss
+        self.evaluate = evaluate
+        self.metric = metric
+        self.lower_is_better = lower_is_better
+        self.distributed = distributed.init_distributed(device)
+        self.model = model.to(device)
+        self.train_model: torch.nn.Module = self.model
+        if self.distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            self.train_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if len(dataset) == 0:
+            raise ValueError("the training set is empty: check the dataset root, image set and period filter")
+        self.sampler = EpochSampler(len(dataset), seed=optim.seed)
+        self.loader = DataLoader(
+            dataset,
+            batch_size=optim.batch_size,
+            sampler=self.sampler,
+            collate_fn=collate_fn,
+            num_workers=workers,
+        )
+        self.steps_per_epoch = math.ceil(len(self.sampler) / optim.batch_size)
+        total = optim.epochs * self.steps_per_epoch
+        self.total_steps = min(total, optim.max_steps) if optim.max_steps > 0 else total
+        self.optimizer = build_optimizer(
+            self.model.parameters(), optim.optimizer, optim.lr, optim.weight_decay, optim.momentum
+        )
+        self.scheduler = build_scheduler(self.optimizer, self.total_steps, optim.warmup_steps, optim.schedule)
+        self.autocast_dtype = _autocast_dtype(device, optim.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
+        self.state = TrainState()
+
+    # ---------------------------------------------------------------- checkpoints
+    def _checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.state.epoch,
+            "step": self.state.step,
+            "batch_in_epoch": self.state.batch_in_epoch,
+            "best": self.state.best,
+            "history": self.state.history,
+            "config": config_to_dict(self.config),
+            "rng": rng_state(),
+        }
+
+    def save(self, name: str = "last.pt") -> Path | None:
+        """Write a checkpoint (main process only)."""
+        if not distributed.is_main_process():
+            return None
+        return save_checkpoint(self.run_dir / name, self._checkpoint_state())
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Restore everything from ``path`` (default ``RUN/last.pt``); False when there is nothing to resume."""
+        path = Path(path) if path else self.run_dir / "last.pt"
+        if not path.is_file():
+            return False
+        state = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.state = TrainState(
+            epoch=state["epoch"],
+            step=state["step"],
+            batch_in_epoch=state["batch_in_epoch"],
+            best=state["best"],
+            history=list(state.get("history", [])),
+        )
+        set_rng_state(state["rng"])
+        log.info("resumed from %s at epoch %d, step %d", path, self.state.epoch, self.state.step)
+        return True
+
+    # ---------------------------------------------------------------- logging
+    def _append_csv(self, name: str, row: dict[str, float]) -> None:
+        if not distributed.is_main_process():
+            return
+        path = self.run_dir / name
+        new = not path.exists()
+        with path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    # ---------------------------------------------------------------- loop
+    def _train_step(self, batch: Any) -> dict[str, float]:
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                            enabled=self.autocast_dtype is not None):
+            losses = self.compute_loss(self.train_model, batch, self.device)
+        total = losses["loss"]
+        if not torch.isfinite(total):
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            raise FloatingPointError(
+                f"non-finite loss at epoch {self.state.epoch}, step {self.state.step} "
+                f"(batch {self.state.batch_in_epoch}: {_describe(batch)}): {values}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _run_evaluation(self) -> None:
+        if self.evaluate is None or not distributed.is_main_process():
+            return
+        self.model.eval()
+        metrics = self.evaluate(self.model)
+        self.model.train()
+        row = {"epoch": self.state.epoch, "step": self.state.step, **metrics}
+        self.state.history.append(row)
+        self._append_csv("eval.csv", row)
+        log.info("evaluation at epoch %d: %s", self.state.epoch, {k: round(v, 4) for k, v in metrics.items()})
+        if self.metric is not None and self.metric in metrics:
+            value = metrics[self.metric]
+            better = self.state.best is None or (
+                value < self.state.best if self.lower_is_better else value > self.state.best
+            )
+            if better:
+                self.state.best = value
+                self.save("best.pt")
+
+    def fit(self, resume: bool = False) -> TrainState:
+        """Train until ``optim.epochs`` (or ``optim.max_steps``) are done; returns the final state."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and not self.resume():
+            log.info("nothing to resume in %s: starting a new run", self.run_dir)
+        self.model.train()
+        main = distributed.is_main_process()
+        bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train", disable=not main, leave=False)
+        started = time.perf_counter()
+        try:
+            while self.state.step < self.total_steps and self.state.epoch < self.optim.epochs:
+                self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch * self.optim.batch_size)
+                for batch in self.loader:
+                    losses = self._train_step(batch)
+                    self.state.step += 1
+                    self.state.batch_in_epoch += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{losses['loss']:.4f}", epoch=self.state.epoch)
+                    if self.state.step % max(1, self.optim.log_every) == 0 or self.state.step == self.total_steps:
+                        self._append_csv("log.csv", {
+                            "step": self.state.step,
+                            "epoch": self.state.epoch,
+                            "lr": self.scheduler.get_last_lr()[0],
+                            "seconds": round(time.perf_counter() - started, 3),
+                            **losses,
+                        })
+                    if self.state.step >= self.total_steps:
+                        break
+                finished_epoch = self.state.batch_in_epoch >= self.steps_per_epoch
+                if finished_epoch:
+                    self.state.epoch += 1
+                    self.state.batch_in_epoch = 0
+                last = self.state.step >= self.total_steps or self.state.epoch >= self.optim.epochs
+                every = self.optim.eval_every
+                if every > 0 and (last or (finished_epoch and self.state.epoch % every == 0)):
+                    self._run_evaluation()
+                self.save()
+                if main and (self.run_dir / "log.csv").exists():
+                    _plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png")
+        except KeyboardInterrupt:
+            # Keep every finished step: `--resume` continues from here.
+            self.save()
+            raise
+        finally:
+            bar.close()
+        distributed.barrier()
+        return self.state
