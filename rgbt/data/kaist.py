@@ -1,0 +1,521 @@
+"""The KAIST multispectral pedestrian benchmark, in its released layout.
+
+Layout of a KAIST root::
+
+    images/setXX/VYYY/{visible,lwir}/IZZZZZ.jpg      640x512 pairs (lwir stored as 3 equal channels)
+    annotations/setXX/VYYY/IZZZZZ.txt                bbGt (thermal frame)
+    annotations_paired/setXX/VYYY/{visible,lwir}/IZZZZZ.txt   KAIST-Paired (AR-CNN), optional
+    imageSets/<name>.txt                             one frame id per line: setXX/VYYY/IZZZZZ
+
+Sets 00-05 are the training split and 06-11 the test split; sets 00-02 and 06-08 are day,
+03-05 and 09-11 night; the scene is campus, road or downtown in turn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rgbt.data.bbgt import BbGtObject, read_bbgt
+from rgbt.data.errors import DataFormatError
+from rgbt.data.imageio import check_same_size, find_image, read_image
+from rgbt.data.sample import PairSample, empty_boxes
+
+log = logging.getLogger(__name__)
+
+#: Folder names of the two modalities inside ``images/setXX/VYYY/``.
+MODALITY_FOLDERS: dict[str, str] = {"rgb": "visible", "thermal": "lwir", "fake_rgb": "fake_visible"}
+
+#: COCO-style category ids used by ``KAIST_annotation.json``.
+KAIST_JSON_CATEGORIES: tuple[tuple[int, str], ...] = (
+    (0, "__ignore__"), (1, "person"), (2, "cyclist"), (3, "people"), (4, "person?"),
+)
+
+_SCENES = ("campus", "road", "downtown")
+_FRAME_RE = re.compile(r"set(\d{2})[/_\\]V(\d{3})[/_\\](?:(?:visible|lwir)[/_\\])?I(\d{5})(?:\.\w+)?$")
+
+
+@dataclass(frozen=True, order=True)
+class FrameId:
+    """A KAIST frame: set, video and frame index (``set06/V001/I00459``)."""
+
+    set: int
+    video: int
+    frame: int
+
+    def __str__(self) -> str:
+        return f"set{self.set:02d}/V{self.video:03d}/I{self.frame:05d}"
+
+    @property
+    def period(self) -> str:
+        """``day`` for sets 00-02 and 06-08, ``night`` otherwise."""
+        return "day" if self.set % 6 < 3 else "night"
+
+    @property
+    def split(self) -> str:
+        """``train`` for sets 00-05, ``test`` for 06 and above."""
+        return "train" if self.set < 6 else "test"
+
+    @property
+    def scene(self) -> str:
+        """``campus``, ``road`` or ``downtown``."""
+        return _SCENES[self.set % 3]
+
+
+def parse_frame_id(text: str, path: str | os.PathLike[str] | None = None, line: int | None = None) -> FrameId:
+    """Parse ``setXX/VYYY/IZZZZZ`` (also ``setXX_VYYY_IZZZZZ`` and image paths ending that way).
+
+    Raises:
+        DataFormatError (when ``path`` is given) or ValueError naming the value.
+    """
+    match = _FRAME_RE.search(text.strip())
+    if match is None:
+        message = f"not a KAIST frame id (expected setXX/VYYY/IZZZZZ): {text.strip()!r}"
+        if path is not None:
+            raise DataFormatError(path, line, message)
+        raise ValueError(message)
+    return FrameId(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+
+
+def resolve_image_set(root: str | os.PathLike[str], image_set: str | os.PathLike[str]) -> Path:
+    """Find an image-set list given as a path, or as a name under ``ROOT/imageSets``.
+
+    ``test-all-20``, ``test-all-20.txt`` and ``path/to/list.txt`` are all accepted.
+    """
+    candidate = Path(image_set)
+    if candidate.is_file():
+        return candidate
+    folder = Path(root) / "imageSets"
+    for name in (str(image_set), f"{image_set}.txt"):
+        if (folder / name).is_file():
+            return folder / name
+    known = sorted(p.stem for p in folder.glob("*.txt")) if folder.is_dir() else []
+    raise FileNotFoundError(f"image set {str(image_set)!r} not found as a file or in {folder} (known: {known})")
+
+
+def read_image_set(path: str | os.PathLike[str]) -> list[str]:
+    """Read an image-set list: one frame id per line, blank lines skipped.
+
+    Returns:
+        normalised frame ids (``setXX/VYYY/IZZZZZ``) in file order.
+    """
+    frames = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            frames.append(str(parse_frame_id(line, path, number)))
+    return frames
+
+
+def image_path(root: str | os.PathLike[str], frame_id: str, modality: str) -> Path:
+    """``ROOT/images/setXX/VYYY/{visible,lwir,fake_visible}/IZZZZZ.jpg``."""
+    fid = parse_frame_id(frame_id)
+    if modality not in MODALITY_FOLDERS:
+        raise ValueError(f"unknown modality {modality!r}; expected one of {tuple(MODALITY_FOLDERS)}")
+    return (
+        Path(root) / "images" / f"set{fid.set:02d}" / f"V{fid.video:03d}"
+        / MODALITY_FOLDERS[modality] / f"I{fid.frame:05d}.jpg"
+    )
+
+
+def annotation_path(root: str | os.PathLike[str], frame_id: str) -> Path:
+    """``ROOT/annotations/setXX/VYYY/IZZZZZ.txt`` (thermal-frame bbGt)."""
+    fid = parse_frame_id(frame_id)
+    return Path(root) / "annotations" / f"set{fid.set:02d}" / f"V{fid.video:03d}" / f"I{fid.frame:05d}.txt"
+
+
+def paired_annotation_path(root: str | os.PathLike[str], frame_id: str, modality: str) -> Path:
+    """``ROOT/annotations_paired/setXX/VYYY/{visible,lwir}/IZZZZZ.txt`` (KAIST-Paired)."""
+    fid = parse_frame_id(frame_id)
+    if modality not in ("rgb", "thermal"):
+        raise ValueError(f"paired annotations exist for 'rgb' and 'thermal', not {modality!r}")
+    return (
+        Path(root) / "annotations_paired" / f"set{fid.set:02d}" / f"V{fid.video:03d}"
+        / MODALITY_FOLDERS[modality] / f"I{fid.frame:05d}.txt"
+    )
+
+
+def read_annotations(root: str | os.PathLike[str], frame_ids: Sequence[str]) -> list[list[BbGtObject]]:
+    """Read the thermal-frame bbGt annotations of the given frames (a missing file is an error)."""
+    out = []
+    for frame_id in frame_ids:
+        path = annotation_path(root, frame_id)
+        if not path.is_file():
+            raise FileNotFoundError(f"annotation file missing for frame {frame_id}: {path}")
+        out.append(read_bbgt(path))
+    return out
+
+
+@dataclass
+class KaistJsonGroundTruth:
+    """Ground truth in the COCO-style ``KAIST_annotation.json`` form.
+
+    ``frame_ids[i]`` is the image with json id ``image_ids[i]``; ``objects[i]`` its objects and
+    ``sizes[i]`` its ``(height, width)``.
+    """
+
+    frame_ids: list[str]
+    image_ids: list[int]
+    objects: list[list[BbGtObject]]
+    sizes: list[tuple[int, int]]
+
+
+def _require(entry: dict, keys: Sequence[str], path: str | os.PathLike[str], where: str) -> None:
+    missing = [key for key in keys if key not in entry]
+    if missing:
+        raise DataFormatError(path, None, f"{where} lacks key(s) {missing}: {json.dumps(entry)[:200]}")
+
+
+def read_kaist_json(path: str | os.PathLike[str]) -> KaistJsonGroundTruth:
+    """Read COCO-style KAIST ground truth (``KAIST_annotation.json``).
+
+    Labels come from the category names. In the released file every object has category
+    ``person`` and ``ignore = 1`` marks the people / person? / cyclist regions, so those objects
+    read back as ``person`` with ``ignore = 1``; files written by :func:`write_kaist_json` keep
+    the true label and the raw bbGt fields, so they round-trip with the txt form exactly.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
+    if not isinstance(data, dict):
+        raise DataFormatError(path, None, "expected a json object with 'images' and 'annotations'")
+    _require(data, ("images", "annotations"), path, "the top-level object")
+    names = {int(c["id"]): str(c["name"]) for c in data.get("categories", [])} or dict(KAIST_JSON_CATEGORIES)
+    frame_ids, image_ids, sizes = [], [], []
+    index: dict[int, int] = {}
+    for image in data["images"]:
+        _require(image, ("id", "im_name"), path, "an image entry")
+        index[int(image["id"])] = len(frame_ids)
+        frame_ids.append(str(parse_frame_id(str(image["im_name"]), path)))
+        image_ids.append(int(image["id"]))
+        sizes.append((int(image.get("height", 512)), int(image.get("width", 640))))
+    objects: list[list[BbGtObject]] = [[] for _ in frame_ids]
+    for ann in data["annotations"]:
+        _require(ann, ("image_id", "category_id", "bbox"), path, "an annotation")
+        image_id = int(ann["image_id"])
+        if image_id not in index:
+            raise DataFormatError(path, None, f"annotation {ann.get('id')} refers to unknown image_id {image_id}")
+        category = int(float(ann["category_id"]))
+        if category not in names:
+            raise DataFormatError(path, None, f"annotation {ann.get('id')} has unknown category_id {category}")
+        x, y, w, h = (float(v) for v in ann["bbox"])
+        if w < 0 or h < 0:
+            raise DataFormatError(path, None, f"annotation {ann.get('id')} has a negative size: {ann['bbox']}")
+        label = names[category]
+        flag = int(ann.get("ignore", 0))
+        ignore = int(ann["ign"]) if "ign" in ann else (flag if label == "person" else 0)
+        objects[index[image_id]].append(
+            BbGtObject(
+                label=label,
+                box=(x, y, w, h),
+                occlusion=int(ann.get("occlusion", 0)),
+                visible=tuple(float(v) for v in ann.get("vis_bbox", (0, 0, 0, 0))),
+                ignore=ignore,
+                angle=float(ann.get("angle", 0.0)),
+            )
+        )
+    return KaistJsonGroundTruth(frame_ids, image_ids, objects, sizes)
+
+
+def write_kaist_json(
+    path: str | os.PathLike[str],
+    frame_ids: Sequence[str],
+    objects: Sequence[Sequence[BbGtObject]],
+    sizes: Sequence[tuple[int, int]] | None = None,
+) -> None:
+    """Write ground truth as COCO-style json in the ``KAIST_annotation.json`` form.
+
+    Image ids are 0-based in list order, annotation ids start at 0, ``ignore`` is 1 for every
+    label but ``person`` (and for objects flagged ``ign``), as in the released file; the extra
+    keys ``ign``, ``vis_bbox`` and ``angle`` keep the bbGt fields so the txt form round-trips.
+    """
+    if len(frame_ids) != len(objects):
+        raise ValueError(f"{len(frame_ids)} frame ids but {len(objects)} object lists")
+    ids = {name: cid for cid, name in KAIST_JSON_CATEGORIES}
+    images, annotations = [], []
+    for image_id, (frame_id, objs) in enumerate(zip(frame_ids, objects)):
+        height, width = sizes[image_id] if sizes is not None else (512, 640)
+        images.append({"id": image_id, "im_name": str(parse_frame_id(frame_id)), "height": height, "width": width})
+        for obj in objs:
+            if obj.label not in ids:
+                raise ValueError(f"label {obj.label!r} of frame {frame_id} has no KAIST json category")
+            annotations.append({
+                "id": len(annotations),
+                "image_id": image_id,
+                "category_id": ids[obj.label],
+                "bbox": list(obj.box),
+                "height": obj.box[3],
+                "occlusion": obj.occlusion,
+                "ignore": int(obj.label != "person" or obj.ignore != 0),
+                "ign": obj.ignore,
+                "vis_bbox": list(obj.visible),
+                "angle": obj.angle,
+            })
+    categories = [{"id": cid, "name": name} for cid, name in KAIST_JSON_CATEGORIES]
+    payload = {"images": images, "annotations": annotations, "categories": categories}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(payload, indent=1), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# frame source
+# --------------------------------------------------------------------------------------------
+
+#: Extensions tried for translated (fake RGB) images, in order.
+FAKE_RGB_EXTENSIONS: tuple[str, ...] = (".jpg", ".png")
+
+#: Values accepted for the ``period`` filter.
+PERIODS: tuple[str, ...] = ("all", "day", "night")
+
+
+def discover_frames(root: str | os.PathLike[str]) -> list[str]:
+    """Every frame of a KAIST root, sorted: from ``annotations/`` when it holds files, else from
+    ``annotations_paired/*/*/lwir/``, else from ``images/`` (``lwir`` and ``visible`` together).
+
+    Files whose names are not KAIST frame names are skipped (logged at debug level).
+    """
+    root = Path(root)
+    searches = (
+        ("annotations", ("set*/V*/I*.txt",)),
+        ("annotations_paired", ("set*/V*/lwir/I*.txt",)),
+        ("images", ("set*/V*/lwir/I*.*", "set*/V*/visible/I*.*")),
+    )
+    for folder, patterns in searches:
+        base = root / folder
+        if not base.is_dir():
+            continue
+        found: set[FrameId] = set()
+        for pattern in patterns:
+            for path in base.glob(pattern):
+                try:
+                    found.add(parse_frame_id(path.relative_to(base).as_posix()))
+                except ValueError:
+                    log.debug("skipping %s: not a KAIST frame name", path)
+        if found:
+            return [str(fid) for fid in sorted(found)]
+    return []
+
+
+def boxes_xyxy(objects: Sequence[BbGtObject]) -> np.ndarray:
+    """``(N, 4)`` float32 ``xyxy`` boxes from bbGt ``x y w h`` objects."""
+    if not objects:
+        return empty_boxes()
+    xywh = np.asarray([obj.box for obj in objects], dtype=np.float64)
+    xywh[:, 2:] += xywh[:, :2]
+    return xywh.astype(np.float32)
+
+
+def check_paired_objects(
+    rgb_objects: Sequence[BbGtObject],
+    thermal_objects: Sequence[BbGtObject],
+    rgb_path: str | os.PathLike[str],
+    thermal_path: str | os.PathLike[str],
+) -> None:
+    """KAIST-Paired files must list the same objects (count and labels, in order) per modality.
+
+    Raises:
+        DataFormatError: located at the lwir file, naming the visible file too.
+    """
+    rgb_labels = [obj.label for obj in rgb_objects]
+    thermal_labels = [obj.label for obj in thermal_objects]
+    if len(rgb_labels) != len(thermal_labels):
+        raise DataFormatError(
+            thermal_path, None,
+            f"paired annotations disagree: {len(thermal_labels)} objects here but {len(rgb_labels)} in {rgb_path}",
+        )
+    for number, (label_t, label_v) in enumerate(zip(thermal_labels, rgb_labels), start=1):
+        if label_t != label_v:
+            raise DataFormatError(
+                thermal_path, None,
+                f"paired annotations disagree: object {number} is {label_t!r} here but {label_v!r} in {rgb_path}",
+            )
+
+
+class KaistSource:
+    """A KAIST-layout root as a :class:`~rgbt.data.source.FrameSource`.
+
+    ``source[i]`` is a :class:`PairSample` with ``rgb`` ``(512, 640, 3)`` uint8 RGB (``None`` when the
+    visible image is missing: thermal-only work still runs, the first miss is logged), ``thermal``
+    ``(512, 640)`` uint8, ``boxes`` ``(N, 4)`` float32 ``xyxy`` in thermal pixels, ``labels``
+    (``person``, ``people``, ``cyclist``, ``person?``), ``ignore`` (the file's ``ign`` flag) and
+    ``occlusion``. When ``annotations_paired/setXX/VYYY/{visible,lwir}/IZZZZZ.txt`` exist for a
+    frame, the lwir file gives the thermal boxes and the visible file fills ``boxes_rgb``; otherwise
+    ``annotations/setXX/VYYY/IZZZZZ.txt`` is read and ``boxes_rgb`` is ``None``.
+
+    Args:
+        root: the KAIST root (``images/``, ``annotations/`` ...).
+        image_set: an image-set name under ``root/imageSets`` or a list file; ``None`` takes every
+            frame found (see :func:`discover_frames`).
+        fake_rgb_root: a root written by ``rgbt translate``; ``sample.fake_rgb`` is read from
+            ``fake_rgb_root/images/setXX/VYYY/fake_visible/IZZZZZ.{jpg,png}`` (missing is an error).
+        period: ``all``, ``day`` or ``night``: keeps only the frames of that period.
+
+    Raises:
+        FileNotFoundError: ``root`` or the image set does not exist.
+        DataFormatError: a malformed image-set line.
+    """
+
+    name = "kaist"
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        image_set: str | os.PathLike[str] | None = None,
+        fake_rgb_root: str | os.PathLike[str] | None = None,
+        period: str = "all",
+    ) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"KAIST root not found: {self.root}")
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {PERIODS}, got {period!r}")
+        if image_set is not None:
+            list_path = resolve_image_set(self.root, image_set)
+            frames = read_image_set(list_path)
+            self.image_set = list_path.stem
+        else:
+            frames = discover_frames(self.root)
+            self.image_set = "all"
+        if period != "all":
+            frames = [f for f in frames if parse_frame_id(f).period == period]
+        self.frame_ids: list[str] = frames
+        self.period = period
+        self.fake_rgb_root = Path(fake_rgb_root) if fake_rgb_root is not None else None
+        self.has_paired = (self.root / "annotations_paired").is_dir()
+        self._warned_missing_rgb = False
+
+    def __len__(self) -> int:
+        return len(self.frame_ids)
+
+    def __repr__(self) -> str:
+        return f"KaistSource({str(self.root)!r}, image_set={self.image_set!r}, frames={len(self)})"
+
+    def image_paths(self, index: int) -> dict[str, Path | None]:
+        """Expected image files of frame ``index`` (``rgb``, ``thermal``, ``fake_rgb``); not checked to exist.
+
+        ``fake_rgb`` is ``None`` without a ``fake_rgb_root``; when no file exists yet it is the ``.png`` path.
+        """
+        frame_id = self.frame_ids[index]
+        paths: dict[str, Path | None] = {
+            "rgb": image_path(self.root, frame_id, "rgb"),
+            "thermal": image_path(self.root, frame_id, "thermal"),
+            "fake_rgb": None,
+        }
+        if self.fake_rgb_root is not None:
+            stem = image_path(self.fake_rgb_root, frame_id, "fake_rgb").with_suffix("")
+            paths["fake_rgb"] = find_image(stem, FAKE_RGB_EXTENSIONS) or stem.with_suffix(".png")
+        return paths
+
+    def _read_objects(self, frame_id: str) -> tuple[list[BbGtObject], list[BbGtObject] | None, dict[str, str]]:
+        """Thermal-frame objects, RGB-frame objects (paired roots only) and the files read."""
+        if self.has_paired:
+            rgb_path = paired_annotation_path(self.root, frame_id, "rgb")
+            thermal_path = paired_annotation_path(self.root, frame_id, "thermal")
+            if rgb_path.is_file() or thermal_path.is_file():
+                for missing, present in ((rgb_path, thermal_path), (thermal_path, rgb_path)):
+                    if not missing.is_file():
+                        raise FileNotFoundError(f"{missing}: paired annotation missing ({present} exists)")
+                thermal_objects = read_bbgt(thermal_path)
+                rgb_objects = read_bbgt(rgb_path)
+                check_paired_objects(rgb_objects, thermal_objects, rgb_path, thermal_path)
+                return thermal_objects, rgb_objects, {"annotation": str(thermal_path), "annotation_rgb": str(rgb_path)}
+        path = annotation_path(self.root, frame_id)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: annotation file missing for frame {frame_id}")
+        return read_bbgt(path), None, {"annotation": str(path)}
+
+    def annotations(self, index: int) -> PairSample:
+        """Frame ``index`` with annotations and meta, no images decoded.
+
+        Raises:
+            FileNotFoundError: the annotation file is missing (the message starts with its path).
+            DataFormatError: a malformed annotation file, or paired files that disagree.
+        """
+        frame_id = self.frame_ids[index]
+        fid = parse_frame_id(frame_id)
+        thermal_objects, rgb_objects, annotation_files = self._read_objects(frame_id)
+        paths = {key: str(path) for key, path in self.image_paths(index).items() if path is not None}
+        paths.update(annotation_files)
+        meta = {
+            "dataset": self.name,
+            "split": fid.split,
+            "image_set": self.image_set,
+            "frame_id": frame_id,
+            "set": f"set{fid.set:02d}",
+            "video": f"V{fid.video:03d}",
+            "frame": f"I{fid.frame:05d}",
+            "period": fid.period,
+            "scene": fid.scene,
+            "paths": paths,
+        }
+        return PairSample(
+            rgb=None,
+            thermal=None,
+            boxes=boxes_xyxy(thermal_objects),
+            labels=[obj.label for obj in thermal_objects],
+            ignore=np.asarray([obj.ignore != 0 for obj in thermal_objects], dtype=bool),
+            occlusion=np.asarray([obj.occlusion for obj in thermal_objects], dtype=np.int8),
+            boxes_rgb=boxes_xyxy(rgb_objects) if rgb_objects is not None else None,
+            meta=meta,
+        )
+
+    def __getitem__(self, index: int) -> PairSample:
+        """Frame ``index`` with decoded images (see the class docstring).
+
+        Raises:
+            FileNotFoundError: missing thermal image, annotation file, or fake RGB image.
+            DataFormatError: undecodable image, images of different sizes, malformed annotations.
+        """
+        sample = self.annotations(index)
+        paths = self.image_paths(index)
+        thermal_path = paths["thermal"]
+        thermal = read_image(thermal_path, "gray")
+        rgb = None
+        if paths["rgb"].is_file():
+            rgb = read_image(paths["rgb"], "rgb")
+            check_same_size(paths["rgb"], rgb, thermal_path, thermal)
+        elif not self._warned_missing_rgb:
+            self._warned_missing_rgb = True
+            log.warning("%s: visible image missing; loading thermal only (further misses not reported)", paths["rgb"])
+        fake_rgb = None
+        if paths["fake_rgb"] is not None:
+            if not paths["fake_rgb"].is_file():
+                raise FileNotFoundError(f"{paths['fake_rgb']}: fake RGB image missing for frame {sample.frame_id}")
+            fake_rgb = read_image(paths["fake_rgb"], "rgb")
+            check_same_size(paths["fake_rgb"], fake_rgb, thermal_path, thermal)
+        return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)
+
+
+def objects_to_sample(
+    frame_id: str, objects: Sequence[BbGtObject], dataset: str = "kaist", size: tuple[int, int] | None = None
+) -> PairSample:
+    """An annotation-only :class:`PairSample` (no images) from the bbGt objects of one frame.
+
+    ``meta`` holds ``dataset``, ``split``, ``frame_id``, ``set``, ``video``, ``frame``, ``period``,
+    ``scene`` and, when given, ``size`` ``(height, width)`` of the frame (used by the evaluator's
+    border rule when no image is loaded).
+    """
+    fid = parse_frame_id(frame_id)
+    meta = {
+        "dataset": dataset, "split": fid.split, "frame_id": str(fid), "set": f"set{fid.set:02d}",
+        "video": f"V{fid.video:03d}", "frame": f"I{fid.frame:05d}", "period": fid.period, "scene": fid.scene,
+    }
+    if size is not None:
+        meta["size"] = (int(size[0]), int(size[1]))
+    return PairSample(
+        rgb=None,
+        thermal=None,
+        boxes=boxes_xyxy(objects),
+        labels=[obj.label for obj in objects],
+        ignore=np.asarray([obj.ignore != 0 for obj in objects], dtype=bool),
+        occlusion=np.asarray([obj.occlusion for obj in objects], dtype=np.int8),
+        meta=meta,
+    )
+

@@ -1,0 +1,28 @@
+"""Fusion pedestrian detectors: multi-stream backbones and ignore-aware torchvision heads.
+
+Images are stacked modality channels (``('rgb', 'thermal')`` -> ``[r, g, b, t]``), float in [0, 1];
+boxes are float xyxy pixels of the thermal frame; see :mod:`rgbt.detect.detector` for the contract.
+"""
+
+from rgbt.detect.backbone import MODALITY_CHANNELS, MultiStreamBackbone, build_backbone, build_trunk
+from rgbt.detect.detector import (
+    ARCHS,
+    LateFusionDetector,
+    build_detector,
+    build_fusion_detector,
+    build_late_fusion_detector,
+    fuse_detections,
+)
+
+__all__ = [
+    "ARCHS",
+    "MODALITY_CHANNELS",
+    "LateFusionDetector",
+    "MultiStreamBackbone",
+    "build_backbone",
+    "build_detector",
+    "build_fusion_detector",
+    "build_late_fusion_detector",
+    "build_trunk",
+    "fuse_detections",
+]

@@ -1,0 +1,13 @@
+"""Flow-based, content-preserving thermal-to-RGB translation (ArtFlow-style Glow projection).
+
+:mod:`~rgbt.translate.flow` holds the invertible layers and :class:`Glow`,
+:mod:`~rgbt.translate.transfer` the latent AdaIN/WCT and the day/night :class:`StyleBank`,
+:mod:`~rgbt.translate.losses` the training objective and :mod:`~rgbt.translate.translator` the
+:class:`FlowTranslator` that wires them together (built by :func:`build_translator`).
+"""
+
+from rgbt.translate.flow import Glow
+from rgbt.translate.transfer import StyleBank, adain, latent_stats, wct
+from rgbt.translate.translator import FlowTranslator, build_translator
+
+__all__ = ["Glow", "StyleBank", "adain", "latent_stats", "wct", "FlowTranslator", "build_translator"]

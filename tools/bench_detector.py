@@ -1,0 +1,230 @@
+"""Speed of the fusion detector: inference ms/frame and training images/s, as a markdown table.
+
+Compares, on the same frame size and trunk:
+
+* ``fusion``: the rgbt detector over all requested modalities (default rgb+thermal, concat fusion);
+* ``rgbt 1-stream``: the same detector on one modality (thermal, or the first one) - the fusion cost;
+* ``torchvision``: torchvision's own single-stream model of the same head and trunk (RGB input, its
+  default 256-channel FPN and anchors, ``min_size``/``max_size`` set to the frame size).
+
+Runs on CPU, and on CUDA in fp32 and autocast fp16 (AMP) when a GPU is present. Weights are random
+(never downloaded); speed does not depend on them.
+
+Example::
+
+    python tools/bench_detector.py --iters 3
+    python tools/bench_detector.py --arch fcos --trunk mobilenet_v3_large --device cuda --amp
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
+from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+
+from rgbt.detect.backbone import MODALITY_CHANNELS, TRUNKS
+from rgbt.detect.detector import ARCHS, build_fusion_detector
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", choices=ARCHS, default="fasterrcnn")
+    parser.add_argument("--trunk", choices=TRUNKS, default="resnet18")
+    parser.add_argument("--fusion", choices=("concat", "sum", "gate", "early", "late"), default="concat")
+    parser.add_argument(
+        "--modalities", nargs="+", choices=sorted(MODALITY_CHANNELS), default=["rgb", "thermal"]
+    )
+    parser.add_argument("--size", nargs=2, type=int, default=[512, 640], metavar=("H", "W"))
+    parser.add_argument("--fpn-channels", type=int, default=128)
+    parser.add_argument("--width-mult", type=float, default=1.0, help="trunk width multiplier (tests)")
+    parser.add_argument("--batch", type=int, default=2, help="images per training step")
+    parser.add_argument("--iters", type=int, default=3, help="timed iterations per measurement")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations before timing")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CPU and CUDA"
+    )
+    parser.add_argument("--no-amp", action="store_true", help="skip the CUDA autocast (fp16) rows")
+    parser.add_argument("--no-baselines", action="store_true", help="time only the fusion model")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _stock_torchvision(arch: str, trunk: str, size: Sequence[int]) -> nn.Module:
+    """torchvision's single-stream detector with the same trunk (random weights, BatchNorm trainable)."""
+    dense = arch != "fasterrcnn"
+    if trunk.startswith("resnet"):
+        backbone = resnet_fpn_backbone(
+            backbone_name=trunk,
+            weights=None,
+            trainable_layers=5,
+            norm_layer=nn.BatchNorm2d,
+            returned_layers=[2, 3, 4] if dense else None,
+            extra_blocks=LastLevelP6P7(256, 256) if dense else None,
+        )
+    else:
+        # Five levels, as torchvision's default anchors (Faster R-CNN) and dense heads expect.
+        backbone = mobilenet_backbone(
+            backbone_name=trunk,
+            weights=None,
+            fpn=True,
+            norm_layer=nn.BatchNorm2d,
+            trainable_layers=6,
+            returned_layers=[3, 4, 5] if dense else [2, 3, 4, 5],
+            extra_blocks=LastLevelP6P7(256, 256) if dense else None,
+        )
+    kwargs = {"min_size": min(size), "max_size": max(size)}
+    if arch == "retinanet":
+        return RetinaNet(backbone, num_classes=2, **kwargs)
+    if arch == "fcos":
+        return FCOS(backbone, num_classes=2, **kwargs)
+    return FasterRCNN(backbone, num_classes=2, **kwargs)
+
+
+def _frames(channels: int, size: Sequence[int], count: int, device: torch.device) -> tuple[list, list]:
+    """Random frames in [0, 1] with three upright person boxes each (xyxy pixels, no ignore)."""
+    height, width = size
+    boxes = torch.tensor(
+        [[0.10, 0.30, 0.16, 0.60], [0.50, 0.20, 0.58, 0.75], [0.80, 0.40, 0.83, 0.52]], device=device
+    ) * torch.tensor([width, height, width, height], device=device)
+    images = [torch.rand(channels, height, width, device=device) for _ in range(count)]
+    targets = [
+        {
+            "boxes": boxes.clone(),
+            "labels": torch.ones(3, dtype=torch.int64, device=device),
+            "ignore": torch.zeros(3, dtype=torch.bool, device=device),
+        }
+        for _ in range(count)
+    ]
+    return images, targets
+
+
+def _timed(step: Callable[[], None], iters: int, warmup: int, device: torch.device) -> float:
+    """Mean seconds per call of ``step`` after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(iters):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / iters
+
+
+def measure(
+    model: nn.Module,
+    channels: int,
+    size: Sequence[int],
+    device: torch.device,
+    amp: bool,
+    batch: int,
+    iters: int,
+    warmup: int,
+) -> tuple[float, float]:
+    """(inference ms per frame at batch 1, training images per second at ``batch``)."""
+    model.to(device)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp)
+
+    model.eval()
+    frame, _ = _frames(channels, size, 1, device)
+
+    def infer() -> None:
+        with torch.no_grad(), autocast:
+            model(frame)
+
+    infer_s = _timed(infer, iters, warmup, device)
+
+    model.train()
+    images, targets = _frames(channels, size, batch, device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+
+    def train() -> None:
+        with autocast:
+            loss = sum(model(images, targets).values())
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    train_s = _timed(train, iters, warmup, device)
+    model.to("cpu")
+    return 1000.0 * infer_s, batch / train_s
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.iters < 1 or args.warmup < 0 or args.batch < 1:
+        raise SystemExit(f"--iters >= 1, --warmup >= 0 and --batch >= 1 required, got {args}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda requested but torch.cuda.is_available() is False")
+    devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else ["cpu"]
+    if args.device == "auto" and torch.cuda.is_available():
+        devices.append("cuda")
+    size = tuple(args.size)
+    modalities = list(args.modalities)
+    single = "thermal" if "thermal" in modalities else modalities[0]
+    common = {
+        "fpn_channels": args.fpn_channels,
+        "width_mult": args.width_mult,
+        "image_size": size,
+    }
+
+    def ours(mods: Sequence[str], fusion: str) -> Callable[[], nn.Module]:
+        return lambda: build_fusion_detector(args.arch, args.trunk, tuple(mods), fusion, **common)
+
+    candidates: list[tuple[str, str, int, Callable[[], nn.Module]]] = [
+        (
+            f"rgbt {args.fusion}",
+            "+".join(modalities),
+            sum(MODALITY_CHANNELS[m] for m in modalities),
+            ours(modalities, args.fusion),
+        ),
+    ]
+    if not args.no_baselines:
+        candidates.append(("rgbt 1-stream", single, MODALITY_CHANNELS[single], ours([single], "concat")))
+        candidates.append(("torchvision", "rgb", 3, lambda: _stock_torchvision(args.arch, args.trunk, size)))
+
+    print(
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads"
+        + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "")
+    )
+    print(
+        f"{args.arch} / {args.trunk} / {size[0]}x{size[1]} / train batch {args.batch} / "
+        f"{args.iters} timed iterations after {args.warmup} warm-up\n"
+    )
+    rows = []
+    for device_name in devices:
+        device = torch.device(device_name)
+        precisions = [False] + ([True] if device.type == "cuda" and not args.no_amp else [])
+        for amp in precisions:
+            for name, inputs, channels, factory in candidates:
+                torch.manual_seed(args.seed)
+                model = factory()
+                params = sum(p.numel() for p in model.parameters()) / 1e6
+                infer_ms, train_ips = measure(
+                    model, channels, size, device, amp, args.batch, args.iters, args.warmup
+                )
+                rows.append(
+                    (device_name, "amp fp16" if amp else "fp32", name, inputs, params, infer_ms, train_ips)
+                )
+    print("| device | precision | model | input | params (M) | inference ms/frame | train images/s |")
+    print("|---|---|---|---|---:|---:|---:|")
+    for device_name, precision, name, inputs, params, infer_ms, train_ips in rows:
+        cells = [device_name, precision, name, inputs, f"{params:.1f}", f"{infer_ms:.1f}", f"{train_ips:.2f}"]
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
