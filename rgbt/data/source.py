@@ -36,6 +36,10 @@ class FrameSource(Protocol):
         """Frame ``index`` with annotations and meta but no decoded images."""
         ...
 
+    def image_paths(self, index: int) -> dict[str, Path | None]:
+        """Files of frame ``index`` per modality (``rgb``, ``thermal``, ``fake_rgb``; None when absent)."""
+        ...
+
 
 def detect_format(root: str | os.PathLike[str]) -> str:
     """Guess the layout of a dataset root: ``kaist``, ``flir-v1``, ``flir-v2``, ``flir-aligned`` or ``pairs``.

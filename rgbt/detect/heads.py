@@ -446,9 +446,10 @@ class IgnoreAwareFCOSHead(FCOSHead):
         anchors: list[Tensor],
         matched_idxs: list[Tensor],
     ) -> dict[str, Tensor]:
-        cls_logits = head_outputs["cls_logits"]  # (B, A, K)
-        bbox_regression = head_outputs["bbox_regression"]  # (B, A, 4)
-        bbox_ctrness = head_outputs["bbox_ctrness"]  # (B, A, 1)
+        # Losses in float32: under fp16 autocast, box areas of a 512x640 frame overflow half precision.
+        cls_logits = head_outputs["cls_logits"].float()  # (B, A, K)
+        bbox_regression = head_outputs["bbox_regression"].float()  # (B, A, 4)
+        bbox_ctrness = head_outputs["bbox_ctrness"].float()  # (B, A, 1)
         class_targets = torch.zeros_like(cls_logits)
         box_targets, valid = [], []
         for i, (target, idxs, anchors_per_image) in enumerate(zip(targets, matched_idxs, anchors)):

@@ -119,11 +119,11 @@ def test_wrong_channel_count_is_reported(tiny_detector):
         model([torch.rand(3, HEIGHT, WIDTH)])
 
 
-@pytest.mark.parametrize(("arch", "steps", "lr"), [("fasterrcnn", 25, 2e-3), ("fcos", 15, 2e-3)])
-def test_a_few_steps_lower_the_loss(arch, steps, lr, tiny_detector, synthetic_batch):
+@pytest.mark.parametrize(("arch", "steps"), [("fasterrcnn", 24), ("retinanet", 12), ("fcos", 12)])
+def test_a_few_steps_lower_the_loss(arch, steps, tiny_detector, synthetic_batch):
     images, targets = synthetic_batch
     model = tiny_detector(arch).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     history = []
     for _ in range(steps):
         loss = sum(model(images, targets).values())

@@ -1,0 +1,51 @@
+"""tools/bench_detector.py: parser defaults and a tiny end-to-end run that prints the markdown table."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench_detector.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_detector", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # importing must not run anything
+    return module
+
+
+def test_parser_defaults_are_the_default_config(bench):
+    args = bench.build_parser().parse_args([])
+    assert (args.arch, args.trunk, args.fusion, args.modalities) == (
+        "fasterrcnn",
+        "resnet18",
+        "concat",
+        ["rgb", "thermal"],
+    )
+    assert args.size == [512, 640]
+
+
+def test_tiny_run_prints_a_table(bench, capsys):
+    argv = [
+        "--size",
+        "64",
+        "80",
+        "--width-mult",
+        "0.125",
+        "--fpn-channels",
+        "16",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+    ]
+    assert bench.main([*argv, "--device", "cpu", "--no-baselines", "--batch", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-3].startswith("| device | precision | model |")
+    cells = [c.strip() for c in lines[-1].strip("|").split("|")]
+    assert cells[:4] == ["cpu", "fp32", "rgbt concat", "rgb+thermal"]
+    assert float(cells[5]) > 0 and float(cells[6]) > 0
