@@ -471,7 +471,11 @@ class MultiStreamBackbone(nn.Module):
         out_channels: ``fpn_channels`` (what torchvision detection heads read).
         in_channels: total stacked input channels.
         modalities: modality names in stacking order.
+        modality_channels: modality name -> channels, in stacking order.
         fusion: the fusion mode, ``early`` for one trunk over several modalities, ``single`` for one.
+        level_names, strides: name and stride of every output level, finest first.
+        stage_level_names: the levels computed from trunk stages (``p2..p5``), without the extra ones;
+            Faster R-CNN pools RoIs from these.
     """
 
     def __init__(

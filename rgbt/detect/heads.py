@@ -366,8 +366,13 @@ class IgnoreAwareRetinaNet(RetinaNet):
 
     def match_anchors(
         self, targets: list[dict[str, Tensor]], anchors: list[Tensor]
-    ) -> tuple[list, list[Tensor]]:
-        """Per image: the non-ignore target and ``(A,)`` matched indices (>=0 box, -1 negative, -2 skip)."""
+    ) -> tuple[list[dict[str, Tensor]], list[Tensor]]:
+        """Per image: the non-ignore target and ``(A,)`` matched indices (>=0 box, -1 negative, -2 skip).
+
+        Args:
+            targets: per image ``boxes`` / ``labels`` / optional ``ignore`` (see the module docstring).
+            anchors: per image ``(A, 4)`` anchors, xyxy pixels.
+        """
         kept_targets, matched = [], []
         for target, anchors_per_image in zip(targets, anchors):
             kept, ignore_boxes = split_target(target)

@@ -119,7 +119,7 @@ def test_wrong_channel_count_is_reported(tiny_detector):
         model([torch.rand(3, HEIGHT, WIDTH)])
 
 
-@pytest.mark.parametrize(("arch", "steps"), [("fasterrcnn", 24), ("retinanet", 12), ("fcos", 12)])
+@pytest.mark.parametrize(("arch", "steps"), [("fasterrcnn", 30), ("retinanet", 24), ("fcos", 24)])
 def test_a_few_steps_lower_the_loss(arch, steps, tiny_detector, synthetic_batch):
     images, targets = synthetic_batch
     model = tiny_detector(arch).train()
