@@ -62,6 +62,239 @@ def _run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_synth(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR", help="output root (created; KAIST layout)")
+    parser.add_argument("--train", type=int, default=200, metavar="N", help="training frames (default: 200)")
+    parser.add_argument("--test", type=int, default=100, metavar="M", help="test frames (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
+    parser.add_argument("--width", type=int, default=320, help="frame width in pixels (default: 320, half KAIST)")
+    parser.add_argument("--height", type=int, default=256, help="frame height in pixels (default: 256)")
+    parser.add_argument("--max-shift", type=float, metavar="K",
+                        help="largest RGB misalignment in pixels (default: 6 at 640 px width, scaled with --width)")
+    parser.add_argument("--lwir-channels", type=int, choices=(1, 3), default=3,
+                        help="thermal jpgs as 3 equal channels like KAIST (default) or 1-channel gray")
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (default: 0; never changes output)")
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from rgbt.data.synthetic import generate_synthetic
+
+    root = generate_synthetic(args.out, args.train, args.test, seed=args.seed, width=args.width, height=args.height,
+                              max_shift=args.max_shift, workers=args.workers, lwir_channels=args.lwir_channels)
+    print(root)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# detectors
+# --------------------------------------------------------------------------------------------
+
+
+def _add_train_detector(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="YAML",
+                        help="detector config (configs/detector/*.yaml); with --resume, default RUN/config.yaml")
+    parser.add_argument("--data", metavar="ROOT", help="dataset root (overrides data.root)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="dotted config override, value read as YAML (repeatable): --set train.lr=0.01")
+    parser.add_argument("--out", required=True, metavar="RUN", help="run directory (checkpoints, logs, result.json)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt (new run when absent)")
+
+
+def _run_train_detector(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rgbt.config import DetectorConfig, load_config
+    from rgbt.engine import distributed
+    from rgbt.engine.detector_training import train_detector
+
+    config_path = args.config
+    if config_path is None:
+        saved = Path(args.out) / "config.yaml"
+        if not (args.resume and saved.is_file()):
+            raise ValueError("--config is required (without it, --resume reads RUN/config.yaml, which is absent)")
+        config_path = saved
+    config = load_config(DetectorConfig, config_path, args.overrides)
+    if args.data:
+        config.data.root = args.data
+    try:
+        result = train_detector(config, args.out, resume=args.resume)
+    finally:
+        distributed.shutdown()
+    if distributed.is_main_process():
+        print(json.dumps(result, indent=1))
+    return 0
+
+
+def _add_detect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="detector checkpoint (last.pt / best.pt)")
+    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
+    parser.add_argument("--image-set", metavar="LIST",
+                        help="frames: a KAIST image-set name or path, or a FLIR split (default: the checkpoint's "
+                        "data.val_set)")
+    parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
+    parser.add_argument("--fake-rgb", metavar="DIR",
+                        help="fake-RGB folder for fake_rgb models (default: the checkpoint's data.fake_rgb_root)")
+    parser.add_argument("--out", required=True, metavar="RESULTS", help="results file (.txt KAIST or .json COCO)")
+    parser.add_argument("--format", choices=("kaist", "coco"),
+                        help="kaist: aggregated txt idx,x,y,w,h,score (idx 1-based over the list, person only); "
+                        "coco: results json (image_id = 0-based list position, category_id = 1-based class "
+                        "index, every class) (default: by the --out suffix)")
+    parser.add_argument("--perturb", nargs="+", default=[], metavar="P",
+                        help="perturb the inputs first, in order: shift:DX,DY[:MOD] rotate:DEG[:MOD] "
+                        "scale:F[:MOD] blackout:all|left|right|border[:MOD] (MOD default rgb; +dx right, +dy down)")
+    parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (default: 8)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+    parser.add_argument("--workers", type=int, default=2, help="processes decoding frames (default: 2)")
+
+
+def _run_detect(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from rgbt.atomic import atomic_write_text
+    from rgbt.data.misalignment import Perturbation
+    from rgbt.data.source import open_source
+    from rgbt.engine.inference import detect_source, load_detector
+    from rgbt.evaluation.detections import coco_results, write_aggregated_txt
+
+    output_format = args.format or ("coco" if Path(args.out).suffix.lower() == ".json" else "kaist")
+    perturbations = [Perturbation.parse(text) for text in args.perturb]
+    detector = load_detector(args.checkpoint, args.device, args.batch_size)
+    config = detector.config
+    fake_rgb = args.fake_rgb or (config.data.fake_rgb_root if "fake_rgb" in detector.modalities else None) or None
+    image_set = args.image_set or config.data.val_set
+    source = open_source(args.data, image_set, args.data_format, list(detector.classes), fake_rgb)
+    log.info("detecting on %d frames of %s%s", len(source), args.data,
+             f" perturbed by {' + '.join(map(str, perturbations))}" if perturbations else "")
+    if output_format == "kaist":
+        detections = detect_source(detector, source, perturbations, args.batch_size, args.workers)
+        write_aggregated_txt(args.out, detections)
+    else:
+        detections = detect_source(detector.predict, source, perturbations, args.batch_size, args.workers)
+        entries = []
+        for label, _name in enumerate(detector.classes, start=1):
+            per_class = [rows[rows[:, 5] == label, :5] for rows in detections]
+            entries += coco_results(per_class, category_id=label)
+        atomic_write_text(args.out, json.dumps(entries) + "\n")
+    count = int(np.sum([len(rows) for rows in detections]))
+    print(f"wrote {count} detections on {len(source)} frames to {args.out} ({output_format})")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# thermal-to-RGB translator
+# --------------------------------------------------------------------------------------------
+
+
+def _add_train_translator(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="YAML",
+                        help="translator config (configs/translator/*.yaml); with --resume, default RUN/config.yaml")
+    parser.add_argument("--data", metavar="ROOT", help="dataset root with paired frames (overrides data.root)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="dotted config override, value read as YAML (repeatable): --set crop=[128,160]")
+    parser.add_argument("--out", required=True, metavar="RUN", help="run directory (checkpoints, logs, result.json)")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt (new run when absent)")
+
+
+def _run_train_translator(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rgbt.config import TranslatorConfig, load_config
+    from rgbt.engine import distributed
+    from rgbt.engine.translator_training import train_translator
+
+    config_path = args.config
+    if config_path is None:
+        saved = Path(args.out) / "config.yaml"
+        if not (args.resume and saved.is_file()):
+            raise ValueError("--config is required (without it, --resume reads RUN/config.yaml, which is absent)")
+        config_path = saved
+    config = load_config(TranslatorConfig, config_path, args.overrides)
+    if args.data:
+        config.data.root = args.data
+    try:
+        result = train_translator(config, args.out, resume=args.resume)
+    finally:
+        distributed.shutdown()
+    if distributed.is_main_process():
+        print(json.dumps(result, indent=1))
+    return 0
+
+
+def _add_translate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="translator checkpoint (last.pt / best.pt)")
+    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
+    parser.add_argument("--image-set", metavar="LIST",
+                        help="frames: a KAIST image-set name or path, or a FLIR split (default: every frame)")
+    parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
+    parser.add_argument("--out", required=True, metavar="OUT",
+                        help="fake-RGB root: KAIST OUT/images/setXX/VYYY/fake_visible/, else OUT/fake_visible/; "
+                        "re-running skips finished files (OUT/manifest.json)")
+    parser.add_argument("--style", default="bank", metavar="bank|paired|IMAGE",
+                        help="bank: learned day/night statistics by the frame's period; paired: the frame's own RGB; "
+                        "or a style image path (default: bank)")
+    parser.add_argument("--alpha", type=float, help="style strength in [0, 1] (default: the checkpoint's model.alpha)")
+    parser.add_argument("--method", choices=("adain", "wct"),
+                        help="latent transfer (default: the checkpoint's model.transfer)")
+    parser.add_argument("--format", choices=("jpg", "png"), default="jpg",
+                        help="image format: jpg (quality 95) or png (lossless) (default: jpg)")
+    parser.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default: 4)")
+    parser.add_argument("--workers", type=int, default=2, help="processes decoding frames (default: 2)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+
+
+def _run_translate(args: argparse.Namespace) -> int:
+    from rgbt.engine import distributed
+    from rgbt.engine.translation import translate_dataset
+
+    try:
+        summary = translate_dataset(
+            args.checkpoint, args.data, args.out, image_set=args.image_set, data_format=args.data_format,
+            style=args.style, alpha=args.alpha, method=args.method, image_format=args.format,
+            batch_size=args.batch_size, workers=args.workers, device=args.device,
+        )
+    finally:
+        distributed.shutdown()
+    print(f"rank {summary['rank']}/{summary['world_size']}: wrote {summary['written']} images, skipped "
+          f"{summary['skipped']} finished ones, of {summary['frames']} frames in {summary['seconds']:.1f} s "
+          f"({summary['frames_per_second']:.2f} frames/s); manifest {summary['manifest']}")
+    return 0
+
+
+def _add_translate_eval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="translator checkpoint (last.pt / best.pt)")
+    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
+    parser.add_argument("--image-set", metavar="LIST",
+                        help="frames: a KAIST image-set name or path, or a FLIR split (default: every frame)")
+    parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
+    parser.add_argument("--max-frames", type=int, default=50, metavar="N",
+                        help="frames evaluated, spread evenly over the list; 0: all (default: 50)")
+    parser.add_argument("--style", choices=("bank", "paired"), default="bank",
+                        help="style of the fake RGB that is scored (default: bank, as `rgbt translate` writes)")
+    parser.add_argument("--json", required=True, metavar="OUT", help="write the metrics here")
+    parser.add_argument("--figure", metavar="PNG", help="also draw thermal / fake RGB / real RGB triplets (day, night)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+
+
+def _run_translate_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from rgbt.atomic import atomic_write_text
+    from rgbt.engine.translation_eval import evaluate_translator
+
+    report = evaluate_translator(args.checkpoint, args.data, image_set=args.image_set, max_frames=args.max_frames,
+                                 figure=args.figure, device=args.device, style=args.style,
+                                 data_format=args.data_format)
+    text = json.dumps(report, indent=1, allow_nan=False)
+    atomic_write_text(args.json, text + "\n")
+    print(text)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # misalignment robustness
 # --------------------------------------------------------------------------------------------
@@ -232,14 +465,46 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# the main job
+# --------------------------------------------------------------------------------------------
+
+
+def _add_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="run folder (re-running reuses finished stages)")
+    parser.add_argument("--quick", action="store_true", help="scaled-down run exercising every stage (CI, tests)")
+    parser.add_argument("--data", help="run on a real KAIST or FLIR-aligned root instead of the synthetic benchmark")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from rgbt.demo import run_demo
+
+    run_demo(args.out, quick=args.quick, data=args.data, device=args.device)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # registry and entry point
 # --------------------------------------------------------------------------------------------
 
 #: name -> (one-line help, argument declaration, runner)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "demo": ("the whole story on the synthetic benchmark: translator, three detectors, sweep, report",
+             _add_demo, _run_demo),
     "inspect": ("check a dataset root and summarise frames, labels, missing images and errors", _add_inspect,
                 _run_inspect),
     "show": ("draw one frame pair with its boxes to a PNG", _add_show, _run_show),
+    "synth": ("write a synthetic RGB-thermal pedestrian dataset in the KAIST layout", _add_synth, _run_synth),
+    "train-detector": ("train a fusion pedestrian detector from a config (torchrun for several GPUs)",
+                       _add_train_detector, _run_train_detector),
+    "detect": ("run a detector checkpoint over a dataset and write KAIST txt or COCO json results", _add_detect,
+               _run_detect),
+    "train-translator": ("train the flow thermal-to-RGB translator on paired frames (torchrun for several GPUs)",
+                         _add_train_translator, _run_train_translator),
+    "translate": ("write a fake-RGB dataset from thermal frames with a translator checkpoint (resumable)",
+                  _add_translate, _run_translate),
+    "translate-eval": ("weight-free translator metrics: round trip, rounds test, structure, day PSNR/SSIM",
+                       _add_translate_eval, _run_translate_eval),
     "misalign": ("miss rate of detectors under shifted/rotated/scaled/blacked-out modalities", _add_misalign,
                  _run_misalign),
     "evaluate": ("score detection results: KAIST log-average miss rate (all/day/night) or COCO AP", _add_evaluate,

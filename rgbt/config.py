@@ -112,6 +112,7 @@ class TranslatorConfig:
     loss: TranslatorLossConfig = field(default_factory=TranslatorLossConfig)
     train: OptimConfig = field(default_factory=OptimConfig)
     crop: list[int] = field(default_factory=lambda: [256, 320])  # training crop (height, width)
+    val_frames: int = 8  # day frames of data.val_set scored (PSNR/SSIM vs paired RGB) at each evaluation
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,6 +138,17 @@ class DetectorModelConfig:
     detections_per_img: int = 100  # enough for FPPI up to 1
     image_mean: list[float] = field(default_factory=list)  # per input channel; empty: 0.5 everywhere
     image_std: list[float] = field(default_factory=list)  # per input channel; empty: 0.25 everywhere
+    width_mult: float = 1.0  # trunk channel multiplier (below 1: narrow trunks for tests and ablations)
+    norm: str = "batch"  # trunk normalisation: batch | group | frozen (frozen: fine-tuning from weights)
+    representation_size: int = 1024  # width of Faster R-CNN's two-layer box head
+
+
+@dataclass
+class TrainIgnoreConfig:
+    """Which training objects of KAIST-layout data become ignore regions (FLIR: only labels outside classes)."""
+
+    min_height: float = 50.0  # boxes lower than this (pixels of the annotation frame) are ignored; 0: off
+    max_occlusion: int = 1  # occlusion above this level (0 none, 1 partial, 2 heavy) is ignored; 2: off
 
 
 @dataclass
@@ -156,6 +168,7 @@ class DetectorConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: DetectorModelConfig = field(default_factory=DetectorModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    ignore: TrainIgnoreConfig = field(default_factory=TrainIgnoreConfig)
     train: OptimConfig = field(default_factory=lambda: OptimConfig(optimizer="sgd", lr=0.01))
 
 

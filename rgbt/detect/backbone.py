@@ -6,7 +6,8 @@ channels. ``('rgb', 'thermal')`` gives a ``(B, 4, H, W)`` tensor with channels `
 ``('thermal', 'fake_rgb')`` gives ``[t, r', g', b']``. Values are float in ``[0, 1]`` before the
 detector's normalisation (``image_mean`` / ``image_std`` per stacked channel). A single stacked tensor
 is what torchvision's ``GeneralizedRCNNTransform`` hands a backbone, so every torchvision head plugs in
-unchanged; the backbone splits it again by the known channel counts.
+unchanged; the backbone splits it again by the known channel counts. The stacking itself is
+:func:`rgbt.data.dataset.stack_modalities` (the dataset owns the per-modality tensors).
 
 Pyramid levels: a trunk yields the stage features ``C2..C5`` (strides 4, 8, 16, 32); the streams are
 fused per stage, a :class:`torchvision.ops.FeaturePyramidNetwork` turns them into ``p2..p5`` with
@@ -33,6 +34,8 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import ExtraFPNBlock, LastLevelMaxPool, LastLevelP6P7
 from torchvision.ops.misc import FrozenBatchNorm2d
+
+from rgbt.data.dataset import stack_modalities
 
 #: Input channels of each modality name (the names of :data:`rgbt.data.sample.MODALITIES`).
 MODALITY_CHANNELS: dict[str, int] = {"rgb": 3, "thermal": 1, "fake_rgb": 3}
@@ -78,28 +81,6 @@ def modality_channels(modalities: Sequence[str]) -> dict[str, int]:
     if len(set(modalities)) != len(modalities):
         raise ValueError(f"modalities must not repeat, got {list(modalities)}")
     return {m: MODALITY_CHANNELS[m] for m in modalities}
-
-
-def stack_modalities(images: Mapping[str, Tensor], channels: Mapping[str, int]) -> Tensor:
-    """Stack per-modality tensors along the channel axis in the order of ``channels``.
-
-    Args:
-        images: modality name -> ``(B, C_m, H, W)`` (or ``(C_m, H, W)``) float tensor.
-        channels: modality name -> ``C_m``, in stacking order.
-
-    Returns:
-        ``(B, sum C_m, H, W)`` (or ``(sum C_m, H, W)``) tensor.
-    """
-    missing = [m for m in channels if m not in images]
-    if missing:
-        raise ValueError(f"missing modality {missing[0]!r}; expected {list(channels)}, got {list(images)}")
-    parts = []
-    for name, count in channels.items():
-        image = images[name]
-        if image.dim() not in (3, 4) or image.shape[-3] != count:
-            raise ValueError(f"modality {name!r} must have {count} channels, got shape {tuple(image.shape)}")
-        parts.append(image)
-    return torch.cat(parts, dim=-3)
 
 
 def split_modalities(images: Tensor, channels: Mapping[str, int]) -> dict[str, Tensor]:
@@ -552,7 +533,12 @@ class MultiStreamBackbone(nn.Module):
 
     def forward(self, x: Tensor | Mapping[str, Tensor]) -> OrderedDict[str, Tensor]:
         if isinstance(x, Mapping):
-            x = stack_modalities(x, self.modality_channels)
+            for name, count in self.modality_channels.items():
+                if name in x and (x[name].dim() not in (3, 4) or x[name].shape[-3] != count):
+                    raise ValueError(
+                        f"modality {name!r} must have {count} channels, got shape {tuple(x[name].shape)}"
+                    )
+            x = stack_modalities(x, self.modalities)
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             layout = ", ".join(f"{m}:{c}" for m, c in self.modality_channels.items())
             raise ValueError(

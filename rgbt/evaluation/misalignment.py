@@ -61,7 +61,7 @@ from rgbt.data.errors import DataFormatError
 from rgbt.data.misalignment import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
-from rgbt.evaluation.missrate import evaluate_periods
+from rgbt.evaluation.missrate import MissRateSetup, evaluate_periods
 
 log = logging.getLogger(__name__)
 
@@ -339,10 +339,11 @@ def _append_row(out_dir: Path, row: Mapping[str, Any], rows: Sequence[Mapping[st
     _write_json(out_dir, rows)
 
 
-def _check_run(out_dir: Path, setup: str, source: FrameSource) -> None:
+def _check_run(out_dir: Path, setup: str | MissRateSetup, source: FrameSource) -> None:
     """Write (or compare against) the sidecar describing what the rows in ``out_dir`` measure."""
     frames = hashlib.sha1("\n".join(map(str, source.frame_ids)).encode("utf-8")).hexdigest()
-    info = {"setup": setup, "dataset": str(source.name), "frames": len(source), "frame_list_sha1": frames}
+    described = setup if isinstance(setup, str) else {"height": list(setup.height), "occlusion": list(setup.occlusion)}
+    info = {"setup": described, "dataset": str(source.name), "frames": len(source), "frame_list_sha1": frames}
     path = out_dir / RUN_NAME
     if path.is_file():
         try:
@@ -414,13 +415,26 @@ def _check_detections(name: str, samples: list[PairSample], output: Any) -> list
     return checked
 
 
+def _reads_perturbed(detector: Detector, point: SweepPoint) -> bool:
+    """Whether ``point`` changes an input of ``detector`` (True when the detector does not say what it reads)."""
+    modalities = getattr(detector, "modalities", None)
+    if modalities is None:
+        return True
+    touched = set()
+    for p in point.perturbations:
+        touched.add(p.modality)
+        if p.modality == "thermal":
+            touched.add("fake_rgb")  # fake RGB is computed from thermal and moves with it
+    return bool(touched & set(modalities))
+
+
 def run_sweep(
     detectors: Mapping[str, Detector],
     source: FrameSource,
     points: Sequence[SweepPoint],
     out_dir: str | os.PathLike[str],
     batch_size: int = 8,
-    setup: str = "reasonable",
+    setup: str | MissRateSetup = "reasonable",
     *,
     workers: int = 0,
     progress: bool = True,
@@ -433,10 +447,13 @@ def run_sweep(
             column and must be unique strings.
         source: the test frames (``source[i]`` with images; ``source.annotations(i)`` is the
             ground truth).
-        points: from :func:`build_sweep`; points with equal keys are computed once.
+        points: from :func:`build_sweep`; points with equal keys are computed once. A detector
+            with a ``modalities`` attribute is run once for all the points that perturb none of
+            the modalities it reads (its input, hence its miss rate, is the same for all of them).
         out_dir: created if needed; rows already in its ``misalignment.csv`` are not recomputed.
         batch_size: frames per detector call.
-        setup: evaluation setup passed to ``evaluate_periods`` (``reasonable`` ...).
+        setup: evaluation setup passed to ``evaluate_periods`` (a name such as ``reasonable``, or a
+            :class:`~rgbt.evaluation.missrate.MissRateSetup`).
         workers: threads loading and perturbing the next batches while the detectors run (the
             source must then tolerate concurrent ``source[i]`` calls); 0 loads in the calling thread.
         progress: show a tqdm bar (batches over the remaining points).
@@ -474,15 +491,22 @@ def run_sweep(
         log.info("resuming in %s: %d of %d points already done", out_dir, len(unique) - len(tasks), len(unique))
 
     if tasks:
+        # name -> a row measured on inputs no perturbation had touched, reusable for the others.
+        unaffected: dict[str, dict[str, Any]] = {}
         ground_truth = [source.annotations(i) for i in range(len(source))]
         n_batches = math.ceil(len(source) / batch_size)
         bar = tqdm(total=len(tasks) * n_batches, unit="batch", desc="misalignment", disable=not progress)
         try:
             for point, names in tasks:
                 bar.set_postfix_str(point.key, refresh=False)
-                detections: dict[str, list[np.ndarray]] = {name: [] for name in names}
+                reused = {name: unaffected[name] for name in names
+                          if name in unaffected and not _reads_perturbed(detectors[name], point)}
+                running = [name for name in names if name not in reused]
+                detections: dict[str, list[np.ndarray]] = {name: [] for name in running}
                 position = 0
-                for batch in _perturbed_batches(source, point, batch_size, workers):
+                if not running:
+                    bar.update(n_batches)
+                for batch in _perturbed_batches(source, point, batch_size, workers) if running else ():
                     for sample in batch:
                         # Perturbations keep the frame size: it tells the evaluator's border rule the
                         # size of frames whose annotation records carry neither images nor meta['size'].
@@ -491,10 +515,15 @@ def run_sweep(
                         if bare and (sample.thermal is not None or sample.rgb is not None):
                             ground_truth[position] = replace(record, meta={**record.meta, "size": sample.size})
                         position += 1
-                    for name in names:
+                    for name in running:
                         detections[name].extend(_check_detections(name, batch, detectors[name](batch)))
                     bar.update(1)
                 for name in names:
+                    if name in reused:
+                        rows.append({**reused[name], "perturbation": point.key, "value": float(point.value),
+                                     "dx": float(point.dx), "dy": float(point.dy)})
+                        _append_row(out_dir, rows[-1], rows)
+                        continue
                     curves = evaluate_periods(ground_truth, detections[name], setup)
                     row: dict[str, Any] = {
                         "detector": name, "perturbation": point.key,
@@ -506,6 +535,8 @@ def run_sweep(
                         row[period] = None if math.isnan(mr) else mr * 100.0
                     rows.append(row)
                     _append_row(out_dir, row, rows)
+                    if not _reads_perturbed(detectors[name], point):
+                        unaffected[name] = row
         finally:
             bar.close()
 

@@ -93,6 +93,20 @@ SETUPS: dict[str, MissRateSetup] = {
 }
 
 
+def scaled_setup(setup: MissRateSetup, factor: float) -> MissRateSetup:
+    """``setup`` with its height range multiplied by ``factor``, for frames smaller or larger than KAIST's.
+
+    KAIST's thresholds are pixels of a 512 px high frame; on a frame ``h`` pixels high use
+    ``factor = h / 512`` so the same people count as positives (the synthetic benchmark's default
+    256 px frames keep persons of 27.5 px and up in ``reasonable``).
+    """
+    if not factor > 0:
+        raise ValueError(f"the height scale factor must be > 0, got {factor}")
+    low, high = setup.height
+    return MissRateSetup((low * factor, high * factor), setup.occlusion,
+                         f"{setup.description} (heights x{factor:g})")
+
+
 @dataclass
 class MissRateCurve:
     """The miss-rate-vs-FPPI curve of one evaluation and its log-average miss rate.

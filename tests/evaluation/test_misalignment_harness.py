@@ -316,3 +316,27 @@ def test_cli_on_the_real_kaist_fixture(shared_data: Path, tmp_path: Path, capsys
     rows = read_rows(tmp_path / "misalignment.csv")
     assert [r["perturbation"] for r in rows] == ["shift:0,0:rgb", "shift:8,0:rgb"]
     assert all(r["all"] == pytest.approx(0.0, abs=1e-6) for r in rows)
+
+
+class ThermalOnly(FailingDetector):
+    """A detector that declares it reads thermal only (as rgbt's checkpoint detectors do)."""
+
+    modalities = ("thermal",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = GroundTruthDetector("thermal")
+
+
+def test_a_detector_is_not_rerun_on_perturbations_it_cannot_see(tmp_path: Path) -> None:
+    points = build_sweep(["S0"], "-8:8:4", blackout=True)  # 5 RGB shifts + 4 blackout cases
+    detector = ThermalOnly()
+    rows = run_sweep({"thermal": detector}, MemorySource(), points, tmp_path, batch_size=8, progress=False,
+                     plot=False)
+    # one call for all RGB-only points, then one per case that touches thermal (and opposite-side cut)
+    touching = [p for p in points if any(q.modality in ("thermal", "fake_rgb") for q in p.perturbations)]
+    assert detector.calls == 1 + len(touching)
+    assert len(rows) == len(points)
+    shift_rows = [r for r in rows if r["perturbation"].startswith("shift")]
+    assert {r["all"] for r in shift_rows} == {shift_rows[0]["all"]}
+    assert [r["dx"] for r in shift_rows] == [-8.0, -4.0, 0.0, 4.0, 8.0]

@@ -342,3 +342,12 @@ def test_cli_kaist_json_is_miss_rate(shared_data, capsys) -> None:
     assert main(["evaluate", "--gt", str(root / "KAIST_annotation.json"),
                  "--results", str(root / "detections" / "MLPD_result.json")]) == 0
     assert "| reasonable | 7.58 | 7.95 | 6.95 |" in capsys.readouterr().out
+
+
+def test_scaled_setup_moves_the_height_threshold() -> None:
+    from rgbt.evaluation.missrate import SETUPS, scaled_setup
+
+    half = scaled_setup(SETUPS["reasonable"], 0.5)
+    assert half.height[0] == 27.5 and half.occlusion == SETUPS["reasonable"].occlusion
+    with pytest.raises(ValueError, match="> 0"):
+        scaled_setup(SETUPS["reasonable"], 0.0)
