@@ -92,10 +92,11 @@ def _run_synth(args: argparse.Namespace) -> int:
 
 def _add_train_detector(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="YAML",
-                        help="detector config (configs/detector/*.yaml); with --resume, default RUN/config.yaml")
+                        help="detector config (configs/detector/*.yaml; default: the built-in defaults, or "
+                        "RUN/config.yaml with --resume)")
     parser.add_argument("--data", metavar="ROOT", help="dataset root (overrides data.root)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="dotted config override, value read as YAML (repeatable): --set train.lr=0.01")
+    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="dotted config override, value read as YAML: --set train.lr=0.01 train.epochs=2")
     parser.add_argument("--out", required=True, metavar="RUN", help="run directory (checkpoints, logs, result.json)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt (new run when absent)")
 
@@ -109,11 +110,10 @@ def _run_train_detector(args: argparse.Namespace) -> int:
     from rgbt.engine.detector_training import train_detector
 
     config_path = args.config
-    if config_path is None:
-        saved = Path(args.out) / "config.yaml"
-        if not (args.resume and saved.is_file()):
-            raise ValueError("--config is required (without it, --resume reads RUN/config.yaml, which is absent)")
+    saved = Path(args.out) / "config.yaml"
+    if config_path is None and args.resume and saved.is_file():
         config_path = saved
+    # Without a file the dataclass defaults apply (plus --set and --data).
     config = load_config(DetectorConfig, config_path, args.overrides)
     if args.data:
         config.data.root = args.data
@@ -193,8 +193,8 @@ def _add_train_translator(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="YAML",
                         help="translator config (configs/translator/*.yaml); with --resume, default RUN/config.yaml")
     parser.add_argument("--data", metavar="ROOT", help="dataset root with paired frames (overrides data.root)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="dotted config override, value read as YAML (repeatable): --set crop=[128,160]")
+    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="dotted config override, value read as YAML: --set crop=[128,160] train.epochs=2")
     parser.add_argument("--out", required=True, metavar="RUN", help="run directory (checkpoints, logs, result.json)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt (new run when absent)")
 

@@ -141,6 +141,9 @@ class DetectorModelConfig:
     width_mult: float = 1.0  # trunk channel multiplier (below 1: narrow trunks for tests and ablations)
     norm: str = "batch"  # trunk normalisation: batch | group | frozen (frozen: fine-tuning from weights)
     representation_size: int = 1024  # width of Faster R-CNN's two-layer box head
+    rpn_batch_size: int = 256  # anchors sampled per image for the RPN loss
+    roi_batch_size: int = 512  # proposals sampled per image for the box-head loss
+    proposals: list[int] = field(default_factory=lambda: [2000, 1000])  # RPN proposals kept (train, test)
 
 
 @dataclass

@@ -99,6 +99,7 @@ def build_detector(
     representation_size: int = 1024,
     rpn_batch_size_per_image: int = 256,
     box_batch_size_per_image: int = 512,
+    proposals: tuple[int, int] = (2000, 1000),
 ) -> nn.Module:
     """Build a fusion detector: a backbone plus an ignore-aware torchvision head.
 
@@ -124,6 +125,8 @@ def build_detector(
             discarded (see :mod:`rgbt.detect.heads`).
         representation_size: width of Faster R-CNN's two-layer box head.
         rpn_batch_size_per_image, box_batch_size_per_image: sampled anchors / proposals per image.
+        proposals: Faster R-CNN proposals kept per image ``(training, testing)`` before and after the
+            RPN's NMS (fewer proposals make RoI pooling, the dominant CPU cost, cheaper).
 
     Returns:
         A :class:`FusionFasterRCNN`, :class:`IgnoreAwareRetinaNet` or :class:`IgnoreAwareFCOS`.
@@ -194,8 +197,8 @@ def build_detector(
         bg_iou_thresh=0.3,
         batch_size_per_image=rpn_batch_size_per_image,
         positive_fraction=0.5,
-        pre_nms_top_n={"training": 2000, "testing": 1000},
-        post_nms_top_n={"training": 2000, "testing": 1000},
+        pre_nms_top_n={"training": proposals[0], "testing": proposals[1]},
+        post_nms_top_n={"training": proposals[0], "testing": proposals[1]},
         nms_thresh=0.7,
         ignore_thresh=ignore_thresh,
     )

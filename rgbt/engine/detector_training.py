@@ -91,7 +91,21 @@ def build_detector_from_config(
         score_thresh=model_cfg.score_thresh,
         detections_per_img=model_cfg.detections_per_img,
         representation_size=model_cfg.representation_size,
+        **_faster_rcnn_options(model_cfg),
     )
+
+
+def _faster_rcnn_options(model_cfg: DetectorModelConfig) -> dict[str, Any]:
+    """Sampling and proposal sizes: only Faster R-CNN (also inside late fusion) has them."""
+    if model_cfg.arch != "fasterrcnn":
+        return {}
+    if len(model_cfg.proposals) != 2:
+        raise ValueError(f"model.proposals must be [training, testing], got {model_cfg.proposals}")
+    return {
+        "rpn_batch_size_per_image": model_cfg.rpn_batch_size,
+        "box_batch_size_per_image": model_cfg.roi_batch_size,
+        "proposals": (int(model_cfg.proposals[0]), int(model_cfg.proposals[1])),
+    }
 
 
 def detection_targets(targets: Sequence[dict[str, Any]], device: torch.device) -> list[dict[str, torch.Tensor]]:
