@@ -59,7 +59,7 @@ class DemoSettings:
 
 FULL = DemoSettings(
     n_train=240,
-    n_test=120,
+    n_test=100,
     width=320,
     height=256,
     translator=[
@@ -69,12 +69,13 @@ FULL = DemoSettings(
     ],
     detector=[
         "model.trunk=resnet18", "model.width_mult=0.5", "model.fpn_channels=64", "model.representation_size=256",
-        "model.min_size=256", "model.max_size=320", "model.anchor_sizes=[16, 32, 64, 128, 256]",
-        "train.epochs=8", "train.batch_size=4", "train.optimizer=sgd", "train.lr=0.02", "train.warmup_steps=50",
+        "model.min_size=256", "model.max_size=320", "model.anchor_sizes=[12, 24, 48, 96, 192]",
+        "model.roi_batch_size=128", "model.proposals=[600, 300]", "ignore.min_height=25",
+        "train.epochs=4", "train.batch_size=4", "train.optimizer=sgd", "train.lr=0.02", "train.warmup_steps=40",
         "train.eval_every=0", "augment.hflip=0.5", "data.workers=1",
     ],
-    shifts="-16:16:4",
-    translate_frames=40,
+    shifts="-16:16:8",
+    translate_frames=24,
 )
 
 QUICK = DemoSettings(
@@ -90,6 +91,7 @@ QUICK = DemoSettings(
     detector=[
         "model.trunk=resnet18", "model.width_mult=0.25", "model.fpn_channels=32", "model.representation_size=64",
         "model.min_size=128", "model.max_size=160", "model.anchor_sizes=[8, 16, 32, 64, 128]",
+        "model.roi_batch_size=32", "model.proposals=[100, 50]", "ignore.min_height=12.5",
         "train.epochs=1", "train.max_steps=6", "train.batch_size=2", "train.warmup_steps=0",
         "train.eval_every=0", "data.workers=0",
     ],
@@ -143,11 +145,11 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     from rgbt.engine.detector_training import train_detector
     from rgbt.engine.inference import detect_source, load_detector
     from rgbt.engine.translation import translate_dataset
+    from rgbt.engine.translation_eval import evaluate_translator
     from rgbt.engine.translator_training import train_translator
     from rgbt.evaluation.misalignment import build_sweep, run_sweep
     from rgbt.evaluation.missrate import evaluate_periods
     from rgbt.evaluation.plots import plot_miss_rate
-    from rgbt.translate.metrics import evaluate_translator
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

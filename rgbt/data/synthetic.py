@@ -40,6 +40,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -858,7 +859,9 @@ def generate_synthetic(
         seed: dataset seed (>= 0); the output is a function of the arguments only.
         width, height: frame size in pixels (default 320x256, half KAIST; 640x512 works too).
         max_shift: largest RGB misalignment in pixels; ``None``: 6 px at 640 width, scaled with ``width``.
-        workers: worker processes (0: render in this process); never changes the output.
+        workers: worker processes (0: render in this process); never changes the output. They are
+            started with the ``spawn`` method, so a script calling this with ``workers > 0`` must do
+            so under ``if __name__ == "__main__":``.
         lwir_channels: 3 (gray stored as 3 equal channels, like the KAIST release) or 1.
         progress: show a tqdm progress bar.
 
@@ -894,9 +897,11 @@ def generate_synthetic(
     bar = tqdm(total=len(tasks), desc="synth", unit="frame", disable=None if progress else True)
     try:
         if workers > 0 and len(tasks) > 1:
-            # The platform's default start method, as torch's DataLoader uses; frames do not depend on it.
-            with multiprocessing.Pool(min(workers, len(tasks)), initializer=_init_worker) as pool:
-                for _ in pool.imap_unordered(_render_and_write, tasks, chunksize=4):
+            # spawn, not fork: a forked child inherits OpenCV's / torch's thread-pool state and can
+            # deadlock in its first parallel call (seen under pytest after other tests used cv2).
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_init_worker) as pool:
+                for _ in pool.map(_render_and_write, tasks, chunksize=4):
                     bar.update()
         else:
             for task in tasks:
