@@ -113,6 +113,7 @@ class TranslatorConfig:
     train: OptimConfig = field(default_factory=OptimConfig)
     crop: list[int] = field(default_factory=lambda: [256, 320])  # training crop (height, width)
     val_frames: int = 8  # day frames of data.val_set scored (PSNR/SSIM vs paired RGB) at each evaluation
+    bank_frames: int = 64  # RGB frames per period of data.train_set that set the style bank after training; 0: keep EMA
 
 
 # --------------------------------------------------------------------------------------------

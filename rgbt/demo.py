@@ -63,8 +63,8 @@ FULL = DemoSettings(
     width=320,
     height=256,
     translator=[
-        "model.n_blocks=2", "model.n_flows=8", "model.hidden=64", "crop=[128, 160]",
-        "train.epochs=6", "train.batch_size=4", "train.lr=0.001", "train.warmup_steps=20",
+        "model.n_blocks=2", "model.n_flows=4", "model.hidden=32", "crop=[96, 128]",
+        "train.epochs=4", "train.batch_size=4", "train.lr=0.002", "train.warmup_steps=10",
         "train.eval_every=0", "data.workers=0",
     ],
     detector=[

@@ -19,3 +19,12 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real-data fixtures not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic KAIST-layout root: 8 train + 6 test frames of 80x64, half day and half night."""
+    from rgbt.data.synthetic import generate_synthetic
+
+    return generate_synthetic(tmp_path_factory.getbasetemp() / "synthetic_80x64", 8, 6, seed=0, width=80, height=64,
+                              progress=False)

@@ -87,7 +87,7 @@ class _ParamCache:
     The key is each parameter's in-place version counter, storage address, dtype and device:
     optimizer steps and ``load_state_dict`` write in place (bumping the version), ``.to()``
     replaces the storage. Values are built outside inference mode so they stay usable by later
-    grad-enabled calls (inference tensors cannot be saved for backward).
+    grad-enabled calls (inference tensors cannot be saved for backward), and with autocast off.
     """
 
     def __init__(self) -> None:
@@ -101,7 +101,9 @@ class _ParamCache:
     def get(self, params: list[Tensor], build: Callable[[], tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
         key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
         if self._value is None or key != self._key:
-            with torch.inference_mode(False), torch.no_grad():
+            # Autocast off: the float64 algebra in ``build`` must not be lowered to bf16/fp16.
+            autocast_off = torch.autocast(params[0].device.type, enabled=False)
+            with torch.inference_mode(False), torch.no_grad(), autocast_off:
                 self._value = build()
             self._key = key
         return self._value
@@ -329,26 +331,43 @@ class CouplingNet(nn.Module):
         h = F.relu(self.conv_mid(h), inplace=True)
         return self.conv_out(h)
 
-    def _band_rows(self, x: Tensor) -> int | None:
+    def _plan(self, x: Tensor) -> tuple[int, int] | None:
+        """``(samples per chunk, rows per band)`` for banded evaluation, or ``None`` for one pass."""
         if self.tile_bytes is None or torch.is_grad_enabled():
             return None
-        b, _, h, w = x.shape
-        row_bytes = b * self.conv_mid.out_channels * w * x.element_size()
-        rows = max(8, self.tile_bytes // max(row_bytes, 1))
-        # Bands only pay off when they save a sizeable allocation; their halo is recomputed.
-        return rows if h > rows + 4 * self.HALO else None
+        batch, _, height, width = x.shape
+        row_bytes = self.conv_mid.out_channels * width * x.element_size()
+        sample_bytes = row_bytes * height
+        if batch * sample_bytes <= 2 * self.tile_bytes:
+            return None
+        if sample_bytes <= self.tile_bytes:
+            return self.tile_bytes // sample_bytes, height
+        # Equal bands (no thin tail band), at least 8 rows so the recomputed halo stays cheap.
+        n_bands = -(-sample_bytes // self.tile_bytes)
+        rows = max(8, -(-height // n_bands))
+        return (1, rows) if rows < height else (1, height)
 
     def forward(self, x: Tensor) -> Tensor:
-        rows = self._band_rows(x)
-        if rows is None:
+        plan = self._plan(x)
+        if plan is None:
             return self._net(x)
-        height = x.shape[2]
-        bands = []
-        for top in range(0, height, rows):
-            bottom = min(height, top + rows)
-            lo, hi = max(0, top - self.HALO), min(height, bottom + self.HALO)
-            bands.append(self._net(x[:, :, lo:hi])[:, :, top - lo : bottom - lo])
-        return torch.cat(bands, dim=2)
+        samples, rows = plan
+        batch, _, height, width = x.shape
+        layout = torch.channels_last if _is_channels_last(x) else torch.contiguous_format
+        out = torch.empty(
+            (batch, self.conv_out.out_channels, height, width),
+            dtype=x.dtype,
+            device=x.device,
+            memory_format=layout,
+        )
+        for first in range(0, batch, samples):
+            last = min(batch, first + samples)
+            for top in range(0, height, rows):
+                bottom = min(height, top + rows)
+                lo, hi = max(0, top - self.HALO), min(height, bottom + self.HALO)
+                band = self._net(x[first:last, :, lo:hi])
+                out[first:last, :, top:bottom] = band[:, :, top - lo : bottom - lo]
+        return out
 
 
 class AdditiveCoupling(FlowLayer):
@@ -671,11 +690,12 @@ class Glow(FlowLayer):
 
     def decode(self, z: Tensor, size: tuple[int, int]) -> Tensor:
         """Inverse of :meth:`encode`: ``z`` -> ``x`` (B, C, H, W) cropped to ``size = (H, W)``."""
+        _check_channels(z, self.latent_channels, "Glow.decode")
         h, w = size
-        x = self.inverse(z)
-        if h > x.shape[2] or w > x.shape[3] or h < 1 or w < 1:
-            raise ValueError(f"Glow.decode: size {size} does not fit the decoded {x.shape[2]}x{x.shape[3]}")
-        return x[:, :, :h, :w]
+        full_h, full_w = z.shape[2] * self.multiple, z.shape[3] * self.multiple
+        if not (0 < h <= full_h and 0 < w <= full_w):
+            raise ValueError(f"Glow.decode: size {size} does not fit the decoded {full_h}x{full_w}")
+        return self.inverse(z)[:, :, :h, :w]
 
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:

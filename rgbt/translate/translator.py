@@ -12,7 +12,7 @@ frame (L1 + 1 - SSIM + gradient term, optional NLL); the RGB latent statistics f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -21,12 +21,17 @@ from rgbt.translate.flow import Glow
 from rgbt.translate.losses import translation_loss
 from rgbt.translate.transfer import Period, StyleBank, adain, latent_mean_cov, latent_stats, wct
 
-__all__ = ["FlowTranslator", "build_translator", "METHODS"]
+__all__ = ["FlowTranslator", "build_translator", "METHODS", "ExtraLoss"]
 
 #: Latent style-transfer methods accepted by :meth:`FlowTranslator.translate`.
 METHODS = ("adain", "wct")
 
 Style = Tensor | tuple[Tensor, Tensor] | None
+
+#: An extra training objective ``fn(pred, content, rgb) -> {component: value, ..., "total": weighted sum}``
+#: on the unclamped translation, the flow input and the paired RGB (e.g. the VGG losses of
+#: :class:`rgbt.translate.perceptual.PerceptualLoss`).
+ExtraLoss = Callable[[Tensor, Tensor, Tensor], dict[str, Tensor]]
 
 
 class FlowTranslator(nn.Module):
@@ -156,17 +161,28 @@ class FlowTranslator(nn.Module):
         z = self.stylize(z, style, period=period, alpha=alpha, method=method)
         return self.flow.decode(z, size).clamp(0.0, 1.0).contiguous()
 
-    def loss(self, thermal: Tensor, rgb: Tensor, period: Period = "day") -> dict[str, Tensor]:
+    def forward(
+        self, thermal: Tensor, rgb: Tensor, period: Period = "day", extra_loss: ExtraLoss | None = None
+    ) -> dict[str, Tensor]:
+        """:meth:`loss`: training calls the module itself, which is what DistributedDataParallel wraps."""
+        return self.loss(thermal, rgb, period, extra_loss)
+
+    def loss(
+        self, thermal: Tensor, rgb: Tensor, period: Period = "day", extra_loss: ExtraLoss | None = None
+    ) -> dict[str, Tensor]:
         """The training objective for a paired batch; also feeds the style bank in training mode.
 
         Args:
             thermal: (B, 1, H, W) in [0, 1].
             rgb: (B, C, H, W) in [0, 1], the paired RGB frames (same size).
             period: "day"/"night" (or the bank's names), one or one per sample.
+            extra_loss: an optional further objective (see :data:`ExtraLoss`); its components join
+                the returned dict and its ``total`` is added to ``total``.
 
         Returns:
             The dict of :func:`~rgbt.translate.losses.translation_loss` (``l1``, ``ssim``, ``grad``,
-            ``nll``, ``total``; 0-dim tensors).
+            ``nll``, ``total``; 0-dim tensors). ``nll`` (bits/dim) covers both encoded batches,
+            thermal and RGB; it enters ``total`` only with ``w_nll > 0``.
         """
         x = self.thermal_to_input(thermal)
         self._check_rgb(rgb, "rgb")
@@ -183,9 +199,14 @@ class FlowTranslator(nn.Module):
         pred = self.flow.decode(adain(z_thermal, mean, std), size)
         if self.training:
             self.bank.update(z_rgb, periods)
-        return translation_loss(
+        parts = translation_loss(
             pred, rgb, z=z, logdet=logdet, use_ms_ssim=self.use_ms_ssim, **self.loss_weights
         )
+        if extra_loss is not None:
+            extra = extra_loss(pred, x, rgb.to(x.dtype))
+            parts.update({name: value for name, value in extra.items() if name != "total"})
+            parts["total"] = parts["total"] + extra["total"]
+        return parts
 
 
 def build_translator(

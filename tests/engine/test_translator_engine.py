@@ -81,7 +81,10 @@ def test_train_translator_writes_the_run_directory(short_run: Path) -> None:
         assert (short_run / name).is_file(), name
     result = json.loads((short_run / "result.json").read_text())
     assert result["steps"] == 4 and result["metric"] == "psnr" and np.isfinite(result["best"])
-    assert result["bank_counts"]["day"] > 0 and result["bank_counts"]["night"] == 0  # day frames only
+    # Trained on the 4 day frames; afterwards the bank is recomputed from all 4 day + 4 night RGB frames.
+    assert result["bank_frames"] == result["bank_counts"] == {"day": 4, "night": 4}
+    for name in ("last.pt", "best.pt"):
+        assert load_translator(short_run / name, "cpu").translator.bank.count("night") == 4
     rows = read_rows(short_run / "log.csv")
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     assert {"loss", "l1", "ssim", "grad", "nll"} <= set(rows[0])
@@ -108,6 +111,17 @@ def test_training_lowers_the_loss(synthetic_root: Path, short_run: Path, checkpo
     before = fixed_batch_loss(short_run / "last.pt", synthetic_root)
     after = fixed_batch_loss(checkpoint, synthetic_root)
     assert after < before - 0.02, (before, after)
+
+
+@pytest.mark.parametrize("name", ["tiny", "default", "artflow"])
+def test_shipped_configs_load_and_build(name: str) -> None:
+    from rgbt.config import TranslatorConfig, load_config
+    from rgbt.engine.translation import build_translator_from_config
+
+    config = load_config(TranslatorConfig, TINY.parent / f"{name}.yaml")
+    translator = build_translator_from_config(config.model, config.loss, seed=0)
+    assert translator.flow.in_channels == 3 and config.data.period == "day"
+    assert len(config.crop) == 2 and not (config.loss.ms_ssim and min(config.crop) <= 160)
 
 
 def test_missing_vgg_weights_is_a_clear_error(synthetic_root: Path, tmp_path: Path,

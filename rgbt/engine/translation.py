@@ -1,0 +1,523 @@
+"""Writing a fake-RGB dataset: ``rgbt translate`` as a library call.
+
+:func:`load_translator` rebuilds the translator a checkpoint was trained with (its stored config
+fixes the architecture) and :func:`translate_dataset` runs it over a dataset root, writing one
+fake-RGB image per thermal frame where the data layer reads them back
+(``open_source(root, ..., fake_rgb_root=OUT)``):
+
+* KAIST layout: ``OUT/images/setXX/VYYY/fake_visible/IZZZZZ.<ext>``;
+* FLIR and folders of pairs: ``OUT/fake_visible/<frame_id>.<ext>``.
+
+``OUT/manifest.json`` records the source root, the checkpoint's SHA-256, its config, the style
+settings and the SHA-256 of every finished file. The run is resumable: files listed in the
+manifest whose checksum still matches are skipped; anything else (missing, truncated, corrupted,
+written but not yet listed) is redone. Images are written atomically
+(:func:`rgbt.data.imageio.write_image`) and the manifest is rewritten atomically every few files,
+so a kill at any moment leaves no truncated image and loses no listed one.
+
+Under ``torchrun`` each rank translates its slice of the frames
+(:func:`rgbt.engine.distributed.shard`) and records them in ``OUT/manifest.part<rank>.json``;
+rank 0 merges the parts into ``manifest.json`` at the end (and at the start of the next run,
+after an interruption).
+
+Styles: ``bank`` (default) takes the running latent statistics of the frame's period from the
+checkpoint's :class:`~rgbt.translate.transfer.StyleBank` (one forward and one inverse pass per
+frame); ``paired`` the frame's own RGB statistics (global statistics: misalignment does not
+matter); any other value is the path of a style image used for every frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from rgbt.atomic import atomic_write_text
+from rgbt.config import (
+    TranslatorConfig,
+    TranslatorLossConfig,
+    TranslatorModelConfig,
+    config_from_dict,
+    config_to_dict,
+)
+from rgbt.data.imageio import read_image, write_image
+from rgbt.data.kaist import parse_frame_id
+from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.engine import distributed
+from rgbt.engine.checkpoint import load_checkpoint
+from rgbt.engine.run import resolve_device
+from rgbt.translate.transfer import StyleBank, latent_mean_cov, latent_stats
+from rgbt.translate.translator import METHODS, FlowTranslator, build_translator
+
+log = logging.getLogger(__name__)
+
+#: The manifest file written into the output folder.
+MANIFEST_NAME = "manifest.json"
+#: Bumped when the manifest layout changes.
+MANIFEST_VERSION = 1
+#: Output image formats.
+IMAGE_FORMATS = ("jpg", "png")
+#: Named styles; anything else passed as ``style`` is a style image path.
+NAMED_STYLES = ("bank", "paired")
+#: Manifest fields that must agree for a second run to reuse (and add to) a folder.
+_SETTING_KEYS = ("source_root", "data_format", "checkpoint_sha256", "settings")
+
+
+# --------------------------------------------------------------------------------------------
+# building and loading
+# --------------------------------------------------------------------------------------------
+
+
+def build_translator_from_config(
+    model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig, seed: int | None = None
+) -> FlowTranslator:
+    """The :class:`FlowTranslator` a config describes (same values and seed: same initial weights).
+
+    ``loss.tv`` is the weight of the gradient / checkerboard term; the VGG terms are not part of
+    the model (see :mod:`rgbt.translate.perceptual`).
+
+    Raises:
+        ValueError: an unknown ``model.model`` or ``model.transfer``, ``alpha`` outside [0, 1], or
+            a bad size.
+    """
+    if model_cfg.model != "flow":
+        raise ValueError(f"model.model must be 'flow' (the Glow projection translator), got {model_cfg.model!r}")
+    if model_cfg.transfer not in METHODS:
+        raise ValueError(f"model.transfer must be one of {METHODS}, got {model_cfg.transfer!r}")
+    if not 0.0 <= model_cfg.alpha <= 1.0:
+        raise ValueError(f"model.alpha must be in [0, 1], got {model_cfg.alpha!r}")
+    return build_translator(
+        in_channels=3,
+        n_blocks=model_cfg.n_blocks,
+        n_flows=model_cfg.n_flows,
+        hidden=model_cfg.hidden,
+        affine=model_cfg.affine,
+        momentum=model_cfg.bank_momentum,
+        w_l1=loss_cfg.l1,
+        w_ssim=loss_cfg.ssim,
+        w_grad=loss_cfg.tv,
+        w_nll=loss_cfg.nll,
+        use_ms_ssim=loss_cfg.ms_ssim,
+        seed=seed,
+    )
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class LoadedTranslator:
+    """A translator rebuilt from a checkpoint, with what it came from."""
+
+    translator: FlowTranslator  #: in eval mode, on ``device``
+    config: TranslatorConfig  #: the config it was trained with
+    checkpoint: Path
+    sha256: str  #: of the checkpoint file
+    device: torch.device
+    step: int | None  #: training step of the checkpoint (None for a bare state dict)
+
+
+def load_translator(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto") -> LoadedTranslator:
+    """Rebuild the translator of a ``rgbt train-translator`` checkpoint (``last.pt`` / ``best.pt``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a translator checkpoint (no translator config / mismatching weights).
+    """
+    path = Path(checkpoint)
+    device = resolve_device(device) if isinstance(device, str) else device
+    state = load_checkpoint(path, map_location="cpu")
+    if not isinstance(state, dict) or "model" not in state or not isinstance(state.get("config"), dict):
+        raise ValueError(f"{path}: not a translator checkpoint written by `rgbt train-translator` (no model/config)")
+    try:
+        config = config_from_dict(TranslatorConfig, state["config"])
+    except ValueError as err:
+        raise ValueError(f"{path}: the stored config is not a translator config ({err})") from None
+    translator = build_translator_from_config(config.model, config.loss)
+    try:
+        translator.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ValueError(f"{path}: weights do not fit the translator its config describes ({err})") from None
+    translator.to(device).eval()
+    return LoadedTranslator(translator, config, path, file_sha256(path), device, state.get("step"))
+
+
+def bank_period(bank: StyleBank, period: str, need_stats: bool = True) -> str:
+    """The bank entry used for a frame of ``period`` (``day``, ``night``, ``unknown`` ...).
+
+    The frame's own period when the bank has it (and, with ``need_stats``, has statistics for it);
+    otherwise ``day`` (FLIR and folders of pairs do not know the period; a translator trained on
+    day frames only, the default, has no night statistics), otherwise the first entry with
+    statistics.
+
+    Raises:
+        ValueError: ``need_stats`` and the bank holds no statistics at all (an untrained translator).
+    """
+    def usable(name: str) -> bool:
+        return name in bank.periods and (not need_stats or bank.count(name) > 0)
+
+    if usable(period):
+        return period
+    for name in ("day", *bank.periods):
+        if usable(name):
+            return name
+    raise ValueError("the translator's style bank holds no statistics: train it first, or use --style paired|IMAGE")
+
+
+# --------------------------------------------------------------------------------------------
+# the manifest
+# --------------------------------------------------------------------------------------------
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A manifest (or a per-rank part) as a dict; ``{}`` when the file does not exist.
+
+    Raises:
+        ValueError: the file is not valid JSON or not a manifest.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a valid manifest ({err}); delete it to start the translation over") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files", {}), dict):
+        raise ValueError(f"{path}: not a translation manifest (no 'files' mapping)")
+    return data
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+def _part_paths(out: Path) -> list[Path]:
+    return sorted(out.glob("manifest.part*.json"))
+
+
+def _consolidate(out: Path, header: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``manifest.json`` and leftover per-rank parts into one manifest under ``header`` (rank 0).
+
+    Raises:
+        ValueError: the folder holds a translation made with other settings.
+    """
+    path = out / MANIFEST_NAME
+    existing = read_manifest(path)
+    if existing:
+        differing = [key for key in _SETTING_KEYS if existing.get(key) != header[key]]
+        if differing:
+            raise ValueError(
+                f"{out} holds a translation made with other settings (differs in {', '.join(differing)}); "
+                "choose another --out or delete that folder"
+            )
+    files = dict(existing.get("files", {}))
+    parts = _part_paths(out)
+    for part in parts:
+        files.update(read_manifest(part).get("files", {}))
+    image_sets = list(existing.get("image_sets", []))
+    for name in header["image_sets"]:
+        if name not in image_sets:
+            image_sets.append(name)
+    manifest = {**header, "image_sets": image_sets, "files": files}
+    _write_manifest(path, manifest)
+    for part in parts:
+        part.unlink(missing_ok=True)
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------
+# reading frames
+# --------------------------------------------------------------------------------------------
+
+
+def frame_period(source: FrameSource, index: int) -> str:
+    """``day`` / ``night`` / ``unknown`` of frame ``index``; KAIST-layout ids tell it without reading a file."""
+    if source.name == "kaist":
+        return parse_frame_id(source.frame_ids[index]).period
+    return source.annotations(index).period
+
+
+def read_frame(source: FrameSource, index: int, with_rgb: bool = True) -> dict[str, Any]:
+    """What translation needs of frame ``index``, straight from its files (no annotations needed).
+
+    Returns:
+        ``{"index", "frame_id", "thermal": (H, W) uint8, "rgb": (H', W', 3) uint8 or None (absent or
+        not asked for), "period"}``.
+
+    Raises:
+        FileNotFoundError: the frame has no thermal image.
+    """
+    paths = source.image_paths(index)
+    frame_id = source.frame_ids[index]
+    if paths["thermal"] is None or not Path(paths["thermal"]).is_file():
+        raise FileNotFoundError(f"frame {frame_id}: thermal image missing ({paths['thermal']})")
+    thermal = read_image(paths["thermal"], "gray")
+    rgb = None
+    if with_rgb and paths["rgb"] is not None and Path(paths["rgb"]).is_file():
+        rgb = read_image(paths["rgb"], "rgb")
+    return {"index": index, "frame_id": frame_id, "thermal": thermal, "rgb": rgb,
+            "period": frame_period(source, index)}
+
+
+class _Frames(Dataset):
+    """:func:`read_frame` over a list of frame indices (``source[i]`` would also read the fake RGB
+    image being written)."""
+
+    def __init__(self, source: FrameSource, indices: Sequence[int], with_rgb: bool) -> None:
+        self.source = source
+        self.indices = list(indices)
+        self.with_rgb = with_rgb
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int) -> dict[str, Any]:
+        return read_frame(self.source, self.indices[item], self.with_rgb)
+
+
+def _to_tensor(images: Sequence[np.ndarray], device: torch.device) -> torch.Tensor:
+    """uint8 (H, W) or (H, W, 3) images of one size -> (B, C, H, W) float32 in [0, 1] on ``device``."""
+    array = np.stack(images)
+    array = array[:, None] if array.ndim == 3 else array.transpose(0, 3, 1, 2)
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device).float().div_(255.0)
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
+    return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _write_and_hash(path: Path, image: np.ndarray, image_format: str) -> str:
+    write_image(path, image, jpeg_quality=95)
+    for stale in (path.with_suffix(f".{ext}") for ext in IMAGE_FORMATS if ext != image_format):
+        # The readers prefer .jpg over .png: a file of the other format would shadow this one.
+        stale.unlink(missing_ok=True)
+    return file_sha256(path)
+
+
+# --------------------------------------------------------------------------------------------
+# the job
+# --------------------------------------------------------------------------------------------
+
+
+def _style_settings(style: str) -> dict[str, Any]:
+    if style in NAMED_STYLES:
+        return {"style": style}
+    path = Path(style)
+    if not path.is_file():
+        raise FileNotFoundError(f"style image not found: {style} (--style takes bank, paired or an image path)")
+    return {"style": "image", "style_image": str(path.resolve()), "style_image_sha256": file_sha256(path)}
+
+
+def translate_dataset(
+    translator: LoadedTranslator | str | os.PathLike[str],
+    root: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    image_set: str | None = None,
+    data_format: str = "auto",
+    style: str = "bank",
+    alpha: float | None = None,
+    method: str | None = None,
+    image_format: str = "jpg",
+    batch_size: int = 4,
+    workers: int = 2,
+    device: str | torch.device = "auto",
+    flush_every: int = 16,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Translate every thermal frame of a dataset root into ``out`` (see the module docstring).
+
+    Args:
+        translator: a checkpoint path, or a translator already loaded with :func:`load_translator`.
+        root: dataset root (KAIST layout, FLIR, pairs).
+        out: output folder (the ``fake_rgb_root`` of later runs); created.
+        image_set: which frames (``open_source``'s ``image_set``); ``None``: every frame.
+        data_format: layout of ``root`` (``auto``: detected).
+        style: ``bank``, ``paired`` or a style image path.
+        alpha: style strength in [0, 1]; ``None``: the checkpoint's ``model.alpha``.
+        method: ``adain`` or ``wct``; ``None``: the checkpoint's ``model.transfer``.
+        image_format: ``jpg`` (quality 95) or ``png`` (lossless).
+        batch_size: frames per forward pass (frames of one size are batched together).
+        workers: DataLoader processes decoding the next frames (0: in this process).
+        device: where a checkpoint path is loaded (``auto``: CUDA when available; under
+            ``torchrun`` the local rank's GPU); ignored for a loaded translator.
+        flush_every: rewrite the manifest after this many finished files.
+        progress: show a progress bar (rank 0 only).
+
+    Returns:
+        a JSON-ready summary of this process's share: ``frames`` (of the source), ``written``,
+        ``skipped`` (valid from an earlier run), ``bank_fallbacks`` (``paired`` frames without RGB,
+        translated with the bank style), ``seconds``, ``frames_per_second`` (written / seconds),
+        ``manifest`` (path), ``rank``, ``world_size``.
+
+    Raises:
+        ValueError: bad settings, or ``out`` holds a translation made with other settings.
+        FileNotFoundError: missing root, image set, style image or thermal image.
+    """
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"format must be one of {IMAGE_FORMATS}, got {image_format!r}")
+    if batch_size < 1 or flush_every < 1 or workers < 0:
+        raise ValueError(f"need batch_size >= 1, flush_every >= 1, workers >= 0; got {batch_size}, {flush_every}, "
+                         f"{workers}")
+    loaded = translator if isinstance(translator, LoadedTranslator) else load_translator(translator, device)
+    model, device = loaded.translator, loaded.device
+    alpha = loaded.config.model.alpha if alpha is None else float(alpha)
+    method = method or loaded.config.model.transfer
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    out = Path(out)
+    kind = detect_format(root) if data_format == "auto" else data_format
+    source = open_source(root, image_set, kind, None, fake_rgb_root=out)
+    settings = {**_style_settings(style), "alpha": alpha, "method": method, "format": image_format}
+    header = {
+        "version": MANIFEST_VERSION,
+        "source_root": str(Path(root).resolve()),
+        "data_format": kind,
+        "image_sets": [str(image_set) if image_set is not None else "all"],
+        "checkpoint": str(loaded.checkpoint.resolve()),
+        "checkpoint_sha256": loaded.sha256,
+        "checkpoint_step": loaded.step,
+        "settings": settings,
+        "config": config_to_dict(loaded.config),
+    }
+    world = distributed.world_size()
+    if world > 1:
+        distributed.init_distributed(device)
+    rank = distributed.rank()
+    out.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main_process():
+        _consolidate(out, header)
+    distributed.barrier()
+    manifest = read_manifest(out / MANIFEST_NAME)
+    if not manifest:
+        raise ValueError(f"{out / MANIFEST_NAME} is missing after start-up (another job deleting it?)")
+    listed: dict[str, str] = manifest["files"]
+
+    targets = {}
+    for index in range(len(source)):
+        fake = source.image_paths(index)["fake_rgb"]
+        if fake is None:  # pragma: no cover - open_source was given fake_rgb_root
+            raise ValueError(f"{root}: the reader did not give a fake RGB path for frame {source.frame_ids[index]}")
+        targets[index] = fake.with_suffix(f".{image_format}")
+    mine = distributed.shard(list(range(len(source))))
+    todo, skipped = [], 0
+    for index in mine:
+        rel = targets[index].relative_to(out).as_posix()
+        path = targets[index]
+        if rel in listed and path.is_file() and file_sha256(path) == listed[rel]:
+            skipped += 1
+        else:
+            todo.append(index)
+    log.info("translating %d of %d frames of %s into %s (rank %d/%d; %d already done)", len(todo), len(source),
+             root, out, rank, world, skipped)
+
+    style_stats = None
+    if settings["style"] == "image":
+        style_tensor = _to_tensor([read_image(style, "rgb")], device)
+        with torch.inference_mode():
+            style_z = model.flow.encode(style_tensor)[0]
+            style_stats = latent_stats(style_z) if method == "adain" else latent_mean_cov(style_z)
+    elif settings["style"] == "bank":
+        bank_period(model.bank, "day")  # fails early, with a clear message, when the bank is empty
+
+    part_path = out / MANIFEST_NAME if world == 1 else out / f"manifest.part{rank}.json"
+    record: dict[str, str] = dict(listed) if world == 1 else {}
+
+    def flush() -> None:
+        if world == 1:
+            _write_manifest(part_path, {**manifest, "files": record})
+        else:
+            _write_manifest(part_path, {"rank": rank, "files": record})
+
+    loader = DataLoader(_Frames(source, todo, with_rgb=settings["style"] == "paired"), batch_size=batch_size,
+                        num_workers=workers, collate_fn=list)
+    written = fallbacks = unflushed = 0
+    pending: deque[tuple[str, Future[str]]] = deque()
+    started = time.perf_counter()
+    bar = tqdm(total=len(todo), unit="frame", desc="translate", disable=not (progress and rank == 0), leave=False)
+
+    def collect(limit: int) -> None:
+        nonlocal written, unflushed
+        while len(pending) > limit:
+            rel, future = pending.popleft()
+            record[rel] = future.result()
+            written += 1
+            unflushed += 1
+            bar.update(1)
+        if unflushed >= flush_every:
+            flush()
+            unflushed = 0
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
+            for frames in loader:
+                groups: dict[tuple, list[dict[str, Any]]] = {}
+                for frame in frames:
+                    if settings["style"] == "paired" and frame["rgb"] is None:
+                        fallbacks += 1
+                    use_rgb = settings["style"] == "paired" and frame["rgb"] is not None
+                    key = (frame["thermal"].shape, frame["rgb"].shape if use_rgb else None)
+                    groups.setdefault(key, []).append(frame)
+                for (_shape, rgb_shape), group in groups.items():
+                    thermal = _to_tensor([f["thermal"] for f in group], device)
+                    periods: list[str] | str = "day"
+                    if rgb_shape is not None:
+                        style_arg: Any = _to_tensor([f["rgb"] for f in group], device)
+                    else:
+                        style_arg = style_stats
+                        if style_stats is None:
+                            periods = [bank_period(model.bank, f["period"]) for f in group]
+                    fake = _to_uint8(model.translate(thermal, style_arg, periods, alpha, method))
+                    for frame, image in zip(group, fake):
+                        path = targets[frame["index"]]
+                        rel = path.relative_to(out).as_posix()
+                        pending.append((rel, pool.submit(_write_and_hash, path, image, image_format)))
+                collect(2 * batch_size)
+            collect(0)
+    finally:
+        # Whatever finished is kept: a KeyboardInterrupt or an error loses no written file.
+        for rel, future in pending:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                record[rel] = future.result()
+        flush()
+        bar.close()
+    seconds = time.perf_counter() - started
+    if fallbacks:
+        log.warning("%d frames had no RGB image: translated with the bank style instead of --style paired", fallbacks)
+    distributed.barrier()
+    if world > 1 and distributed.is_main_process():
+        _consolidate(out, header)
+    distributed.barrier()
+    return {
+        "frames": len(source),
+        "written": written,
+        "skipped": skipped,
+        "bank_fallbacks": fallbacks,
+        "seconds": round(seconds, 3),
+        "frames_per_second": round(written / seconds, 3) if written and seconds > 0 else 0.0,
+        "manifest": str(out / MANIFEST_NAME),
+        "rank": rank,
+        "world_size": world,
+    }
+

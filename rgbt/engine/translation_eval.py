@@ -1,0 +1,262 @@
+"""Scoring a translator checkpoint: ``rgbt translate-eval`` as a library call.
+
+Weight-free measures only (:mod:`rgbt.translate.metrics`; no FID or LPIPS, which need pretrained
+networks), over up to ``max_frames`` frames spread evenly over the list (KAIST test lists hold the
+day frames first, so both periods are sampled):
+
+* ``roundtrip_max_abs`` / ``roundtrip_mean_abs``: ``|F^-1(F(x)) - x|`` over the thermal inputs
+  and the RGB frames, in [0, 1] intensity units;
+* ``rounds_psnr_db``: ArtFlow's rounds test (``rounds`` successive AdaIN stylisations with the
+  latent statistics of the evaluated frames' RGB images in turn, then back to the frame's own statistics; float32,
+  no clamping or quantising between rounds), mean PSNR over ``rounds_frames`` of those frames
+  (each capped at 200 dB);
+* ``gradient_ssim`` and ``edge_f1``: structure kept from the thermal frame in the fake RGB
+  (Sobel-magnitude SSIM; Canny edge F1 with a 2 px tolerance), mean over frames;
+* ``psnr_day`` / ``ssim_day``: fake RGB against the paired real RGB on day frames (frames of unknown
+  period, FLIR and pairs, count as day; ``None`` when there is none);
+* ``frames``: frames evaluated.
+
+The fake RGB is what ``rgbt translate`` would write with the same style (not quantised).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rgbt.atomic import atomic_write_bytes
+from rgbt.data.dataset import image_to_tensor
+from rgbt.data.source import FrameSource, open_source
+from rgbt.engine.translation import LoadedTranslator, bank_period, load_translator, read_frame
+from rgbt.translate.metrics import (
+    edge_f1,
+    finite_or_none,
+    gradient_ssim,
+    psnr,
+    rounds_psnr,
+    roundtrip_error,
+    ssim,
+)
+from rgbt.translate.transfer import latent_stats
+
+log = logging.getLogger(__name__)
+
+#: Upper bound of the per-frame rounds PSNR in the report (dB).
+ROUNDS_PSNR_CAP = 200.0
+
+#: Keys of the JSON report, in order.
+REPORT_KEYS = ("roundtrip_max_abs", "roundtrip_mean_abs", "rounds_psnr_db", "edge_f1", "gradient_ssim",
+               "psnr_day", "ssim_day", "frames")
+
+
+@dataclass
+class Triplet:
+    """One row of the figure: thermal (H, W), fake RGB (H, W, 3), real RGB (H', W', 3) or None; uint8."""
+
+    frame_id: str
+    period: str
+    thermal: np.ndarray
+    fake: np.ndarray
+    rgb: np.ndarray | None
+
+
+def _spread(n: int, k: int) -> list[int]:
+    if k >= n:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8."""
+    return image.mul(255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def evaluate_translation(
+    loaded: LoadedTranslator,
+    source: FrameSource,
+    max_frames: int = 50,
+    style: str = "bank",
+    method: str | None = None,
+    alpha: float | None = None,
+    rounds: int = 20,
+    rounds_frames: int = 4,
+    figure_rows: int = 2,
+) -> tuple[dict[str, Any], list[Triplet]]:
+    """Score ``loaded`` on ``source`` (see the module docstring).
+
+    Args:
+        loaded: the translator (:func:`rgbt.engine.translation.load_translator`).
+        source: the frames (RGB needed for the rounds styles and the day PSNR/SSIM).
+        max_frames: frames evaluated, spread evenly over the list.
+        style: ``bank`` (the frame period's bank statistics) or ``paired`` (the frame's own RGB).
+        method, alpha: latent transfer and strength; ``None``: the checkpoint's settings.
+        rounds: stylisations in the rounds test (ArtFlow: 20).
+        rounds_frames: frames (spread over the evaluated ones) the rounds test runs on; it costs
+            ``rounds + 2`` passes per frame.
+        figure_rows: day and night frames kept for the triplet figure (each).
+
+    Returns:
+        ``(report, triplets)``: the JSON report (keys :data:`REPORT_KEYS`; ``None`` for a value
+        with no frame to compute it on) and up to ``figure_rows`` day + night triplets.
+
+    Raises:
+        ValueError: an empty source, an unknown style, or ``max_frames < 1``.
+    """
+    if style not in ("bank", "paired"):
+        raise ValueError(f"style must be 'bank' or 'paired', got {style!r}")
+    if max_frames < 1 or rounds < 1:
+        raise ValueError(f"max_frames and rounds must be >= 1, got {max_frames}, {rounds}")
+    if len(source) == 0:
+        raise ValueError(f"no frames to evaluate in {source.root}")
+    translator, device = loaded.translator, loaded.device
+    method = method or loaded.config.model.transfer
+    alpha = loaded.config.model.alpha if alpha is None else alpha
+    indices = _spread(len(source), max_frames)
+    frames = [read_frame(source, i) for i in indices]
+    with torch.inference_mode():
+        rgb_stats = []
+        for frame in frames:
+            if frame["rgb"] is not None:
+                z = translator.flow.encode(image_to_tensor(frame["rgb"])[None].to(device))[0]
+                rgb_stats.append(latent_stats(z))
+        rt_max, rt_sum, rt_count = 0.0, 0.0, 0
+        rounds_scores, grad_scores, edge_scores, psnr_day, ssim_day = [], [], [], [], []
+        triplets: dict[str, list[Triplet]] = {"day": [], "night": []}
+        rounds_at = set(_spread(len(frames), rounds_frames))
+        for k, frame in enumerate(frames):
+            thermal = image_to_tensor(frame["thermal"])[None].to(device)
+            rgb = image_to_tensor(frame["rgb"])[None].to(device) if frame["rgb"] is not None else None
+            x = translator.thermal_to_input(thermal)
+            for image in [x] + ([rgb] if rgb is not None else []):
+                err_max, err_mean = roundtrip_error(translator, image)
+                rt_max = max(rt_max, err_max)
+                rt_sum += err_mean * image.numel()
+                rt_count += image.numel()
+            if k in rounds_at and rgb_stats:
+                # The evaluated frames' RGB statistics in turn, starting after this frame (cycled).
+                others = [rgb_stats[(k + 1 + j) % len(rgb_stats)] for j in range(rounds)]
+                # Capped: a bit-exact round trip has an infinite PSNR, which strict JSON cannot hold.
+                rounds_scores.append(min(ROUNDS_PSNR_CAP, float(rounds_psnr(translator, x.contiguous(), others)[0])))
+            if style == "paired" and rgb is not None:
+                fake = translator.translate(thermal, style=rgb, alpha=alpha, method=method)
+            else:
+                period = bank_period(translator.bank, frame["period"])
+                fake = translator.translate(thermal, period=period, alpha=alpha, method=method)
+            fake_uint8 = _to_uint8(fake[0])
+            grad_scores.append(gradient_ssim(frame["thermal"], fake[0].float().cpu().permute(1, 2, 0).numpy()))
+            edge_scores.append(edge_f1(frame["thermal"], fake_uint8))
+            is_day = frame["period"] != "night"
+            if is_day and rgb is not None and rgb.shape == fake.shape:
+                psnr_day.append(float(psnr(fake, rgb)[0]))
+                ssim_day.append(float(ssim(fake, rgb)[0]))
+            group = triplets["day" if is_day else "night"]
+            if len(group) < figure_rows:
+                group.append(Triplet(frame["frame_id"], frame["period"], frame["thermal"], fake_uint8, frame["rgb"]))
+
+    def mean(values: list[float]) -> float | None:
+        return finite_or_none(float(np.mean(values))) if values else None
+
+    report = {
+        "roundtrip_max_abs": rt_max,
+        "roundtrip_mean_abs": rt_sum / rt_count,
+        "rounds_psnr_db": mean(rounds_scores),
+        "edge_f1": mean(edge_scores),
+        "gradient_ssim": mean(grad_scores),
+        "psnr_day": mean(psnr_day),
+        "ssim_day": mean(ssim_day),
+        "frames": len(frames),
+    }
+    return report, triplets["day"] + triplets["night"]
+
+
+def plot_triplets(triplets: list[Triplet], path: str | Path, width_px: int = 640, colours: int = 256) -> Path:
+    """Draw rows of thermal / fake RGB / real RGB (day rows first) into a PNG (written atomically).
+
+    Args:
+        triplets: the rows (see :func:`evaluate_translation`).
+        path: output PNG.
+        width_px: figure width in pixels (the height follows the frames' aspect ratio).
+        colours: palette size of the PNG (0: full 24-bit colour). Camera frames are noisy, so a
+            24-bit PNG of four triplets weighs about a megabyte; a 256-colour palette keeps it near
+            a quarter of that, small enough for a README.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not triplets:
+        raise ValueError("no frames to draw")
+    h, w = triplets[0].thermal.shape[:2]
+    dpi = 100
+    fig_w = width_px / dpi
+    fig_h = fig_w / 3 * h / w * len(triplets) + 0.35
+    fig, axes = plt.subplots(len(triplets), 3, figsize=(fig_w, fig_h), dpi=dpi, squeeze=False)
+    titles = ("thermal (input)", "fake RGB (flow translator)", "real RGB (paired frame)")
+    for row, triplet in enumerate(triplets):
+        panels = (triplet.thermal, triplet.fake, triplet.rgb)
+        for col, image in enumerate(panels):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if image is None:
+                ax.text(0.5, 0.5, "no RGB", ha="center", va="center")
+            else:
+                ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+            if row == 0:
+                ax.set_title(titles[col], fontsize=8)
+            if col == 0:
+                ax.set_ylabel(f"{triplet.period}\n{triplet.frame_id}", fontsize=6)
+    fig.subplots_adjust(left=0.06, right=0.995, top=1 - 0.3 / fig_h, bottom=0.005, wspace=0.02, hspace=0.04)
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
+    plt.close(fig)
+    from PIL import Image  # matplotlib's own image dependency
+
+    image = Image.fromarray(pixels)
+    if colours > 0:
+        image = image.quantize(colours, method=Image.Quantize.MEDIANCUT)
+    buffer = io.BytesIO()
+    image.save(buffer, format="png", optimize=True)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def evaluate_translator(
+    translator: LoadedTranslator | str | os.PathLike[str],
+    root: str | os.PathLike[str],
+    image_set: str | None = None,
+    max_frames: int = 50,
+    figure: str | os.PathLike[str] | None = None,
+    device: str | torch.device = "auto",
+    style: str = "bank",
+    method: str | None = None,
+    alpha: float | None = None,
+    data_format: str = "auto",
+) -> dict[str, Any]:
+    """``rgbt translate-eval``: open ``root``, score the translator, optionally draw the triplet figure.
+
+    Args:
+        translator: a checkpoint path or a translator loaded with :func:`load_translator`.
+        root, image_set, data_format: the frames (``open_source``); ``image_set=None``: every frame.
+        max_frames: frames evaluated, spread evenly over the list (``0`` or less: all of them).
+        figure: PNG path for the thermal / fake RGB / real RGB grid (two day and two night rows).
+        device: where a checkpoint path is loaded.
+        style, method, alpha: as in :func:`evaluate_translation`.
+
+    Returns:
+        the report (keys :data:`REPORT_KEYS`), JSON-ready.
+    """
+    loaded = translator if isinstance(translator, LoadedTranslator) else load_translator(translator, device)
+    source = open_source(root, image_set, data_format)
+    frames = max_frames if max_frames > 0 else len(source)
+    report, triplets = evaluate_translation(loaded, source, frames, style=style, method=method, alpha=alpha)
+    if figure is not None:
+        plot_triplets(triplets, figure)
+    return report

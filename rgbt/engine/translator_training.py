@@ -1,0 +1,364 @@
+"""Training the flow translator: ``rgbt train-translator`` as a library call.
+
+:func:`train_translator` wires the pieces and hands them to the one training loop
+(:class:`~rgbt.engine.trainer.Trainer`, which brings AMP, ``torchrun`` DDP, clipping, warm-up,
+atomic ``last.pt`` / ``best.pt`` and exact resume):
+
+* frames: ``open_source(data.root, data.train_set, ..., period=data.period)`` (day frames by
+  default: night RGB carries little appearance) as a :class:`~rgbt.data.dataset.PairDataset` of
+  thermal + RGB, each item a random ``crop`` (same window in both modalities);
+* objective (:meth:`FlowTranslator.loss`): the thermal latent moved to the paired RGB latent's
+  statistics and decoded, against the real RGB: ``loss.l1`` L1 + ``loss.ssim`` (1 - SSIM, or
+  MS-SSIM with ``loss.ms_ssim``) + ``loss.tv`` gradient / 2x2 checkerboard term + ``loss.nll``
+  likelihood from the log-determinant; optionally ArtFlow's VGG-19 content / style losses
+  (``loss.content``, ``loss.style``) from a local ``loss.vgg_weights`` file. Each component is
+  logged under its name in ``log.csv``;
+* ActNorm layers are initialised once, before the first step, on a mixed thermal + RGB batch;
+  the flag is a buffer in the checkpoint, so a resumed run (or ``model.weights``) never redoes it;
+* the style bank's day / night latent statistics are updated from every training batch's RGB
+  latents (frames of unknown period, FLIR and pairs, count as day) and, once training is over,
+  recomputed with the final flow from up to ``bank_frames`` whole RGB frames per period of the
+  training list (:func:`calibrate_bank`; night frames included, with no gradient step on them) in
+  ``last.pt`` and ``best.pt``;
+* validation (every ``train.eval_every`` epochs and at the end): PSNR / SSIM of the translation
+  with the frame's own RGB statistics against that RGB on ``val_frames`` day frames of
+  ``data.val_set`` (``psnr``, ``ssim``; ``best.pt`` has the highest ``psnr``), and PSNR with the
+  bank's day style (``psnr_bank``), what ``rgbt translate`` uses by default.
+
+The run directory receives ``config.yaml``, ``log.txt``, ``log.csv``, ``loss.png``, ``eval.csv``,
+``last.pt`` / ``best.pt`` (model, with the config, so :func:`rgbt.engine.translation.load_translator`
+rebuilds the translator from the file alone) and ``result.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rgbt.config import TranslatorConfig
+from rgbt.data.dataset import PairDataset, collate_pairs, image_to_tensor
+from rgbt.data.sample import PairSample
+from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.transforms import random_crop_pair
+from rgbt.engine import distributed
+from rgbt.engine.checkpoint import load_checkpoint, save_checkpoint
+from rgbt.engine.run import prepare_run_dir, resolve_device, seed_everything, write_result
+from rgbt.engine.trainer import EvalFn, Trainer
+from rgbt.engine.translation import bank_period, build_translator_from_config, frame_period, read_frame
+from rgbt.translate.flow import ActNorm
+from rgbt.translate.metrics import psnr, ssim
+from rgbt.translate.transfer import StyleBank
+from rgbt.translate.translator import ExtraLoss, FlowTranslator
+
+log = logging.getLogger(__name__)
+
+#: Samples in the mixed batch that initialises ActNorm (thermal and RGB crops of each).
+INIT_SAMPLES = 16
+
+
+class RandomCrop:
+    """``PairSample -> PairSample``: the same random ``height x width`` window of every modality.
+
+    Windows are drawn from torch's RNG (seeded by :func:`~rgbt.engine.run.seed_everything`,
+    reseeded per DataLoader worker by torch, saved in every checkpoint), so a seeded run crops
+    identically every time and workers never repeat each other.
+    """
+
+    def __init__(self, height: int, width: int) -> None:
+        if height < 1 or width < 1:
+            raise ValueError(f"crop must be two positive sizes (height, width), got {height}, {width}")
+        self.height = height
+        self.width = width
+
+    def __call__(self, sample: PairSample) -> PairSample:
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        return random_crop_pair(sample, self.height, self.width, rng)
+
+
+def _unwrap(model: nn.Module) -> FlowTranslator:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model  # type: ignore[return-value]
+
+
+def translator_loss(
+    model: nn.Module, batch: tuple[dict[str, Any], list[dict[str, Any]]], device: torch.device,
+    extra_loss: ExtraLoss | None = None,
+) -> dict[str, torch.Tensor]:
+    """The Trainer's ``compute_loss``: ``{'loss': total, 'l1', 'ssim', 'grad', 'nll'[, 'content', 'style']}``.
+
+    Args:
+        model: a training-mode :class:`FlowTranslator` (possibly DDP-wrapped).
+        batch: ``(images, targets)`` from :func:`~rgbt.data.dataset.collate_pairs` with ``thermal``
+            (B, 1, H, W) and ``rgb`` (B, 3, H, W) crops in [0, 1].
+        device: where the model lives.
+        extra_loss: optional VGG content / style objective.
+    """
+    images, targets = batch
+    if not isinstance(images["thermal"], torch.Tensor) or not isinstance(images["rgb"], torch.Tensor):
+        raise ValueError("translator batches must hold equal-size crops (got a list of differently sized images)")
+    thermal = images["thermal"].to(device, non_blocking=True)
+    rgb = images["rgb"].to(device, non_blocking=True)
+    bank = _unwrap(model).bank
+    periods = [bank_period(bank, str(t["period"]), need_stats=False) for t in targets]
+    parts = model(thermal, rgb, periods, extra_loss)
+    total = parts.pop("total")
+    return {"loss": total, **parts}
+
+
+def _evenly_spaced(n: int, k: int) -> list[int]:
+    """``min(n, k)`` indices spread over ``range(n)``, first and last included."""
+    if n <= 0 or k <= 0:
+        return []
+    if k >= n:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if k > 1 else [0]
+
+
+@torch.no_grad()
+def initialize_actnorm(translator: FlowTranslator, dataset: PairDataset, device: torch.device,
+                       samples: int = INIT_SAMPLES) -> int:
+    """Data-dependent ActNorm init on a mixed batch of thermal and RGB crops of ``dataset``.
+
+    Returns:
+        the number of frames used (spread evenly over the dataset).
+    """
+    indices = _evenly_spaced(len(dataset), samples)
+    items = [dataset[i][0] for i in indices]
+    thermal = torch.stack([item["thermal"] for item in items]).to(device)
+    rgb = torch.stack([item["rgb"] for item in items]).to(device)
+    translator.to(device).initialize(thermal, rgb)
+    return len(indices)
+
+
+def actnorm_initialized(translator: nn.Module) -> bool:
+    """Whether every ActNorm layer of ``translator`` carries the ``initialized`` flag."""
+    layers = [m for m in translator.modules() if isinstance(m, ActNorm)]
+    return bool(layers) and all(bool(m.initialized) for m in layers)
+
+
+@torch.no_grad()
+def calibrate_bank(translator: FlowTranslator, source: FrameSource, frames_per_period: int,
+                   device: torch.device) -> dict[str, int]:
+    """Set the style bank to the mean latent statistics of up to ``frames_per_period`` full RGB frames
+    of each bank period in ``source`` (spread evenly; frames of unknown period count as day).
+
+    The running averages gathered during training mix statistics of crops encoded by many
+    successive versions of the flow; inference encodes whole frames with the final one, so the
+    bank is recomputed with it. Periods without an RGB frame in ``source`` keep their running
+    values (so the night bank of a day-only run is filled from the night frames of the list, with
+    no gradient step on them).
+
+    Returns:
+        frames used per period.
+    """
+    bank = translator.bank
+    by_period: dict[str, list[int]] = {name: [] for name in bank.periods}
+    for index in range(len(source)):
+        by_period[bank_period(bank, frame_period(source, index), need_stats=False)].append(index)
+    fresh = StyleBank(bank.num_channels, bank.periods, momentum=1.0, eps=bank.eps)
+    was_training = translator.training
+    translator.eval()
+    for name, indices in by_period.items():
+        for k in _evenly_spaced(len(indices), frames_per_period):
+            rgb = read_frame(source, indices[k])["rgb"]
+            if rgb is None:
+                continue
+            z = translator.flow.encode(image_to_tensor(rgb)[None].to(device))[0]
+            # Weight 1/(n+1) for the (n+1)-th frame: a plain average, not an EMA.
+            fresh.momentum = 1.0 / (fresh.count(name) + 1)
+            fresh.update(z, name)
+    translator.train(was_training)
+    counts = {name: fresh.count(name) for name in bank.periods}
+    state = bank.state_dict()
+    fresh_state = fresh.state_dict()
+    for name, count in counts.items():
+        if count > 0:
+            # Buffer names as documented by StyleBank: <period>_{mean,std,cov,count}.
+            state.update({key: value for key, value in fresh_state.items() if key.startswith(f"{name}_")})
+    bank.load_state_dict(state)
+    return counts
+
+
+def _calibrate_checkpoint(path: Path, config: TranslatorConfig, source: FrameSource, device: torch.device) -> None:
+    """:func:`calibrate_bank` applied to the translator stored in a checkpoint file (rewritten atomically)."""
+    state = load_checkpoint(path, map_location="cpu")
+    translator = build_translator_from_config(config.model, config.loss)
+    translator.load_state_dict(state["model"])
+    calibrate_bank(translator.to(device), source, config.bank_frames, device)
+    state["model"] = {k: v.cpu() for k, v in translator.state_dict().items()}
+    save_checkpoint(path, state)
+
+
+def build_validation(source: FrameSource, frames: int, device: torch.device) -> tuple[EvalFn, int]:
+    """Periodic validation on up to ``frames`` frames of ``source`` that have both images.
+
+    ``evaluate(model)`` returns ``psnr`` (dB) and ``ssim`` of the translation with each frame's own
+    RGB latent statistics against that RGB frame, and ``psnr_bank`` with the bank's day style
+    (``nan`` before the bank has statistics). Frames are decoded once and kept in memory.
+
+    Returns:
+        ``(evaluate, number of frames used)``.
+    """
+    pairs = []
+    for index in _evenly_spaced(len(source), frames):
+        sample = source[index]
+        if sample.rgb is None or sample.thermal is None or sample.rgb.shape[:2] != sample.thermal.shape:
+            continue
+        pairs.append((image_to_tensor(sample.thermal)[None], image_to_tensor(sample.rgb)[None]))
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        translator = _unwrap(model)
+        scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_bank": []}
+        has_bank = translator.bank.count("day") > 0 if "day" in translator.bank.periods else False
+        with torch.inference_mode():
+            for thermal, rgb in pairs:
+                thermal, rgb = thermal.to(device), rgb.to(device)
+                fake = translator.translate(thermal, style=rgb)
+                scores["psnr"].append(float(psnr(fake, rgb)[0]))
+                scores["ssim"].append(float(ssim(fake, rgb)[0]))
+                if has_bank:
+                    fake = translator.translate(thermal, period="day")
+                    scores["psnr_bank"].append(float(psnr(fake, rgb)[0]))
+        return {name: float(np.mean(values)) if values else math.nan for name, values in scores.items()}
+
+    return evaluate, len(pairs)
+
+
+def _log_rows(path: Path) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+
+
+def _json_number(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _check_crop(crop: Sequence[int], use_ms_ssim: bool) -> tuple[int, int]:
+    if len(crop) != 2 or any(not isinstance(v, int) or v < 1 for v in crop):
+        raise ValueError(f"crop must be [height, width] with positive ints, got {list(crop)}")
+    if use_ms_ssim and min(crop) <= 160:
+        raise ValueError(f"loss.ms_ssim needs crops larger than 160 px on both sides (5 scales), got crop {list(crop)}")
+    return int(crop[0]), int(crop[1])
+
+
+def _load_start_weights(translator: FlowTranslator, path: str) -> None:
+    state = load_checkpoint(path)
+    weights = state["model"] if isinstance(state, dict) and "model" in state else state
+    try:
+        translator.load_state_dict(weights)
+    except RuntimeError as err:
+        raise ValueError(f"model.weights {path}: does not fit this translator ({err})") from None
+
+
+def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resume: bool = False) -> dict[str, Any]:
+    """Train the flow translator as ``config`` says; see the module docstring for what goes where.
+
+    Under ``torchrun`` every process calls this; rank 0 writes the run directory. ``resume=True``
+    continues from ``out/last.pt`` and starts a new run when there is none.
+
+    Returns:
+        the content of ``result.json``: ``steps``, ``epochs``, ``seconds`` (this call), ``metric``
+        and ``best`` (the ``psnr`` that selected ``best.pt``), ``final`` (the last evaluation),
+        ``first_log`` / ``last_log`` (``log.csv`` rows), ``bank_counts`` (samples behind each
+        style-bank period), ``bank_frames`` (frames per period of the final calibration),
+        ``checkpoints``, ``device``, ``world_size``.
+
+    Raises:
+        ValueError: no dataset root, an empty training set, a crop larger than the frames, a bad
+            config value, or VGG losses without ``loss.vgg_weights``.
+        FileNotFoundError: missing dataset files or weight files.
+    """
+    data = config.data
+    if not data.root:
+        raise ValueError("no dataset root: set data.root in the config or pass --data ROOT")
+    crop_h, crop_w = _check_crop(config.crop, config.loss.ms_ssim)
+    if config.val_frames < 0 or config.bank_frames < 0:
+        raise ValueError(f"val_frames and bank_frames must be >= 0, got {config.val_frames}, {config.bank_frames}")
+    main = distributed.is_main_process()
+    run_dir = prepare_run_dir(out, config) if main else Path(out)
+    seed_everything(config.train.seed)
+    device = resolve_device(config.train.device)
+    kind = detect_format(data.root) if data.format == "auto" else data.format
+
+    source = open_source(data.root, data.train_set, kind, None, None, data.period)
+    dataset = PairDataset(source, ("thermal", "rgb"), RandomCrop(crop_h, crop_w))
+    if len(dataset) == 0:
+        raise ValueError(f"no training frames in {data.root} (train_set={data.train_set!r}, period={data.period!r})")
+    translator = build_translator_from_config(config.model, config.loss, seed=config.train.seed)
+    if config.model.weights:
+        _load_start_weights(translator, config.model.weights)
+
+    extra_loss: ExtraLoss | None = None
+    if config.loss.content > 0 or config.loss.style > 0:
+        # Imported here: torchvision takes seconds to import and the default objective does not need it.
+        from rgbt.translate.perceptual import PerceptualLoss, load_vgg_encoder
+
+        encoder = load_vgg_encoder(config.loss.vgg_weights, device)
+        extra_loss = PerceptualLoss(encoder, config.loss.content, config.loss.style)
+    elif config.loss.vgg_weights:
+        log.warning("loss.vgg_weights is set but loss.content and loss.style are 0: the VGG losses are off")
+
+    resuming = resume and (run_dir / "last.pt").is_file()
+    if not resuming and not actnorm_initialized(translator):
+        used = initialize_actnorm(translator, dataset, device)
+        log.info("ActNorm initialised on a mixed batch of %d thermal + %d RGB crops", used, used)
+
+    evaluate, metric = None, None
+    if config.train.eval_every > 0 and config.val_frames > 0 and main:
+        val_source = open_source(data.root, data.val_set, kind, None, None, "day")
+        evaluate, used = build_validation(val_source, config.val_frames, device)
+        if used:
+            metric = "psnr"
+        else:
+            log.warning("no validation frame of %s has paired RGB: best.pt is not kept", data.val_set)
+            evaluate = None
+    log.info("training the flow translator (%d blocks x %d steps, hidden %d) on %d %s frames of %s (%s), "
+             "crops %dx%d, for %s", config.model.n_blocks, config.model.n_flows, config.model.hidden, len(dataset),
+             data.period, data.root, kind, crop_w, crop_h,
+             f"{config.train.max_steps} steps" if config.train.max_steps > 0 else f"{config.train.epochs} epochs")
+    trainer = Trainer(
+        translator, dataset, collate_pairs, partial(translator_loss, extra_loss=extra_loss), config.train, run_dir,
+        config, device, evaluate=evaluate, metric=metric, lower_is_better=False, workers=data.workers,
+    )
+    started = time.perf_counter()
+    state = trainer.fit(resume=resume)
+    calibrated: dict[str, int] = {}
+    if main and config.bank_frames > 0:
+        bank_source = open_source(data.root, data.train_set, kind, None, None, "all")
+        calibrated = calibrate_bank(translator, bank_source, config.bank_frames, device)
+        trainer.save()
+        if (run_dir / "best.pt").is_file():
+            _calibrate_checkpoint(run_dir / "best.pt", config, bank_source, device)
+        log.info("style bank set from %s RGB frames of %s", calibrated, data.train_set)
+    rows = _log_rows(run_dir / "log.csv")
+    result = {
+        "steps": state.step,
+        "epochs": state.epoch,
+        "seconds": round(time.perf_counter() - started, 3),
+        "metric": metric,
+        "best": _json_number(state.best),
+        "final": {k: _json_number(v) for k, v in state.history[-1].items()} if state.history else {},
+        "first_log": rows[0] if rows else {},
+        "last_log": rows[-1] if rows else {},
+        "bank_counts": {p: translator.bank.count(p) for p in translator.bank.periods},
+        "bank_frames": calibrated,
+        "checkpoints": sorted(p.name for p in run_dir.glob("*.pt")),
+        "device": str(device),
+        "world_size": distributed.world_size(),
+    }
+    if main:
+        write_result(run_dir, result)
+        log.info("finished %d steps in %.1f s; results in %s", state.step, result["seconds"], run_dir)
+    return result
