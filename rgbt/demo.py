@@ -25,7 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +224,10 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     # 5. evaluation
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
-    ground_truth = [fake_source.annotations(i) for i in range(len(fake_source))]
+    # Annotation records carry no image; the evaluator's border rule needs the real frame size.
+    frame_size = test_source[0].size
+    ground_truth = [replace(record, meta={**record.meta, "size": record.meta.get("size", frame_size)})
+                    for record in (fake_source.annotations(i) for i in range(len(fake_source)))]
 
     def _evaluate() -> dict[str, Any]:
         results, curves = {}, {}

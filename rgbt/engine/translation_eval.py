@@ -58,13 +58,22 @@ REPORT_KEYS = ("roundtrip_max_abs", "roundtrip_mean_abs", "rounds_psnr_db", "edg
 
 @dataclass
 class Triplet:
-    """One row of the figure: thermal (H, W), fake RGB (H, W, 3), real RGB (H', W', 3) or None; uint8."""
+    """One row of the figure: thermal (H, W), fake RGB (H, W, 3), real RGB (H', W', 3) or None; uint8.
+
+    ``boxes`` are the annotated objects in thermal-frame ``xyxy`` pixels (drawn on thermal and on the
+    fake RGB, which shares its frame); ``boxes_rgb`` the same objects in the RGB frame when the
+    dataset has paired annotations (else the thermal boxes are drawn on the RGB panel too);
+    ``ignore`` marks ignore regions (drawn dashed).
+    """
 
     frame_id: str
     period: str
     thermal: np.ndarray
     fake: np.ndarray
     rgb: np.ndarray | None
+    boxes: np.ndarray | None = None
+    boxes_rgb: np.ndarray | None = None
+    ignore: np.ndarray | None = None
 
 
 def _spread(n: int, k: int) -> list[int]:
@@ -158,7 +167,10 @@ def evaluate_translation(
                 ssim_day.append(float(ssim(fake, rgb)[0]))
             group = triplets["day" if is_day else "night"]
             if len(group) < figure_rows:
-                group.append(Triplet(frame["frame_id"], frame["period"], frame["thermal"], fake_uint8, frame["rgb"]))
+                record = source.annotations(frame["index"])
+                ignore = np.array([label != "person" for label in record.labels], dtype=bool) | record.ignore
+                group.append(Triplet(frame["frame_id"], frame["period"], frame["thermal"], fake_uint8, frame["rgb"],
+                                     record.boxes, record.boxes_rgb, ignore))
 
     def mean(values: list[float]) -> float | None:
         return finite_or_none(float(np.mean(values))) if values else None
@@ -174,6 +186,18 @@ def evaluate_translation(
         "frames": len(frames),
     }
     return report, triplets["day"] + triplets["night"]
+
+
+def _draw_boxes(ax: Any, boxes: np.ndarray | None, ignore: np.ndarray | None) -> None:
+    """Outline ``xyxy`` boxes: persons solid green, ignore regions dashed orange."""
+    from matplotlib.patches import Rectangle
+
+    if boxes is None:
+        return
+    for k, (x1, y1, x2, y2) in enumerate(np.asarray(boxes, dtype=float).reshape(-1, 4)):
+        skip = ignore is not None and k < len(ignore) and bool(ignore[k])
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linewidth=0.6,
+                               edgecolor="orange" if skip else "lime", linestyle="--" if skip else "-"))
 
 
 def plot_triplets(triplets: list[Triplet], path: str | Path, width_px: int = 640, colours: int = 256) -> Path:
@@ -210,6 +234,8 @@ def plot_triplets(triplets: list[Triplet], path: str | Path, width_px: int = 640
                 ax.text(0.5, 0.5, "no RGB", ha="center", va="center")
             else:
                 ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+                boxes = triplet.boxes_rgb if col == 2 and triplet.boxes_rgb is not None else triplet.boxes
+                _draw_boxes(ax, boxes, triplet.ignore)
             if row == 0:
                 ax.set_title(titles[col], fontsize=8)
             if col == 0:
