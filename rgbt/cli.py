@@ -90,9 +90,10 @@ def _run_synth(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _add_train_detector(parser: argparse.ArgumentParser) -> None:
+def _add_training(parser: argparse.ArgumentParser, what: str) -> None:
+    """Arguments shared by `train-detector` and `train-translator`."""
     parser.add_argument("--config", metavar="YAML",
-                        help="detector config (configs/detector/*.yaml; default: the built-in defaults, or "
+                        help=f"{what} config (configs/{what}/*.yaml; default: the built-in defaults, or "
                         "RUN/config.yaml with --resume)")
     parser.add_argument("--data", metavar="ROOT", help="dataset root (overrides data.root)")
     parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
@@ -101,29 +102,40 @@ def _add_train_detector(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt (new run when absent)")
 
 
-def _run_train_detector(args: argparse.Namespace) -> int:
+def _run_training(args: argparse.Namespace, config_cls: type, train: Callable[..., dict]) -> int:
+    """Resolve the config (file or RUN/config.yaml on resume, then --set and --data) and train."""
     import json
     from pathlib import Path
 
-    from rgbt.config import DetectorConfig, load_config
+    from rgbt.config import load_config
     from rgbt.engine import distributed
-    from rgbt.engine.detector_training import train_detector
 
     config_path = args.config
     saved = Path(args.out) / "config.yaml"
     if config_path is None and args.resume and saved.is_file():
         config_path = saved
     # Without a file the dataclass defaults apply (plus --set and --data).
-    config = load_config(DetectorConfig, config_path, args.overrides)
+    config = load_config(config_cls, config_path, args.overrides)
     if args.data:
         config.data.root = args.data
     try:
-        result = train_detector(config, args.out, resume=args.resume)
+        result = train(config, args.out, resume=args.resume)
     finally:
         distributed.shutdown()
     if distributed.is_main_process():
         print(json.dumps(result, indent=1))
     return 0
+
+
+def _add_train_detector(parser: argparse.ArgumentParser) -> None:
+    _add_training(parser, "detector")
+
+
+def _run_train_detector(args: argparse.Namespace) -> int:
+    from rgbt.config import DetectorConfig
+    from rgbt.engine.detector_training import train_detector
+
+    return _run_training(args, DetectorConfig, train_detector)
 
 
 def _add_detect(parser: argparse.ArgumentParser) -> None:
@@ -190,39 +202,14 @@ def _run_detect(args: argparse.Namespace) -> int:
 
 
 def _add_train_translator(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="YAML",
-                        help="translator config (configs/translator/*.yaml); with --resume, default RUN/config.yaml")
-    parser.add_argument("--data", metavar="ROOT", help="dataset root with paired frames (overrides data.root)")
-    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="dotted config override, value read as YAML: --set crop=[128,160] train.epochs=2")
-    parser.add_argument("--out", required=True, metavar="RUN", help="run directory (checkpoints, logs, result.json)")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN/last.pt (new run when absent)")
+    _add_training(parser, "translator")
 
 
 def _run_train_translator(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from rgbt.config import TranslatorConfig, load_config
-    from rgbt.engine import distributed
+    from rgbt.config import TranslatorConfig
     from rgbt.engine.translator_training import train_translator
 
-    config_path = args.config
-    if config_path is None:
-        saved = Path(args.out) / "config.yaml"
-        if not (args.resume and saved.is_file()):
-            raise ValueError("--config is required (without it, --resume reads RUN/config.yaml, which is absent)")
-        config_path = saved
-    config = load_config(TranslatorConfig, config_path, args.overrides)
-    if args.data:
-        config.data.root = args.data
-    try:
-        result = train_translator(config, args.out, resume=args.resume)
-    finally:
-        distributed.shutdown()
-    if distributed.is_main_process():
-        print(json.dumps(result, indent=1))
-    return 0
+    return _run_training(args, TranslatorConfig, train_translator)
 
 
 def _add_translate(parser: argparse.ArgumentParser) -> None:

@@ -12,13 +12,12 @@ version 3 adds ``ang`` (12). A file with the header and no objects is valid.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rgbt.data.errors import DataFormatError
+from rgbt.data.errors import DataFormatError, parse_number
 
 #: Number of whitespace-separated fields per object line, by bbGt version.
 FIELDS_PER_VERSION: dict[int, int] = {0: 10, 1: 10, 2: 11, 3: 12}
@@ -44,16 +43,6 @@ class BbGtObject:
     def height(self) -> float:
         """Box height in pixels."""
         return self.box[3]
-
-
-def _number(token: str, path: str | os.PathLike[str], line: int, name: str) -> float:
-    try:
-        value = float(token)
-    except ValueError:
-        raise DataFormatError(path, line, f"field {name!r} is not a number: {token!r}") from None
-    if not math.isfinite(value):
-        raise DataFormatError(path, line, f"field {name!r} is not finite: {token!r}")
-    return value
 
 
 def parse_bbgt(text: str, path: str | os.PathLike[str] = "<string>") -> list[BbGtObject]:
@@ -90,7 +79,7 @@ def parse_bbgt(text: str, path: str | os.PathLike[str] = "<string>") -> list[BbG
                 path, number, f"bbGt version {version} needs {n_fields} fields, got {len(tokens)}: {line!r}"
             )
         names = ("x", "y", "w", "h", "occ", "vx", "vy", "vw", "vh", "ign", "ang")
-        values = [_number(tok, path, number, name) for tok, name in zip(tokens[1:], names)]
+        values = [parse_number(tok, path, number, name) for tok, name in zip(tokens[1:], names)]
         if values[2] < 0 or values[3] < 0:
             raise DataFormatError(path, number, f"negative box size w={tokens[3]} h={tokens[4]}")
         occ = values[4]

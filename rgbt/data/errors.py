@@ -1,7 +1,8 @@
-"""The exception raised for malformed dataset files."""
+"""The exception raised for malformed dataset files, and the number check every text reader shares."""
 
 from __future__ import annotations
 
+import math
 from os import PathLike
 
 
@@ -18,3 +19,17 @@ class DataFormatError(ValueError):
         self.reason = message
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+def parse_number(token: str, path: str | PathLike[str], line: int | None, name: str) -> float:
+    """``float(token)``, or a :class:`DataFormatError` naming the file, line, field and value.
+
+    NaN and infinities are rejected: no annotation or detection field may hold them.
+    """
+    try:
+        value = float(token)
+    except ValueError:
+        raise DataFormatError(path, line, f"field {name!r} is not a number: {token!r}") from None
+    if not math.isfinite(value):
+        raise DataFormatError(path, line, f"field {name!r} is not finite: {token!r}")
+    return value

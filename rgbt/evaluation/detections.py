@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from rgbt.atomic import atomic_write_text
-from rgbt.data.errors import DataFormatError
+from rgbt.data.errors import DataFormatError, parse_number
 from rgbt.data.kaist import parse_frame_id
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,7 @@ def _check_txt_line(path: Path, number: int, line: str, n_images: int) -> None:
         raise DataFormatError(path, number, f"expected 6 fields 'idx,x,y,w,h,score', got {len(tokens)}: {line!r}")
     values = []
     for name, token in zip(("idx", "x", "y", "w", "h", "score"), tokens):
-        try:
-            value = float(token)
-        except ValueError:
-            raise DataFormatError(path, number, f"field {name!r} is not a number: {token!r}") from None
-        if not math.isfinite(value):
-            raise DataFormatError(path, number, f"field {name!r} is not finite: {token!r}")
-        values.append(value)
+        values.append(parse_number(token, path, number, name))
     idx, _x, _y, w, h, _score = values
     if idx != int(idx) or not 1 <= idx <= n_images:
         raise DataFormatError(
@@ -187,13 +181,7 @@ def _read_frame_file(path: Path, offset: float) -> np.ndarray:
             raise DataFormatError(path, number, f"expected 'person x1 y1 x2 y2 score', got {line.strip()!r}")
         values = []
         for name, token in zip(("x1", "y1", "x2", "y2", "score"), tokens):
-            try:
-                value = float(token)
-            except ValueError:
-                raise DataFormatError(path, number, f"field {name!r} is not a number: {token!r}") from None
-            if not math.isfinite(value):
-                raise DataFormatError(path, number, f"field {name!r} is not finite: {token!r}")
-            values.append(value)
+            values.append(parse_number(token, path, number, name))
         if values[2] < values[0] or values[3] < values[1]:
             raise DataFormatError(path, number, f"negative box size: x1={tokens[0]} y1={tokens[1]} x2={tokens[2]} "
                                   f"y2={tokens[3]}")

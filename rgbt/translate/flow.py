@@ -192,7 +192,29 @@ class ActNorm(FlowLayer):
         return (y - self.bias) * torch.exp(-self.log_scale)
 
 
-class InvConv1x1LU(FlowLayer):
+class _CachingLayer(FlowLayer):
+    """A flow layer whose eval-mode weights are derived once and kept in ``self._cache``.
+
+    The cache is dropped whenever the weights may change: switching train/eval, moving or casting
+    the module, and loading a state dict.
+    """
+
+    _cache: _ParamCache
+
+    def train(self, mode: bool = True) -> _CachingLayer:
+        self._cache.clear()
+        return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._cache.clear()
+        return super()._apply(fn, *args, **kwargs)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        self._cache.clear()
+        super()._load_from_state_dict(*args, **kwargs)
+
+
+class InvConv1x1LU(_CachingLayer):
     """Invertible 1x1 convolution parameterised as ``W = P L (U + diag(sign_s * exp(log_s)))``.
 
     ``P`` is a fixed permutation buffer, ``L`` (parameter ``lower``, strictly lower part used) is
@@ -253,18 +275,6 @@ class InvConv1x1LU(FlowLayer):
 
         w, w_inv = self._cache.get([self.lower, self.upper, self.log_s], build)
         return w, w_inv
-
-    def train(self, mode: bool = True) -> InvConv1x1LU:
-        self._cache.clear()
-        return super().train(mode)
-
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self._cache.clear()
-        return super()._apply(fn, *args, **kwargs)
-
-    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self._cache.clear()
-        super()._load_from_state_dict(*args, **kwargs)
 
     def logdet_per_pixel(self) -> Tensor:
         """``sum(log_s)``: log|det W| (a 0-dim tensor)."""
@@ -470,7 +480,7 @@ class Squeeze2x2(FlowLayer):
         return y.reshape(b, c, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(b, c, 2 * h, 2 * w)
 
 
-class FlowStep(FlowLayer):
+class FlowStep(_CachingLayer):
     """One Glow step: :class:`ActNorm` -> :class:`InvConv1x1LU` -> coupling.
 
     In eval mode (with no parameter gradient possible) ActNorm and the 1x1 convolution are applied
@@ -534,18 +544,6 @@ class FlowStep(FlowLayer):
             )
 
         return self._cache.get(self._linear_params(), build)  # type: ignore[return-value]
-
-    def train(self, mode: bool = True) -> FlowStep:
-        self._cache.clear()
-        return super().train(mode)
-
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self._cache.clear()
-        return super()._apply(fn, *args, **kwargs)
-
-    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        self._cache.clear()
-        super()._load_from_state_dict(*args, **kwargs)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         _check_channels(x, self.num_channels, "FlowStep")
