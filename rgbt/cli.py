@@ -321,6 +321,9 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=8, help="frames per detector call (default: 8)")
     parser.add_argument("--setup", default="reasonable", help="miss-rate setup (default: reasonable)")
+    parser.add_argument("--height-scale", type=float, default=1.0, metavar="F",
+                        help="multiply the setup's height range (F = frame height / 512; 0.5 for the default "
+                        "synthetic benchmark)")
     parser.add_argument("--device", default="auto", help="device for checkpoints: auto, cpu, cuda, cuda:1")
     parser.add_argument("--workers", type=int, default=2, help="threads loading the next batches (default: 2)")
     parser.add_argument("--out", required=True, help="output folder; re-running resumes an interrupted sweep")
@@ -364,8 +367,8 @@ def _run_misalign(args: argparse.Namespace) -> int:
     out = prepare_run_dir(args.out)
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),
              len(source), args.data)
-    rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=args.setup,
-                     workers=args.workers)
+    setup = _scaled(args.setup, args.height_scale)
+    rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=setup, workers=args.workers)
     print(format_table(rows))
     print(f"wrote {out / 'misalignment.csv'}, {out / 'misalignment.json'}, {out / 'misalignment.png'}")
     return 0
@@ -374,6 +377,17 @@ def _run_misalign(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 # evaluation
 # --------------------------------------------------------------------------------------------
+
+
+def _scaled(setup: str, factor: float) -> object:
+    """The setup name itself (factor 1), else its height range scaled (see ``scaled_setup``)."""
+    if factor == 1.0:
+        return setup
+    from rgbt.evaluation.missrate import SETUPS, scaled_setup
+
+    if setup not in SETUPS:
+        raise ValueError(f"unknown setup {setup!r}; expected one of {', '.join(SETUPS)}")
+    return scaled_setup(SETUPS[setup], factor)
 
 
 def _add_evaluate(parser: argparse.ArgumentParser) -> None:
@@ -391,6 +405,9 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--setup", nargs="+", metavar="NAME",
                         help="miss-rate setups: reasonable near medium far none partial heavy (default: reasonable)")
+    parser.add_argument("--height-scale", type=float, default=1.0, metavar="F",
+                        help="multiply the setups' height ranges (frames other than 512 px high: F = height / 512; "
+                        "0.5 for the default synthetic benchmark)")
     parser.add_argument("--metric", default="auto", choices=("auto", "missrate", "coco"),
                         help="auto: miss rate for KAIST ground truth, COCO AP for any other json (default: auto)")
     parser.add_argument("--classes", nargs="+", metavar="C",
@@ -437,7 +454,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         for path, name in zip(args.results, _legend_names(args.results)):
             detections = read_detections(path, gt.frame_ids, gt.image_ids)
             for setup in setups:
-                periods = evaluate_periods(gt.samples, detections, setup)
+                periods = evaluate_periods(gt.samples, detections, _scaled(setup, args.height_scale))
                 rows.append(report_row(path, setup, periods))
                 if setup == setups[0]:
                     curves[name] = periods["all"]

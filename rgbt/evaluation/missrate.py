@@ -428,6 +428,21 @@ def is_kaist_ground_truth(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+def _root_frame_size(root: Path, frame_ids: Sequence[str]) -> tuple[int, int] | None:
+    """``(height, width)`` of a root's frames, read from the first thermal image (a KAIST-layout root
+    holds frames of one size: 512x640 for KAIST, the generated size for the synthetic benchmark), so
+    the border rule uses the real frame; ``None`` (640x512 assumed) when no image is present."""
+    from rgbt.data.imageio import read_image
+    from rgbt.data.kaist import image_path
+
+    for frame_id in frame_ids[:1]:
+        thermal = image_path(root, frame_id, "thermal")
+        if thermal.is_file():
+            image = read_image(thermal, "gray")
+            return int(image.shape[0]), int(image.shape[1])
+    return None
+
+
 def load_ground_truth(path: str | os.PathLike[str], image_set: str | os.PathLike[str] | None = None) -> GroundTruth:
     """Read KAIST ground truth from a root (``annotations/`` bbGt files + an image-set list) or a
     COCO-style json (``KAIST_annotation.json``).
@@ -445,7 +460,8 @@ def load_ground_truth(path: str | os.PathLike[str], image_set: str | os.PathLike
     if path.is_dir():
         frame_ids = read_image_set(resolve_image_set(path, image_set or DEFAULT_IMAGE_SET))
         objects = read_annotations(path, frame_ids)
-        samples = [objects_to_sample(f, o) for f, o in zip(frame_ids, objects)]
+        size = _root_frame_size(path, frame_ids)
+        samples = [objects_to_sample(f, o, size=size) for f, o in zip(frame_ids, objects)]
         return GroundTruth(samples, frame_ids, None, str(path))
     if not path.is_file():
         raise FileNotFoundError(f"ground truth not found: {path}")

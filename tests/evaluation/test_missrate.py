@@ -351,3 +351,38 @@ def test_scaled_setup_moves_the_height_threshold() -> None:
     assert half.height[0] == 27.5 and half.occlusion == SETUPS["reasonable"].occlusion
     with pytest.raises(ValueError, match="> 0"):
         scaled_setup(SETUPS["reasonable"], 0.0)
+
+
+def test_ground_truth_of_a_root_knows_its_frame_size(synthetic_root) -> None:
+    """The border rule needs the frame size: a 80x64 synthetic root must not be judged as 640x512."""
+    from rgbt.evaluation.missrate import load_ground_truth
+
+    gt = load_ground_truth(synthetic_root, "test")
+    assert {sample.meta["size"] for sample in gt.samples} == {(64, 80)}
+
+
+def test_cli_height_scale_changes_which_people_count(synthetic_root, tmp_path, capsys) -> None:
+    """Perfect detections of every person: with heights scaled to the 64 px frames the positives exist
+    (MR 0); at KAIST's absolute 55 px none of the small synthetic people is a positive (MR undefined)."""
+    import json as json_module
+
+    from rgbt.cli import main
+    from rgbt.evaluation.missrate import load_ground_truth
+
+    gt = load_ground_truth(synthetic_root, "test")
+    lines = []
+    for index, sample in enumerate(gt.samples, start=1):
+        for (x1, y1, x2, y2), label in zip(sample.boxes, sample.labels):
+            if label == "person":
+                lines.append(f"{index},{x1},{y1},{x2 - x1},{y2 - y1},1.0")
+    results = tmp_path / "perfect.txt"
+    results.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "scaled.json"
+    assert main(["evaluate", "--gt", str(synthetic_root), "--image-set", "test", "--results", str(results),
+                 "--height-scale", "0.125", "--json", str(out)]) == 0
+    assert json_module.loads(out.read_text())[0]["all"] == pytest.approx(0.0, abs=1e-4)
+    plain = tmp_path / "plain.json"
+    assert main(["evaluate", "--gt", str(synthetic_root), "--image-set", "test", "--results", str(results),
+                 "--json", str(plain)]) == 0
+    assert json_module.loads(plain.read_text())[0]["all"] is None
+    capsys.readouterr()
