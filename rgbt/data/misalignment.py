@@ -208,14 +208,19 @@ def _format_number(value: float) -> str:
     return repr(value)
 
 
-def _parse_number(text: str, what: str, whole: str) -> float:
+def finite_float(text: str, context: str) -> float:
+    """``float(text)`` for command-line specs; ValueError ``"{context}: 'text' is not a number"`` (or finite)."""
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"invalid perturbation {whole!r}: {what} {text!r} is not a number") from None
+        raise ValueError(f"{context}: {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"invalid perturbation {whole!r}: {what} {text!r} is not finite")
+        raise ValueError(f"{context}: {text!r} is not finite")
     return value
+
+
+def _parse_number(text: str, what: str, whole: str) -> float:
+    return finite_float(text, f"invalid perturbation {whole!r}: {what}")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ from tqdm import tqdm
 
 from rgbt.atomic import atomic_write_text
 from rgbt.data.errors import DataFormatError
-from rgbt.data.misalignment import Perturbation, apply_perturbation
+from rgbt.data.misalignment import Perturbation, apply_perturbation, finite_float
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
 from rgbt.evaluation.missrate import MissRateSetup, evaluate_periods
@@ -149,13 +149,7 @@ def parse_range(spec: str | float | Sequence[float]) -> list[float]:
     text = spec.strip()
 
     def number(item: str) -> float:
-        try:
-            value = float(item)
-        except ValueError:
-            raise ValueError(f"invalid range {spec!r}: {item!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ValueError(f"invalid range {spec!r}: {item!r} is not finite")
-        return value
+        return finite_float(item, f"invalid range {spec!r}")
 
     if ":" not in text:
         values = [number(item.strip()) for item in text.split(",") if item.strip()]
