@@ -90,6 +90,15 @@ def _run_synth(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def _add_checkpoint_and_frames(parser: argparse.ArgumentParser, what: str, default_frames: str) -> None:
+    """``--checkpoint``, ``--data``, ``--image-set`` and ``--data-format``: a model run over a dataset."""
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help=f"{what} checkpoint (last.pt / best.pt)")
+    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
+    parser.add_argument("--image-set", metavar="LIST",
+                        help=f"frames: a KAIST image-set name or path, or a FLIR split (default: {default_frames})")
+    parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
+
+
 def _add_training(parser: argparse.ArgumentParser, what: str) -> None:
     """Arguments shared by `train-detector` and `train-translator`."""
     parser.add_argument("--config", metavar="YAML",
@@ -139,12 +148,7 @@ def _run_train_detector(args: argparse.Namespace) -> int:
 
 
 def _add_detect(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="detector checkpoint (last.pt / best.pt)")
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
-    parser.add_argument("--image-set", metavar="LIST",
-                        help="frames: a KAIST image-set name or path, or a FLIR split (default: the checkpoint's "
-                        "data.val_set)")
-    parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
+    _add_checkpoint_and_frames(parser, "detector", "the checkpoint's data.val_set")
     parser.add_argument("--fake-rgb", metavar="DIR",
                         help="fake-RGB folder for fake_rgb models (default: the checkpoint's data.fake_rgb_root)")
     parser.add_argument("--out", required=True, metavar="RESULTS", help="results file (.txt KAIST or .json COCO)")
@@ -213,11 +217,7 @@ def _run_train_translator(args: argparse.Namespace) -> int:
 
 
 def _add_translate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="translator checkpoint (last.pt / best.pt)")
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
-    parser.add_argument("--image-set", metavar="LIST",
-                        help="frames: a KAIST image-set name or path, or a FLIR split (default: every frame)")
-    parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
+    _add_checkpoint_and_frames(parser, "translator", "every frame")
     parser.add_argument("--out", required=True, metavar="OUT",
                         help="fake-RGB root: KAIST OUT/images/setXX/VYYY/fake_visible/, else OUT/fake_visible/; "
                         "re-running skips finished files (OUT/manifest.json)")
@@ -253,11 +253,7 @@ def _run_translate(args: argparse.Namespace) -> int:
 
 
 def _add_translate_eval(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="translator checkpoint (last.pt / best.pt)")
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
-    parser.add_argument("--image-set", metavar="LIST",
-                        help="frames: a KAIST image-set name or path, or a FLIR split (default: every frame)")
-    parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
+    _add_checkpoint_and_frames(parser, "translator", "every frame")
     parser.add_argument("--max-frames", type=int, default=50, metavar="N",
                         help="frames evaluated, spread evenly over the list; 0: all (default: 50)")
     parser.add_argument("--style", choices=("bank", "paired"), default="bank",
