@@ -5,10 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +12,9 @@ import pytest
 import yaml
 
 from rgbt.cli import main
-from rgbt.data.synthetic import generate_synthetic
 from rgbt.evaluation.detections import read_aggregated_txt, read_coco_results
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "detector" / "tiny.yaml"
-
-
-@pytest.fixture(scope="session")
-def kaist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The synthetic root of test_detector_engine.py (same path and arguments: generated once)."""
-    return generate_synthetic(tmp_path_factory.getbasetemp() / "kaist_synth_8_6", 8, 6, seed=0, width=640,
-                              height=512, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -129,16 +117,10 @@ def test_detect_on_the_real_kaist_fixture(run_dir: Path, shared_data: Path, tmp_
     assert math.isfinite(row["all"]) and row["n_images"]["all"] == 9
 
 
-@pytest.mark.skipif(os.environ.get("RGBT_TEST_DDP") != "1", reason="slow: set RGBT_TEST_DDP=1 to run torchrun")
-def test_torchrun_two_cpu_processes(kaist_root: Path, tmp_path: Path) -> None:
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
-    if torchrun is None:
-        pytest.skip("torchrun not found")
+def test_torchrun_two_cpu_processes(kaist_root: Path, tmp_path: Path, torchrun_two) -> None:
     out = tmp_path / "ddp"
-    command = [torchrun, "--nproc_per_node=2", "--master_port=29531", "-m", "rgbt.cli", "train-detector",
-               "--config", str(TINY), "--data", str(kaist_root), "--out", str(out), "--set", "train.eval_every=1"]
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    done = torchrun_two(["train-detector", "--config", str(TINY), "--data", str(kaist_root), "--out", str(out),
+                         "--set", "train.eval_every=1"])
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((out / "result.json").read_text())
     # 8 frames, 2 ranks x batch 2: 2 steps per epoch.

@@ -15,7 +15,6 @@ from rgbt.config import DetectorConfig, config_to_dict, load_config
 from rgbt.data.dataset import PairDataset, collate_pairs, kaist_train_ignore
 from rgbt.data.misalignment import Perturbation, shift_image
 from rgbt.data.source import open_source
-from rgbt.data.synthetic import generate_synthetic
 from rgbt.engine import detector_training
 from rgbt.engine.checkpoint import save_checkpoint
 from rgbt.engine.detector_training import (
@@ -28,14 +27,6 @@ from rgbt.engine.inference import FusionDetector, detect_source, load_detector
 from rgbt.engine.run import seed_everything
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "detector" / "tiny.yaml"
-
-
-@pytest.fixture(scope="session")
-def kaist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """8 train + 6 test synthetic frames at KAIST's 640x512 (so 'reasonable' persons exist); the
-    tiny config runs the network at 64x80. Re-generating at the same path is a no-op."""
-    return generate_synthetic(tmp_path_factory.getbasetemp() / "kaist_synth_8_6", 8, 6, seed=0, width=640,
-                              height=512, progress=False)
 
 
 def tiny_config(root: Path, *overrides: str) -> DetectorConfig:

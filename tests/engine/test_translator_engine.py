@@ -301,3 +301,19 @@ def test_translate_eval_writes_finite_metrics_and_the_figure(checkpoint: Path, s
     assert report["rounds_psnr_db"] > 50.0
     assert 0.0 <= report["edge_f1"] <= 1.0 and -1.0 <= report["gradient_ssim"] <= 1.0
     assert figure.is_file() and figure.stat().st_size < 300_000
+
+
+def test_torchrun_trains_and_translates_in_two_processes(synthetic_root: Path, checkpoint: Path, tmp_path: Path,
+                                                         torchrun_two) -> None:
+    run = tmp_path / "ddp"
+    done = torchrun_two(["train-translator", "--config", str(TINY), "--data", str(synthetic_root), "--out", str(run),
+                         "--set", "train.max_steps=2"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "result.json").read_text())["world_size"] == 2
+    out = tmp_path / "fake"
+    done = torchrun_two(["translate", "--checkpoint", str(checkpoint), "--data", str(synthetic_root), "--out", str(out),
+                         "--workers", "0"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    source = open_source(synthetic_root, fake_rgb_root=out)
+    assert len(manifest["files"]) == len(source)  # the two ranks' slices were merged
