@@ -78,15 +78,20 @@ class OptimConfig:
 class TranslatorModelConfig:
     """Architecture of the thermal-to-RGB translator."""
 
-    model: str = "flow"  # flow (Glow projection flow); other translators register their own names
+    model: str = "flow"  # flow (Glow projection flow) | pix2pixhd; see rgbt.translate.methods.TRANSLATORS
     n_blocks: int = 2  # squeeze + steps blocks (spatial factor 2**n_blocks)
     n_flows: int = 8  # flow steps per block
-    hidden: int = 64  # channels of each coupling network
+    hidden: int = 64  # channels of each coupling network (pix2pixhd: of the generator's first layer)
     affine: bool = False  # affine coupling with a bounded scale instead of additive
     transfer: str = "adain"  # adain | wct: latent statistics matching
     alpha: float = 1.0  # style strength in [0, 1]
     bank_momentum: float = 0.01  # EMA momentum of the day/night latent statistics banks
     weights: str = ""  # local checkpoint or weights file to start from (never downloaded)
+    n_downsample: int = 3  # pix2pixhd: stride-2 convolutions of the global generator
+    n_residual: int = 9  # pix2pixhd: residual blocks of the global generator
+    disc_hidden: int = 64  # pix2pixhd: channels of each discriminator's first layer
+    disc_layers: int = 3  # pix2pixhd: stride-2 layers per PatchGAN discriminator
+    disc_scales: int = 2  # pix2pixhd: discriminators at successive half resolutions
 
 
 @dataclass
@@ -101,6 +106,8 @@ class TranslatorLossConfig:
     vgg_weights: str = ""  # local VGG-19 weights for the optional ArtFlow-parity perceptual loss
     content: float = 0.0  # VGG content-loss weight (needs vgg_weights)
     style: float = 0.0  # VGG style-loss weight (needs vgg_weights)
+    gan: float = 1.0  # pix2pixhd: LSGAN term of the generator
+    feat_match: float = 10.0  # pix2pixhd: discriminator feature-matching term
 
 
 @dataclass

@@ -11,7 +11,11 @@ What it takes care of, so model code does not repeat it:
   improves;
 * a CSV log of every ``log_every`` steps (``RUN/log.csv``), evaluations (``RUN/eval.csv``), a loss
   plot (``RUN/loss.png``) and a tqdm progress bar;
-* a non-finite loss stops training with the epoch, step and frames of the offending batch named.
+* a non-finite loss stops training with the epoch, step and frames of the offending batch named;
+* optionally an ``adversary`` (a GAN's discriminator) with its own optimiser and schedule (same
+  settings): each step first updates it on ``adversary_loss``, then updates the model on
+  ``compute_loss``; its weights and optimiser state travel in the checkpoint under ``adversary*``
+  keys, its components are logged beside the model's (its total as ``adversary_loss``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: ``compute_loss(model, batch, device) -> {"loss": total, other named components...}``
 LossFn = Callable[[torch.nn.Module, Any, torch.device], dict[str, torch.Tensor]]
+#: ``adversary_loss(model, adversary, batch, device) -> {"loss": total, other named components...}``
+AdversaryLossFn = Callable[[torch.nn.Module, torch.nn.Module, Any, torch.device], dict[str, torch.Tensor]]
 #: ``evaluate(model) -> {metric name: value}``, run on the main process only.
 EvalFn = Callable[[torch.nn.Module], dict[str, float]]
 
@@ -146,6 +152,8 @@ class Trainer:
         evaluate: optional validation callback; ``metric`` names the value that selects
             ``best.pt`` (``lower_is_better`` tells the direction).
         workers: DataLoader worker processes (0 loads in the training process).
+        adversary, adversary_loss: an optional second module trained before every model step on
+            ``adversary_loss`` with its own optimiser (a GAN's discriminator); both or neither.
     """
 
     def __init__(
@@ -162,7 +170,11 @@ class Trainer:
         metric: str | None = None,
         lower_is_better: bool = True,
         workers: int = 0,
+        adversary: torch.nn.Module | None = None,
+        adversary_loss: AdversaryLossFn | None = None,
     ) -> None:
+        if (adversary is None) != (adversary_loss is None):
+            raise ValueError("adversary and adversary_loss go together: give both or neither")
         self.optim = optim
         self.run_dir = Path(run_dir)
         self.config = config
@@ -194,12 +206,32 @@ class Trainer:
             self.model.parameters(), optim.optimizer, optim.lr, optim.weight_decay, optim.momentum
         )
         self.scheduler = build_scheduler(self.optimizer, self.total_steps, optim.warmup_steps, optim.schedule)
+        self.adversary = adversary.to(device) if adversary is not None else None
+        self.adversary_loss = adversary_loss
+        self.train_adversary = self.adversary
+        if self.adversary is not None:
+            if self.distributed:
+                ids = [device.index] if device.type == "cuda" else None
+                self.train_adversary = torch.nn.parallel.DistributedDataParallel(self.adversary, device_ids=ids)
+            self.adversary_optimizer = build_optimizer(
+                self.adversary.parameters(), optim.optimizer, optim.lr, optim.weight_decay, optim.momentum
+            )
+            self.adversary_scheduler = build_scheduler(
+                self.adversary_optimizer, self.total_steps, optim.warmup_steps, optim.schedule
+            )
         self.autocast_dtype = _autocast_dtype(device, optim.amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast_dtype == torch.float16)
         self.state = TrainState()
 
     # ---------------------------------------------------------------- checkpoints
     def _checkpoint_state(self) -> dict[str, Any]:
+        adversary = {}
+        if self.adversary is not None:
+            adversary = {
+                "adversary": self.adversary.state_dict(),
+                "adversary_optimizer": self.adversary_optimizer.state_dict(),
+                "adversary_scheduler": self.adversary_scheduler.state_dict(),
+            }
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -212,6 +244,7 @@ class Trainer:
             "history": self.state.history,
             "config": config_to_dict(self.config),
             "rng": rng_state(),
+            **adversary,
         }
 
     def save(self, name: str = "last.pt") -> Path | None:
@@ -230,6 +263,12 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.adversary is not None:
+            if "adversary" not in state:
+                raise ValueError(f"{path}: no adversary state to resume this adversarial run from")
+            self.adversary.load_state_dict(state["adversary"])
+            self.adversary_optimizer.load_state_dict(state["adversary_optimizer"])
+            self.adversary_scheduler.load_state_dict(state["adversary_scheduler"])
         self.state = TrainState(
             epoch=state["epoch"],
             step=state["step"],
@@ -254,17 +293,39 @@ class Trainer:
             writer.writerow(row)
 
     # ---------------------------------------------------------------- loop
+    def _check_finite(self, losses: dict[str, torch.Tensor], batch: Any, what: str = "loss") -> None:
+        if not torch.isfinite(losses["loss"]):
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            raise FloatingPointError(
+                f"non-finite {what} at epoch {self.state.epoch}, step {self.state.step} "
+                f"(batch {self.state.batch_in_epoch}: {_describe(batch)}): {values}"
+            )
+
+    def _adversary_step(self, batch: Any) -> dict[str, float]:
+        """One update of the adversary; the scaler's ``update`` is left to the model's step."""
+        adversary, adversary_loss = self.train_adversary, self.adversary_loss
+        if adversary is None or adversary_loss is None:
+            return {}
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                            enabled=self.autocast_dtype is not None):
+            losses = adversary_loss(self.train_model, adversary, batch, self.device)
+        self._check_finite(losses, batch, "adversary loss")
+        self.adversary_optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses["loss"]).backward()
+        if self.optim.grad_clip > 0:
+            self.scaler.unscale_(self.adversary_optimizer)
+            torch.nn.utils.clip_grad_norm_(adversary.parameters(), self.optim.grad_clip)
+        self.scaler.step(self.adversary_optimizer)
+        self.adversary_scheduler.step()
+        return {("adversary_loss" if k == "loss" else k): float(v.detach()) for k, v in losses.items()}
+
     def _train_step(self, batch: Any) -> dict[str, float]:
+        adversary = self._adversary_step(batch)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
             losses = self.compute_loss(self.train_model, batch, self.device)
         total = losses["loss"]
-        if not torch.isfinite(total):
-            values = {k: float(v.detach()) for k, v in losses.items()}
-            raise FloatingPointError(
-                f"non-finite loss at epoch {self.state.epoch}, step {self.state.step} "
-                f"(batch {self.state.batch_in_epoch}: {_describe(batch)}): {values}"
-            )
+        self._check_finite(losses, batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         if self.optim.grad_clip > 0:
@@ -273,7 +334,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return {**{k: float(v.detach()) for k, v in losses.items()}, **adversary}
 
     def _run_evaluation(self) -> None:
         if self.evaluate is None or not distributed.is_main_process():

@@ -23,7 +23,8 @@ after an interruption).
 Styles: ``bank`` (default) takes the running latent statistics of the frame's period from the
 checkpoint's :class:`~rgbt.translate.transfer.StyleBank` (one forward and one inverse pass per
 frame); ``paired`` the frame's own RGB statistics (global statistics: misalignment does not
-matter); any other value is the path of a style image used for every frame.
+matter); any other value is the path of a style image used for every frame. Translators without a
+style input (``model: pix2pixhd``) have one fixed mapping: only ``bank`` (the default) is accepted.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -59,8 +61,9 @@ from rgbt.data.source import FrameSource, detect_format, open_source
 from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint
 from rgbt.engine.run import resolve_device
+from rgbt.translate.methods import TRANSLATORS
 from rgbt.translate.transfer import StyleBank, latent_mean_cov, latent_stats
-from rgbt.translate.translator import METHODS, FlowTranslator, build_translator
+from rgbt.translate.translator import METHODS, FlowTranslator
 
 log = logging.getLogger(__name__)
 
@@ -81,38 +84,36 @@ _SETTING_KEYS = ("source_root", "data_format", "checkpoint_sha256", "settings")
 # --------------------------------------------------------------------------------------------
 
 
+def build_translator_pair(
+    model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig, seed: int | None = None
+) -> tuple[nn.Module, nn.Module | None]:
+    """``(translator, adversary or None)`` for ``model.model`` (:data:`rgbt.translate.methods.TRANSLATORS`).
+
+    Same values and seed: same initial weights. The adversary is the discriminator a GAN method
+    trains against; inference needs only the translator.
+
+    Raises:
+        ValueError: an unknown ``model.model``, or a bad value for that method.
+    """
+    builder = TRANSLATORS.get(model_cfg.model)
+    if builder is None:
+        raise ValueError(f"model.model must be one of {sorted(TRANSLATORS)}, got {model_cfg.model!r}")
+    return builder(model_cfg, loss_cfg, seed)
+
+
 def build_translator_from_config(
     model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig, seed: int | None = None
-) -> FlowTranslator:
-    """The :class:`FlowTranslator` a config describes (same values and seed: same initial weights).
+) -> nn.Module:
+    """The translator a config describes (see :func:`build_translator_pair`), without its adversary.
 
-    ``loss.tv`` is the weight of the gradient / checkerboard term; the VGG terms are not part of
-    the model (see :mod:`rgbt.translate.perceptual`).
+    For ``model: flow``, a :class:`FlowTranslator`; ``loss.tv`` is the weight of its gradient /
+    checkerboard term; the VGG terms are not part of the model (see :mod:`rgbt.translate.perceptual`).
 
     Raises:
         ValueError: an unknown ``model.model`` or ``model.transfer``, ``alpha`` outside [0, 1], or
             a bad size.
     """
-    if model_cfg.model != "flow":
-        raise ValueError(f"model.model must be 'flow' (the Glow projection translator), got {model_cfg.model!r}")
-    if model_cfg.transfer not in METHODS:
-        raise ValueError(f"model.transfer must be one of {METHODS}, got {model_cfg.transfer!r}")
-    if not 0.0 <= model_cfg.alpha <= 1.0:
-        raise ValueError(f"model.alpha must be in [0, 1], got {model_cfg.alpha!r}")
-    return build_translator(
-        in_channels=3,
-        n_blocks=model_cfg.n_blocks,
-        n_flows=model_cfg.n_flows,
-        hidden=model_cfg.hidden,
-        affine=model_cfg.affine,
-        momentum=model_cfg.bank_momentum,
-        w_l1=loss_cfg.l1,
-        w_ssim=loss_cfg.ssim,
-        w_grad=loss_cfg.tv,
-        w_nll=loss_cfg.nll,
-        use_ms_ssim=loss_cfg.ms_ssim,
-        seed=seed,
-    )
+    return build_translator_pair(model_cfg, loss_cfg, seed)[0]
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -128,7 +129,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 class LoadedTranslator:
     """A translator rebuilt from a checkpoint, with what it came from."""
 
-    translator: FlowTranslator  #: in eval mode, on ``device``
+    translator: nn.Module  #: in eval mode, on ``device`` (a FlowTranslator for ``model: flow``)
     config: TranslatorConfig  #: the config it was trained with
     checkpoint: Path
     sha256: str  #: of the checkpoint file
@@ -390,6 +391,10 @@ def translate_dataset(
     kind = detect_format(root) if data_format == "auto" else data_format
     source = open_source(root, image_set, kind, None, fake_rgb_root=out)
     settings = {**_style_settings(style), "alpha": alpha, "method": method, "format": image_format}
+    styled = isinstance(model, FlowTranslator)
+    if not styled and settings["style"] != "bank":
+        raise ValueError(f"the {loaded.config.model.model} translator takes no style input: use --style bank "
+                         f"(its one fixed mapping), got {style!r}")
     header = {
         "version": MANIFEST_VERSION,
         "source_root": str(Path(root).resolve()),
@@ -438,7 +443,7 @@ def translate_dataset(
         with torch.inference_mode():
             style_z = model.flow.encode(style_tensor)[0]
             style_stats = latent_stats(style_z) if method == "adain" else latent_mean_cov(style_z)
-    elif settings["style"] == "bank":
+    elif settings["style"] == "bank" and styled:
         bank_period(model.bank, "day")  # fails early, with a clear message, when the bank is empty
 
     part_path = out / MANIFEST_NAME if world == 1 else out / f"manifest.part{rank}.json"
@@ -486,7 +491,7 @@ def translate_dataset(
                         style_arg: Any = _to_tensor([f["rgb"] for f in group], device)
                     else:
                         style_arg = style_stats
-                        if style_stats is None:
+                        if style_stats is None and styled:
                             periods = [bank_period(model.bank, f["period"]) for f in group]
                     fake = _to_uint8(model.translate(thermal, style_arg, periods, alpha, method))
                     for frame, image in zip(group, fake):

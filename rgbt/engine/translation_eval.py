@@ -16,6 +16,10 @@ day frames first, so both periods are sampled):
   period, FLIR and pairs, count as day; ``None`` when there is none);
 * ``frames``: frames evaluated.
 
+Translators without an inverse (``invertible = False``, e.g. pix2pixHD) report the round-trip and
+rounds values as ``None`` (null in the JSON); those without a style input (anything but the flow)
+are scored on their one mapping whatever ``style`` says.
+
 The fake RGB is what ``rgbt translate`` would write with the same style (not quantised).
 """
 
@@ -35,6 +39,7 @@ from rgbt.atomic import atomic_write_bytes
 from rgbt.data.dataset import image_to_tensor
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.translation import LoadedTranslator, bank_period, load_translator, read_frame
+from rgbt.translate.methods import is_invertible
 from rgbt.translate.metrics import (
     edge_f1,
     finite_or_none,
@@ -45,6 +50,7 @@ from rgbt.translate.metrics import (
     ssim,
 )
 from rgbt.translate.transfer import latent_stats
+from rgbt.translate.translator import FlowTranslator
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +135,12 @@ def evaluate_translation(
     alpha = loaded.config.model.alpha if alpha is None else alpha
     indices = _spread(len(source), max_frames)
     frames = [read_frame(source, i) for i in indices]
+    invertible = is_invertible(translator)
+    styled = isinstance(translator, FlowTranslator)
     with torch.inference_mode():
         rgb_stats = []
         for frame in frames:
-            if frame["rgb"] is not None:
+            if invertible and frame["rgb"] is not None:
                 z = translator.flow.encode(image_to_tensor(frame["rgb"])[None].to(device))[0]
                 rgb_stats.append(latent_stats(z))
         rt_max, rt_sum, rt_count = 0.0, 0.0, 0
@@ -142,18 +150,20 @@ def evaluate_translation(
         for k, frame in enumerate(frames):
             thermal = image_to_tensor(frame["thermal"])[None].to(device)
             rgb = image_to_tensor(frame["rgb"])[None].to(device) if frame["rgb"] is not None else None
-            x = translator.thermal_to_input(thermal)
-            for image in [x] + ([rgb] if rgb is not None else []):
+            x = translator.thermal_to_input(thermal) if invertible else thermal
+            for image in ([x] + ([rgb] if rgb is not None else [])) if invertible else []:
                 err_max, err_mean = roundtrip_error(translator, image)
                 rt_max = max(rt_max, err_max)
                 rt_sum += err_mean * image.numel()
                 rt_count += image.numel()
-            if k in rounds_at and rgb_stats:
+            if invertible and k in rounds_at and rgb_stats:
                 # The evaluated frames' RGB statistics in turn, starting after this frame (cycled).
                 others = [rgb_stats[(k + 1 + j) % len(rgb_stats)] for j in range(rounds)]
                 # Capped: a bit-exact round trip has an infinite PSNR, which strict JSON cannot hold.
                 rounds_scores.append(min(ROUNDS_PSNR_CAP, float(rounds_psnr(translator, x.contiguous(), others)[0])))
-            if style == "paired" and rgb is not None:
+            if not styled:
+                fake = translator.translate(thermal)
+            elif style == "paired" and rgb is not None:
                 fake = translator.translate(thermal, style=rgb, alpha=alpha, method=method)
             else:
                 period = bank_period(translator.bank, frame["period"])
@@ -176,8 +186,8 @@ def evaluate_translation(
         return finite_or_none(float(np.mean(values))) if values else None
 
     report = {
-        "roundtrip_max_abs": rt_max,
-        "roundtrip_mean_abs": rt_sum / rt_count,
+        "roundtrip_max_abs": rt_max if rt_count else None,
+        "roundtrip_mean_abs": rt_sum / rt_count if rt_count else None,
         "rounds_psnr_db": mean(rounds_scores),
         "edge_f1": mean(edge_scores),
         "gradient_ssim": mean(grad_scores),
@@ -200,7 +210,8 @@ def _draw_boxes(ax: Any, boxes: np.ndarray | None, ignore: np.ndarray | None) ->
                                edgecolor="orange" if skip else "lime", linestyle="--" if skip else "-"))
 
 
-def plot_triplets(triplets: list[Triplet], path: str | Path, width_px: int = 640, colours: int = 256) -> Path:
+def plot_triplets(triplets: list[Triplet], path: str | Path, width_px: int = 640, colours: int = 256,
+                  label: str = "flow translator") -> Path:
     """Draw rows of thermal / fake RGB / real RGB (day rows first) into a PNG (written atomically).
 
     Args:
@@ -210,6 +221,7 @@ def plot_triplets(triplets: list[Triplet], path: str | Path, width_px: int = 640
         colours: palette size of the PNG (0: full 24-bit colour). Camera frames are noisy, so a
             24-bit PNG of four triplets weighs about a megabyte; a 256-colour palette keeps it near
             a quarter of that, small enough for a README.
+        label: the translator named in the fake-RGB column's title.
     """
     import matplotlib
 
@@ -223,7 +235,7 @@ def plot_triplets(triplets: list[Triplet], path: str | Path, width_px: int = 640
     fig_w = width_px / dpi
     fig_h = fig_w / 3 * h / w * len(triplets) + 0.35
     fig, axes = plt.subplots(len(triplets), 3, figsize=(fig_w, fig_h), dpi=dpi, squeeze=False)
-    titles = ("thermal (input)", "fake RGB (flow translator)", "real RGB (paired frame)")
+    titles = ("thermal (input)", f"fake RGB ({label})", "real RGB (paired frame)")
     for row, triplet in enumerate(triplets):
         panels = (triplet.thermal, triplet.fake, triplet.rgb)
         for col, image in enumerate(panels):
@@ -284,5 +296,6 @@ def evaluate_translator(
     frames = max_frames if max_frames > 0 else len(source)
     report, triplets = evaluate_translation(loaded, source, frames, style=style, method=method, alpha=alpha)
     if figure is not None:
-        plot_triplets(triplets, figure)
+        name = loaded.config.model.model
+        plot_triplets(triplets, figure, label="flow translator" if name == "flow" else name)
     return report

@@ -1,4 +1,11 @@
-"""Training the flow translator: ``rgbt train-translator`` as a library call.
+"""Training a thermal-to-RGB translator: ``rgbt train-translator`` as a library call.
+
+``model.model`` picks the method (:data:`rgbt.translate.methods.TRANSLATORS`): ``flow`` (below)
+or ``pix2pixhd`` (:mod:`rgbt.translate.pix2pixhd`: the same frames and crops; the generator
+objective LSGAN + feature matching + L1 is logged as ``gan``, ``feat``, ``l1``; its multi-scale
+discriminator is the Trainer's ``adversary``, updated before every generator step and logged as
+``adversary_loss``, ``d_real``, ``d_fake``; no ActNorm, style bank or bank calibration; validation
+scores ``psnr`` / ``ssim`` of its one fixed mapping).
 
 :func:`train_translator` wires the pieces and hands them to the one training loop
 (:class:`~rgbt.engine.trainer.Trainer`, which brings AMP, ``torchrun`` DDP, clipping, warm-up,
@@ -55,7 +62,13 @@ from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, save_checkpoint
 from rgbt.engine.run import prepare_run_dir, resolve_device, seed_everything, write_result
 from rgbt.engine.trainer import EvalFn, Trainer
-from rgbt.engine.translation import bank_period, build_translator_from_config, frame_period, read_frame
+from rgbt.engine.translation import (
+    bank_period,
+    build_translator_from_config,
+    build_translator_pair,
+    frame_period,
+    read_frame,
+)
 from rgbt.translate.flow import ActNorm
 from rgbt.translate.metrics import psnr, ssim
 from rgbt.translate.transfer import StyleBank
@@ -86,31 +99,57 @@ class RandomCrop:
         return random_crop_pair(sample, self.height, self.width, rng)
 
 
-def _unwrap(model: nn.Module) -> FlowTranslator:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model  # type: ignore[return-value]
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _pair_batch(
+    batch: tuple[dict[str, Any], list[dict[str, Any]]], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    images, _ = batch
+    if not isinstance(images["thermal"], torch.Tensor) or not isinstance(images["rgb"], torch.Tensor):
+        raise ValueError("translator batches must hold equal-size crops (got a list of differently sized images)")
+    return images["thermal"].to(device, non_blocking=True), images["rgb"].to(device, non_blocking=True)
 
 
 def translator_loss(
     model: nn.Module, batch: tuple[dict[str, Any], list[dict[str, Any]]], device: torch.device,
-    extra_loss: ExtraLoss | None = None,
+    extra_loss: ExtraLoss | None = None, adversary: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The Trainer's ``compute_loss``: ``{'loss': total, 'l1', 'ssim', 'grad', 'nll'[, 'content', 'style']}``.
+    """The Trainer's ``compute_loss``: ``{'loss': total, **the translator's named components}``.
+
+    For the flow: ``l1``, ``ssim``, ``grad``, ``nll`` [, ``content``, ``style``]; for pix2pixHD:
+    ``gan``, ``feat``, ``l1``.
 
     Args:
-        model: a training-mode :class:`FlowTranslator` (possibly DDP-wrapped).
+        model: a training-mode translator (possibly DDP-wrapped).
         batch: ``(images, targets)`` from :func:`~rgbt.data.dataset.collate_pairs` with ``thermal``
             (B, 1, H, W) and ``rgb`` (B, 3, H, W) crops in [0, 1].
         device: where the model lives.
         extra_loss: optional VGG content / style objective.
+        adversary: the discriminator of a GAN translator (called unwrapped: the generator step
+            needs no gradient synchronisation of it).
     """
-    images, targets = batch
-    if not isinstance(images["thermal"], torch.Tensor) or not isinstance(images["rgb"], torch.Tensor):
-        raise ValueError("translator batches must hold equal-size crops (got a list of differently sized images)")
-    thermal = images["thermal"].to(device, non_blocking=True)
-    rgb = images["rgb"].to(device, non_blocking=True)
-    bank = _unwrap(model).bank
-    periods = [bank_period(bank, str(t["period"]), need_stats=False) for t in targets]
-    parts = model(thermal, rgb, periods, extra_loss)
+    thermal, rgb = _pair_batch(batch, device)
+    translator = _unwrap(model)
+    periods: list[str] = [str(t["period"]) for t in batch[1]]
+    if isinstance(translator, FlowTranslator):
+        periods = [bank_period(translator.bank, period, need_stats=False) for period in periods]
+    if adversary is None:
+        parts = model(thermal, rgb, periods, extra_loss)
+    else:
+        parts = model(thermal, rgb, periods, extra_loss, discriminator=_unwrap(adversary))
+    total = parts.pop("total")
+    return {"loss": total, **parts}
+
+
+def adversary_loss(
+    model: nn.Module, adversary: nn.Module, batch: tuple[dict[str, Any], list[dict[str, Any]]], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """The Trainer's ``adversary_loss`` for a GAN translator: ``{'loss': total, 'd_real', 'd_fake'}``
+    from its ``discriminator_loss(thermal, rgb, discriminator)`` (the fake made without gradient)."""
+    thermal, rgb = _pair_batch(batch, device)
+    parts = _unwrap(model).discriminator_loss(thermal, rgb, adversary)
     total = parts.pop("total")
     return {"loss": total, **parts}
 
@@ -203,7 +242,8 @@ def build_validation(source: FrameSource, frames: int, device: torch.device) -> 
     """Periodic validation on up to ``frames`` frames of ``source`` that have both images.
 
     ``evaluate(model)`` returns ``psnr`` (dB) and ``ssim`` of the translation with each frame's own
-    RGB latent statistics against that RGB frame, and ``psnr_bank`` with the bank's day style
+    RGB latent statistics (translators without a style input: their one mapping) against that RGB
+    frame, and ``psnr_bank`` with the bank's day style
     (``nan`` before the bank has statistics). Frames are decoded once and kept in memory.
 
     Returns:
@@ -219,11 +259,13 @@ def build_validation(source: FrameSource, frames: int, device: torch.device) -> 
     def evaluate(model: nn.Module) -> dict[str, float]:
         translator = _unwrap(model)
         scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_bank": []}
-        has_bank = translator.bank.count("day") > 0 if "day" in translator.bank.periods else False
+        styled = isinstance(translator, FlowTranslator)
+        has_bank = styled and "day" in translator.bank.periods and translator.bank.count("day") > 0
         with torch.inference_mode():
             for thermal, rgb in pairs:
                 thermal, rgb = thermal.to(device), rgb.to(device)
-                fake = translator.translate(thermal, style=rgb)
+                # Methods without a style input have one mapping: what `rgbt translate` writes.
+                fake = translator.translate(thermal, style=rgb) if styled else translator.translate(thermal)
                 scores["psnr"].append(float(psnr(fake, rgb)[0]))
                 scores["ssim"].append(float(ssim(fake, rgb)[0]))
                 if has_bank:
@@ -253,7 +295,7 @@ def _check_crop(crop: Sequence[int], use_ms_ssim: bool) -> tuple[int, int]:
     return int(crop[0]), int(crop[1])
 
 
-def _load_start_weights(translator: FlowTranslator, path: str) -> None:
+def _load_start_weights(translator: nn.Module, path: str) -> None:
     state = load_checkpoint(path)
     weights = state["model"] if isinstance(state, dict) and "model" in state else state
     try:
@@ -263,7 +305,7 @@ def _load_start_weights(translator: FlowTranslator, path: str) -> None:
 
 
 def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resume: bool = False) -> dict[str, Any]:
-    """Train the flow translator as ``config`` says; see the module docstring for what goes where.
+    """Train the translator ``config.model.model`` names; see the module docstring for what goes where.
 
     Under ``torchrun`` every process calls this; rank 0 writes the run directory. ``resume=True``
     continues from ``out/last.pt`` and starts a new run when there is none.
@@ -296,7 +338,8 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
     dataset = PairDataset(source, ("thermal", "rgb"), RandomCrop(crop_h, crop_w))
     if len(dataset) == 0:
         raise ValueError(f"no training frames in {data.root} (train_set={data.train_set!r}, period={data.period!r})")
-    translator = build_translator_from_config(config.model, config.loss, seed=config.train.seed)
+    translator, adversary = build_translator_pair(config.model, config.loss, seed=config.train.seed)
+    flow = isinstance(translator, FlowTranslator)
     if config.model.weights:
         _load_start_weights(translator, config.model.weights)
 
@@ -311,7 +354,7 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
         log.warning("loss.vgg_weights is set but loss.content and loss.style are 0: the VGG losses are off")
 
     resuming = resume and (run_dir / "last.pt").is_file()
-    if not resuming and not actnorm_initialized(translator):
+    if flow and not resuming and not actnorm_initialized(translator):
         used = initialize_actnorm(translator, dataset, device)
         log.info("ActNorm initialised on a mixed batch of %d thermal + %d RGB crops", used, used)
 
@@ -324,18 +367,20 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
         else:
             log.warning("no validation frame of %s has paired RGB: best.pt is not kept", data.val_set)
             evaluate = None
-    log.info("training the flow translator (%d blocks x %d steps, hidden %d) on %d %s frames of %s (%s), "
-             "crops %dx%d, for %s", config.model.n_blocks, config.model.n_flows, config.model.hidden, len(dataset),
-             data.period, data.root, kind, crop_w, crop_h,
+    log.info("training the %s translator (%.2f M parameters%s) on %d %s frames of %s (%s), crops %dx%d, for %s",
+             config.model.model, sum(p.numel() for p in translator.parameters()) / 1e6,
+             f", discriminator {sum(p.numel() for p in adversary.parameters()) / 1e6:.2f} M" if adversary else "",
+             len(dataset), data.period, data.root, kind, crop_w, crop_h,
              f"{config.train.max_steps} steps" if config.train.max_steps > 0 else f"{config.train.epochs} epochs")
     trainer = Trainer(
-        translator, dataset, collate_pairs, partial(translator_loss, extra_loss=extra_loss), config.train, run_dir,
-        config, device, evaluate=evaluate, metric=metric, lower_is_better=False, workers=data.workers,
+        translator, dataset, collate_pairs, partial(translator_loss, extra_loss=extra_loss, adversary=adversary),
+        config.train, run_dir, config, device, evaluate=evaluate, metric=metric, lower_is_better=False,
+        workers=data.workers, adversary=adversary, adversary_loss=adversary_loss if adversary is not None else None,
     )
     started = time.perf_counter()
     state = trainer.fit(resume=resume)
     calibrated: dict[str, int] = {}
-    if main and config.bank_frames > 0:
+    if main and flow and config.bank_frames > 0:
         bank_source = open_source(data.root, data.train_set, kind, None, None, "all")
         calibrated = calibrate_bank(translator, bank_source, config.bank_frames, device)
         trainer.save()
@@ -352,7 +397,7 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
         "final": {k: _json_number(v) for k, v in state.history[-1].items()} if state.history else {},
         "first_log": rows[0] if rows else {},
         "last_log": rows[-1] if rows else {},
-        "bank_counts": {p: translator.bank.count(p) for p in translator.bank.periods},
+        "bank_counts": {p: translator.bank.count(p) for p in translator.bank.periods} if flow else {},
         "bank_frames": calibrated,
         "checkpoints": sorted(p.name for p in run_dir.glob("*.pt")),
         "device": str(device),

@@ -4,6 +4,8 @@
 :mod:`~rgbt.translate.transfer` the latent AdaIN/WCT and the day/night :class:`StyleBank`,
 :mod:`~rgbt.translate.losses` the training objective and :mod:`~rgbt.translate.translator` the
 :class:`FlowTranslator` that wires them together (built by :func:`build_translator`).
+Baselines the flow is compared against live beside it (:mod:`~rgbt.translate.pix2pixhd`);
+:mod:`~rgbt.translate.methods` maps ``model.model`` names to builders.
 """
 
 from rgbt.translate.flow import Glow

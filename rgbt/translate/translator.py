@@ -45,6 +45,9 @@ class FlowTranslator(nn.Module):
         use_ms_ssim: MS-SSIM instead of SSIM in the objective (large crops only).
     """
 
+    #: the translation has an exact inverse (round-trip and rounds tests apply)
+    invertible = True
+
     def __init__(
         self,
         flow: Glow,

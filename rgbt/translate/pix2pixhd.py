@@ -1,0 +1,294 @@
+"""pix2pixHD-style paired thermal-to-RGB translation (Wang et al., CVPR 2018), a baseline to the flow.
+
+A conditional GAN for aligned pairs:
+
+* :class:`GlobalGenerator`: 7x7 convolution front end, ``n_downsample`` stride-2 convolutions,
+  ``n_residual`` residual blocks, as many transposed convolutions back, 7x7 convolution to RGB
+  (instance norm, ReLU, reflection padding, ``tanh`` output). The paper's optional local enhancer
+  (a second, full-resolution generator wrapped around this one) is not built.
+* :class:`MultiscaleDiscriminator`: ``scales`` PatchGAN discriminators (:class:`PatchDiscriminator`)
+  on the (thermal, RGB) pair at successive half resolutions, each returning its intermediate
+  features.
+* objective (:meth:`Pix2PixHDTranslator.generator_loss`, :meth:`~Pix2PixHDTranslator.discriminator_loss`):
+  least-squares GAN losses, the discriminator feature-matching loss (L1 between the features of the
+  real and the fake pair, every layer but the last, weighted ``4 / (layers + 1)`` per layer and
+  ``1 / scales`` per discriminator, as in the paper) and an L1 term against the paired RGB.
+
+Unlike the flow translator, the generator has no inverse and no style input: the fake RGB is a
+deterministic function of the thermal frame. Generator and discriminator are separate modules: the
+translator (generator) is what checkpoints and ``rgbt translate`` need; the discriminator is only a
+training companion with its own optimiser (:class:`rgbt.engine.trainer.Trainer`'s ``adversary``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "GlobalGenerator",
+    "PatchDiscriminator",
+    "MultiscaleDiscriminator",
+    "Pix2PixHDTranslator",
+    "build_pix2pixhd",
+    "lsgan_loss",
+    "feature_matching_loss",
+]
+
+
+class ResidualBlock(nn.Module):
+    """``x + conv(relu(conv(x)))`` with reflection padding and instance norm; (B, C, H, W) -> same."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class GlobalGenerator(nn.Module):
+    """pix2pixHD's global generator: (B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1].
+
+    ``H`` and ``W`` must be multiples of ``2 ** n_downsample`` (:class:`Pix2PixHDTranslator` pads).
+
+    Args:
+        in_channels, out_channels: image channels in and out.
+        hidden: channels after the front end (doubled by every downsampling, at most ``max_channels``).
+        n_downsample: stride-2 convolutions (and transposed convolutions back).
+        n_residual: residual blocks at the lowest resolution.
+    """
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 3, hidden: int = 64, n_downsample: int = 3,
+                 n_residual: int = 9, max_channels: int = 1024) -> None:
+        super().__init__()
+        if min(in_channels, out_channels, hidden) < 1 or n_downsample < 0 or n_residual < 0:
+            raise ValueError(f"bad generator size: in {in_channels}, out {out_channels}, hidden {hidden}, "
+                             f"n_downsample {n_downsample}, n_residual {n_residual}")
+        self.factor = 2**n_downsample
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, hidden, 7),
+                                   nn.InstanceNorm2d(hidden), nn.ReLU(True)]
+        channels = hidden
+        for _ in range(n_downsample):
+            wider = min(channels * 2, max_channels)
+            layers += [nn.Conv2d(channels, wider, 3, stride=2, padding=1), nn.InstanceNorm2d(wider), nn.ReLU(True)]
+            channels = wider
+        layers += [ResidualBlock(channels) for _ in range(n_residual)]
+        for k in range(n_downsample):
+            narrower = min(hidden * 2 ** (n_downsample - k - 1), max_channels)
+            layers += [nn.ConvTranspose2d(channels, narrower, 3, stride=2, padding=1, output_padding=1),
+                       nn.InstanceNorm2d(narrower), nn.ReLU(True)]
+            channels = narrower
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(channels, out_channels, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-2] % self.factor or x.shape[-1] % self.factor:
+            raise ValueError(f"generator input {tuple(x.shape)}: H and W must be multiples of {self.factor}")
+        return self.net(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """One PatchGAN discriminator: (B, C, H, W) -> its layer outputs, the last a (B, 1, h, w) realness map.
+
+    4x4 convolutions: ``layers`` of stride 2 (channels doubled up to 512, instance norm after the
+    first), one of stride 1, then the 1-channel output (no sigmoid: least-squares GAN).
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 64, layers: int = 3) -> None:
+        super().__init__()
+        if in_channels < 1 or hidden < 1 or layers < 1:
+            raise ValueError(f"bad discriminator size: in {in_channels}, hidden {hidden}, layers {layers}")
+        blocks: list[nn.Module] = [nn.Sequential(nn.Conv2d(in_channels, hidden, 4, 2, 2), nn.LeakyReLU(0.2, True))]
+        channels = hidden
+        for k in range(1, layers + 1):
+            wider = min(channels * 2, 512)
+            stride = 2 if k < layers else 1
+            blocks.append(nn.Sequential(nn.Conv2d(channels, wider, 4, stride, 2), nn.InstanceNorm2d(wider),
+                                        nn.LeakyReLU(0.2, True)))
+            channels = wider
+        blocks.append(nn.Conv2d(channels, 1, 4, 1, 2))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        features = []
+        for block in self.blocks:
+            x = block(x)
+            features.append(x)
+        return features
+
+
+class MultiscaleDiscriminator(nn.Module):
+    """``scales`` :class:`PatchDiscriminator` s on the input at full, half, quarter ... resolution.
+
+    Returns:
+        per scale (finest first), the list of that discriminator's layer outputs.
+    """
+
+    def __init__(self, in_channels: int, hidden: int = 64, layers: int = 3, scales: int = 2) -> None:
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"the discriminator needs at least one scale, got {scales}")
+        self.discriminators = nn.ModuleList(PatchDiscriminator(in_channels, hidden, layers) for _ in range(scales))
+        self.layers = layers
+
+    def forward(self, x: Tensor) -> list[list[Tensor]]:
+        outputs = []
+        for k, discriminator in enumerate(self.discriminators):
+            if k:
+                x = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)
+            outputs.append(discriminator(x))
+        return outputs
+
+
+def lsgan_loss(outputs: Sequence[Sequence[Tensor]], real: bool) -> Tensor:
+    """Least-squares GAN loss: mean over scales of ``mean((D(x) - target)^2)``, target 1 (real) or 0."""
+    target = 1.0 if real else 0.0
+    return torch.stack([F.mse_loss(scale[-1], torch.full_like(scale[-1], target)) for scale in outputs]).mean()
+
+
+def feature_matching_loss(fake: Sequence[Sequence[Tensor]], real: Sequence[Sequence[Tensor]]) -> Tensor:
+    """pix2pixHD's feature matching: L1 between fake and (detached) real intermediate features.
+
+    Every layer but the realness map, weighted ``4 / (layers + 1)`` per layer and ``1 / scales``
+    per discriminator as in the paper.
+    """
+    total = fake[0][0].new_zeros(())
+    for fake_scale, real_scale in zip(fake, real):
+        weight = 4.0 / len(fake_scale) / len(fake)
+        for f, r in zip(fake_scale[:-1], real_scale[:-1]):
+            total = total + weight * F.l1_loss(f, r.detach())
+    return total
+
+
+class Pix2PixHDTranslator(nn.Module):
+    """Thermal (B, 1, H, W) in [0, 1] -> fake RGB (B, 3, H, W) in [0, 1] with a pix2pixHD generator.
+
+    Args:
+        generator: a :class:`GlobalGenerator` from 1 to 3 channels.
+        w_gan, w_feat, w_l1: weights of the LSGAN, feature-matching and L1 terms of the generator.
+    """
+
+    #: No inverse: ``rgbt translate-eval`` reports the round-trip and rounds metrics as null.
+    invertible = False
+
+    def __init__(self, generator: GlobalGenerator, w_gan: float = 1.0, w_feat: float = 10.0,
+                 w_l1: float = 10.0) -> None:
+        super().__init__()
+        self.generator = generator
+        self.loss_weights = {"gan": w_gan, "feat": w_feat, "l1": w_l1}
+
+    def generate(self, thermal: Tensor) -> Tensor:
+        """(B, 1, H, W) in [0, 1], any H, W -> unclamped (B, 3, H, W) in [0, 1] (tanh range mapped)."""
+        if thermal.dim() != 4 or thermal.shape[1] != 1 or not thermal.is_floating_point():
+            raise ValueError(f"thermal must be a float (B, 1, H, W) tensor, got {thermal.dtype} {tuple(thermal.shape)}")
+        h, w = thermal.shape[-2:]
+        factor = self.generator.factor
+        # Up to a multiple of the downsampling factor, and at least 2 pixels at the lowest
+        # resolution (the residual blocks' reflection padding needs them).
+        pad_h, pad_w = max(-h % factor, 2 * factor - h), max(-w % factor, 2 * factor - w)
+        # Replicate, not reflect: reflection fails when the padding exceeds a tiny input.
+        x = F.pad(thermal * 2.0 - 1.0, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else thermal * 2 - 1
+        return (self.generator(x)[..., :h, :w] + 1.0) / 2.0
+
+    def translate(self, thermal: Tensor, style: object = None, period: object = "day", alpha: float = 1.0,
+                  method: str = "adain") -> Tensor:
+        """Fake RGB (B, 3, H, W) in [0, 1]. ``style``, ``period``, ``alpha`` and ``method`` exist for the
+        common translator signature and are ignored: a paired conditional GAN takes no style."""
+        return self.generate(thermal).clamp(0.0, 1.0).contiguous()
+
+    @staticmethod
+    def _pair(thermal: Tensor, rgb: Tensor) -> Tensor:
+        """The conditional discriminator's input: (B, 4, H, W) ``[thermal, rgb]`` in [-1, 1]."""
+        return torch.cat([thermal, rgb], dim=1) * 2.0 - 1.0
+
+    def _check_pair(self, thermal: Tensor, rgb: Tensor) -> None:
+        paired = rgb.shape[0] == thermal.shape[0] and rgb.shape[2:] == thermal.shape[2:]
+        if rgb.dim() != 4 or rgb.shape[1] != 3 or not paired:
+            raise ValueError(f"thermal {tuple(thermal.shape)} and rgb {tuple(rgb.shape)} are not a paired batch")
+
+    def generator_loss(self, thermal: Tensor, rgb: Tensor, discriminator: nn.Module) -> dict[str, Tensor]:
+        """The generator's objective on a paired batch (thermal (B, 1, H, W), rgb (B, 3, H, W), [0, 1]).
+
+        Returns:
+            0-dim tensors ``gan`` (LSGAN, fake pair labelled real), ``feat`` (feature matching),
+            ``l1`` and their weighted sum ``total``.
+        """
+        self._check_pair(thermal, rgb)
+        fake = self.generate(thermal)
+        fake_out = discriminator(self._pair(thermal, fake))
+        with torch.no_grad():
+            real_out = discriminator(self._pair(thermal, rgb))
+        parts = {"gan": lsgan_loss(fake_out, True), "feat": feature_matching_loss(fake_out, real_out),
+                 "l1": F.l1_loss(fake, rgb)}
+        parts["total"] = sum(self.loss_weights[name] * value for name, value in parts.items())
+        return parts
+
+    def discriminator_loss(self, thermal: Tensor, rgb: Tensor, discriminator: nn.Module) -> dict[str, Tensor]:
+        """The discriminator's LSGAN objective: real pairs to 1, pairs with a (detached) fake to 0.
+
+        Returns:
+            0-dim tensors ``d_real``, ``d_fake`` and ``total = (d_real + d_fake) / 2``.
+        """
+        self._check_pair(thermal, rgb)
+        with torch.no_grad():
+            fake = self.generate(thermal)
+        # One discriminator pass over both halves (one DDP forward per step).
+        outputs = discriminator(torch.cat([self._pair(thermal, rgb), self._pair(thermal, fake)]))
+        real_out = [[f.chunk(2)[0] for f in scale] for scale in outputs]
+        fake_out = [[f.chunk(2)[1] for f in scale] for scale in outputs]
+        parts = {"d_real": lsgan_loss(real_out, True), "d_fake": lsgan_loss(fake_out, False)}
+        parts["total"] = 0.5 * (parts["d_real"] + parts["d_fake"])
+        return parts
+
+    def forward(self, thermal: Tensor, rgb: Tensor, period: object = "day", extra_loss: object = None,
+                discriminator: nn.Module | None = None) -> dict[str, Tensor]:
+        """:meth:`generator_loss` (the training entry point DistributedDataParallel wraps).
+
+        ``period`` is accepted for the common signature and ignored; VGG ``extra_loss`` terms are not
+        part of this baseline and must be ``None``.
+        """
+        if discriminator is None:
+            raise ValueError("the pix2pixHD generator objective needs its discriminator")
+        if extra_loss is not None:
+            raise ValueError("the pix2pixHD translator takes no VGG content / style loss (set loss.content/style 0)")
+        return self.generator_loss(thermal, rgb, discriminator)
+
+
+def build_pix2pixhd(
+    hidden: int = 64,
+    n_downsample: int = 3,
+    n_residual: int = 9,
+    disc_hidden: int = 64,
+    disc_layers: int = 3,
+    disc_scales: int = 2,
+    w_gan: float = 1.0,
+    w_feat: float = 10.0,
+    w_l1: float = 10.0,
+    seed: int | None = None,
+) -> tuple[Pix2PixHDTranslator, MultiscaleDiscriminator]:
+    """The translator (generator) and its multi-scale discriminator on (thermal, RGB) pairs.
+
+    Weights are drawn from N(0, 0.02) as in pix2pixHD; ``seed`` makes them reproducible without
+    touching torch's global RNG (``None``: the global RNG).
+    """
+    def make() -> tuple[Pix2PixHDTranslator, MultiscaleDiscriminator]:
+        translator = Pix2PixHDTranslator(GlobalGenerator(1, 3, hidden, n_downsample, n_residual), w_gan, w_feat, w_l1)
+        discriminator = MultiscaleDiscriminator(4, disc_hidden, disc_layers, disc_scales)
+        for module in (*translator.modules(), *discriminator.modules()):
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(module.weight, 0.0, 0.02)
+                nn.init.zeros_(module.bias)
+        return translator, discriminator
+
+    if seed is None:
+        return make()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()
