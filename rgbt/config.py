@@ -78,7 +78,7 @@ class OptimConfig:
 class TranslatorModelConfig:
     """Architecture of the thermal-to-RGB translator."""
 
-    model: str = "flow"  # flow (Glow projection flow) | pix2pixhd; see rgbt.translate.methods.TRANSLATORS
+    model: str = "flow"  # flow | pix2pixhd | adain | gatys ...: see rgbt.translate.methods.TRANSLATORS
     n_blocks: int = 2  # squeeze + steps blocks (spatial factor 2**n_blocks)
     n_flows: int = 8  # flow steps per block
     hidden: int = 64  # channels of each coupling network (pix2pixhd: of the generator's first layer)
@@ -92,6 +92,13 @@ class TranslatorModelConfig:
     disc_hidden: int = 64  # pix2pixhd: channels of each discriminator's first layer
     disc_layers: int = 3  # pix2pixhd: stride-2 layers per PatchGAN discriminator
     disc_scales: int = 2  # pix2pixhd: discriminators at successive half resolutions
+    steps: int = 100  # gatys: optimisation iterations per translated batch
+    init: str = "content"  # gatys: start the optimised image from the content (thermal) or from noise
+    optimizer: str = "adam"  # gatys: adam | lbfgs
+    step_size: float = 0.02  # gatys: Adam learning rate / L-BFGS step length, in [0, 1] pixel units
+    pool: str = "max"  # gatys: VGG pooling, max | avg (the paper's average-pooling option)
+    style_dim: int = 8  # munit: length of a style code
+    mlp_dim: int = 256  # munit: width of the MLP that maps a style code to the decoder's AdaIN parameters
 
 
 @dataclass
@@ -108,6 +115,11 @@ class TranslatorLossConfig:
     style: float = 0.0  # VGG style-loss weight (needs vgg_weights)
     gan: float = 1.0  # pix2pixhd: LSGAN term of the generator
     feat_match: float = 10.0  # pix2pixhd: discriminator feature-matching term
+    method_content: float = 1.0  # adain/gatys: weight of the method's own VGG content loss (vgg_weights or random)
+    method_style: float = 10.0  # adain/gatys: weight of the method's own VGG style loss
+    recon_image: float = 10.0  # munit: within-domain image reconstruction (L1)
+    recon_content: float = 1.0  # munit: cross-domain content-code reconstruction (L1)
+    recon_style: float = 1.0  # munit: cross-domain style-code reconstruction (L1)
 
 
 @dataclass

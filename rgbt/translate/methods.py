@@ -24,6 +24,9 @@ from collections.abc import Callable
 from torch import nn
 
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
+from rgbt.translate.adain_net import build_adain_from_config
+from rgbt.translate.gatys import build_gatys_from_config
+from rgbt.translate.munit import build_munit_from_config
 from rgbt.translate.pix2pixhd import build_pix2pixhd
 from rgbt.translate.translator import METHODS, build_translator
 
@@ -92,4 +95,7 @@ def is_invertible(translator: nn.Module) -> bool:
 TRANSLATORS: dict[str, Builder] = {
     "flow": build_flow,
     "pix2pixhd": build_pix2pixhd_from_config,
+    "munit": build_munit_from_config,
+    "adain": build_adain_from_config,
+    "gatys": build_gatys_from_config,
 }

@@ -13,6 +13,7 @@ they are normalised with the ImageNet mean and standard deviation VGG was traine
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from torchvision.models.vgg import cfgs, make_layers
 
 __all__ = ["VGG_LAYERS", "VGGEncoder", "PerceptualLoss", "load_vgg_encoder"]
 
+log = logging.getLogger(__name__)
+
 #: ``relu1_1 .. relu4_1`` as indices into torchvision's ``vgg19().features`` (the encoder stops at 20).
 VGG_LAYERS: dict[str, int] = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20}
 
@@ -31,27 +34,45 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class VGGEncoder(nn.Module):
-    """VGG-19 ``features[:21]`` (up to ``relu4_1``), frozen, returning the four ``reluN_1`` maps.
+    """VGG-19 ``features[:last + 1]`` (default: up to ``relu4_1``), frozen, returning the four ``reluN_1`` maps.
 
     Args:
-        weights: a local torchvision ``vgg19`` state dict file (see the module docstring).
+        weights: a local torchvision ``vgg19`` state dict file (see the module docstring); ``None``
+            or ``""``: randomly initialised fixed features (torchvision's VGG initialisation; a
+            warning is logged: random-feature content/style losses are a known, weaker substitute).
+        last: index of the last ``vgg19().features`` layer kept (e.g. 29 for ``relu5_1``).
 
     Raises:
         FileNotFoundError: ``weights`` does not exist (it is never downloaded).
         ValueError: the file is not a readable state dict, or lacks / mis-shapes a layer.
     """
 
-    def __init__(self, weights: str | os.PathLike[str]) -> None:
+    def __init__(self, weights: str | os.PathLike[str] | None, last: int = VGG_LAYERS["relu4_1"]) -> None:
         super().__init__()
+        # make_layers(cfgs["E"]) is torchvision's vgg19().features with the same indices, without
+        # allocating the 400 MB classifier this loss never uses.
+        features = make_layers(cfgs["E"], batch_norm=False)
+        if not 0 <= last < len(features):
+            raise ValueError(f"last must index a vgg19().features layer (0..{len(features) - 1}), got {last!r}")
+        self.features = features[: last + 1]
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.features.requires_grad_(False)
+        self.eval()
+        if weights is None or not str(weights):
+            log.warning("no VGG-19 weights file given: using randomly initialised fixed VGG features (a known, "
+                        "weaker substitute for ImageNet features in content/style losses)")
+            for module in self.features.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                    nn.init.zeros_(module.bias)
+            return
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(
                 f"VGG-19 weights not found: {path} (loss.vgg_weights must name a local torchvision vgg19 "
                 "state dict; weights are never downloaded)"
             )
-        # make_layers(cfgs["E"]) is torchvision's vgg19().features with the same indices, without
-        # allocating the 400 MB classifier this loss never uses.
-        self.features = make_layers(cfgs["E"], batch_norm=False)[: VGG_LAYERS["relu4_1"] + 1]
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises several unrelated types for unreadable files
@@ -72,10 +93,6 @@ class VGGEncoder(nn.Module):
                     f"{path}: features.{key} has shape {tuple(picked[key].shape)}, expected {tuple(own[key].shape)}"
                 )
         self.features.load_state_dict(picked)
-        self.features.requires_grad_(False)
-        self.eval()
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def train(self, mode: bool = True) -> VGGEncoder:
         # A fixed feature extractor: never leaves eval mode (it has no dropout or batch norm anyway).
@@ -83,12 +100,18 @@ class VGGEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """(B, 3, H, W) in [0, 1] -> ``[relu1_1, relu2_1, relu3_1, relu4_1]`` maps (B, C_k, H/2^k, W/2^k)."""
+        return self.taps(x, sorted(VGG_LAYERS.values()))
+
+    def taps(self, x: Tensor, indices: list[int]) -> list[Tensor]:
+        """(B, 3, H, W) in [0, 1] -> the outputs of ``features[i]`` for the increasing ``indices``."""
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"VGGEncoder: expected (B, 3, H, W), got shape {tuple(x.shape)}")
+        if list(indices) != sorted(set(indices)) or not indices or indices[-1] >= len(self.features):
+            raise ValueError(f"VGGEncoder: indices must increase within 0..{len(self.features) - 1}, got {indices}")
         h = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         outputs = []
-        stops = set(VGG_LAYERS.values())
-        for index, layer in enumerate(self.features):
+        stops = set(indices)
+        for index, layer in enumerate(self.features[: indices[-1] + 1]):
             h = layer(h)
             if index in stops:
                 outputs.append(h)
