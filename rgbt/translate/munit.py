@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
-from rgbt.translate.pix2pixhd import MultiscaleDiscriminator, ResidualBlock, lsgan_loss
+from rgbt.translate.pix2pixhd import AdversarialTranslator, MultiscaleDiscriminator, ResidualBlock, lsgan_loss
 
 __all__ = [
     "ContentEncoder",
@@ -195,7 +195,7 @@ class MunitDiscriminators(nn.Module):
         return self.thermal(thermal), self.rgb(rgb)
 
 
-class MunitTranslator(nn.Module):
+class MunitTranslator(AdversarialTranslator):
     """Thermal (B, 1, H, W) in [0, 1] -> fake RGB (B, 3, H, W) in [0, 1], unpaired and multimodal.
 
     Args:
@@ -208,6 +208,7 @@ class MunitTranslator(nn.Module):
 
     #: No inverse: ``rgbt translate-eval`` reports the round-trip and rounds metrics as null.
     invertible = False
+    method = "MUNIT"
 
     def __init__(self, hidden: int = 64, n_downsample: int = 2, n_residual: int = 4, style_dim: int = 8,
                  mlp_dim: int = 256, w_gan: float = 1.0, w_image: float = 10.0, w_content: float = 1.0,
@@ -322,18 +323,6 @@ class MunitTranslator(nn.Module):
         parts["total"] = 0.5 * (parts["d_real"] + parts["d_fake"])
         return parts
 
-    def forward(self, thermal: Tensor, rgb: Tensor, period: object = "day", extra_loss: object = None,
-                discriminator: MunitDiscriminators | None = None) -> dict[str, Tensor]:
-        """:meth:`generator_loss` (the training entry point DistributedDataParallel wraps).
-
-        ``rgb`` is used as unpaired samples of the RGB domain; ``period`` is ignored; VGG ``extra_loss``
-        terms are not part of this baseline and must be ``None``.
-        """
-        if discriminator is None:
-            raise ValueError("the MUNIT generator objective needs its discriminators")
-        if extra_loss is not None:
-            raise ValueError("the MUNIT translator takes no VGG content / style loss (set loss.content/style 0)")
-        return self.generator_loss(thermal, rgb, discriminator)
 
 
 def build_munit(

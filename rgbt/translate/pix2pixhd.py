@@ -167,7 +167,31 @@ def feature_matching_loss(fake: Sequence[Sequence[Tensor]], real: Sequence[Seque
     return total
 
 
-class Pix2PixHDTranslator(nn.Module):
+class AdversarialTranslator(nn.Module):
+    """Common training entry of the GAN translators: ``forward`` is their generator objective.
+
+    Subclasses define ``method`` (a name for messages) and ``generator_loss(thermal, rgb,
+    discriminator) -> dict`` with a ``total`` entry.
+    """
+
+    method = "GAN"
+
+    def forward(self, thermal: Tensor, rgb: Tensor, period: object = "day", extra_loss: object = None,
+                discriminator: nn.Module | None = None) -> dict[str, Tensor]:
+        """``generator_loss`` (the training entry point DistributedDataParallel wraps).
+
+        ``period`` is accepted for the common signature and ignored; VGG ``extra_loss`` terms are not
+        part of these baselines and must be ``None``.
+        """
+        if discriminator is None:
+            raise ValueError(f"the {self.method} generator objective needs its discriminator")
+        if extra_loss is not None:
+            raise ValueError(f"the {self.method} translator takes no VGG content / style loss "
+                             "(set loss.content/style 0)")
+        return self.generator_loss(thermal, rgb, discriminator)
+
+
+class Pix2PixHDTranslator(AdversarialTranslator):
     """Thermal (B, 1, H, W) in [0, 1] -> fake RGB (B, 3, H, W) in [0, 1] with a pix2pixHD generator.
 
     Args:
@@ -177,6 +201,7 @@ class Pix2PixHDTranslator(nn.Module):
 
     #: No inverse: ``rgbt translate-eval`` reports the round-trip and rounds metrics as null.
     invertible = False
+    method = "pix2pixHD"
 
     def __init__(self, generator: GlobalGenerator, w_gan: float = 1.0, w_feat: float = 10.0,
                  w_l1: float = 10.0) -> None:
@@ -247,18 +272,6 @@ class Pix2PixHDTranslator(nn.Module):
         parts["total"] = 0.5 * (parts["d_real"] + parts["d_fake"])
         return parts
 
-    def forward(self, thermal: Tensor, rgb: Tensor, period: object = "day", extra_loss: object = None,
-                discriminator: nn.Module | None = None) -> dict[str, Tensor]:
-        """:meth:`generator_loss` (the training entry point DistributedDataParallel wraps).
-
-        ``period`` is accepted for the common signature and ignored; VGG ``extra_loss`` terms are not
-        part of this baseline and must be ``None``.
-        """
-        if discriminator is None:
-            raise ValueError("the pix2pixHD generator objective needs its discriminator")
-        if extra_loss is not None:
-            raise ValueError("the pix2pixHD translator takes no VGG content / style loss (set loss.content/style 0)")
-        return self.generator_loss(thermal, rgb, discriminator)
 
 
 def build_pix2pixhd(
