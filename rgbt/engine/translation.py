@@ -23,7 +23,9 @@ after an interruption).
 Styles: ``bank`` (default) takes the running latent statistics of the frame's period from the
 checkpoint's :class:`~rgbt.translate.transfer.StyleBank` (one forward and one inverse pass per
 frame); ``paired`` the frame's own RGB statistics (global statistics: misalignment does not
-matter); any other value is the path of a style image used for every frame. Translators without a
+matter); any other value is the path of a style image used for every frame. The flow translator
+transfers latent statistics of the style image; AdaIN and Gatys take the style image's feature
+statistics and MUNIT encodes its style code from it (:func:`takes_style`). Translators without a
 style input (``model: pix2pixhd``) have one fixed mapping: only ``bank`` (the default) is accepted.
 """
 
@@ -62,6 +64,7 @@ from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint
 from rgbt.engine.run import resolve_device
 from rgbt.translate.methods import TRANSLATORS
+from rgbt.translate.pix2pixhd import Pix2PixHDTranslator
 from rgbt.translate.transfer import StyleBank, latent_mean_cov, latent_stats
 from rgbt.translate.translator import METHODS, FlowTranslator
 
@@ -114,6 +117,14 @@ def build_translator_from_config(
             a bad size.
     """
     return build_translator_pair(model_cfg, loss_cfg, seed)[0]
+
+
+def takes_style(translator: nn.Module) -> bool:
+    """Whether ``translator.translate`` uses an RGB ``style=`` image ((B|1, 3, H, W) in [0, 1]).
+
+    Every translator but pix2pixHD's (a paired conditional GAN with one fixed mapping) does.
+    """
+    return not isinstance(translator, Pix2PixHDTranslator)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -392,7 +403,7 @@ def translate_dataset(
     source = open_source(root, image_set, kind, None, fake_rgb_root=out)
     settings = {**_style_settings(style), "alpha": alpha, "method": method, "format": image_format}
     styled = isinstance(model, FlowTranslator)
-    if not styled and settings["style"] != "bank":
+    if not takes_style(model) and settings["style"] != "bank":
         raise ValueError(f"the {loaded.config.model.model} translator takes no style input: use --style bank "
                          f"(its one fixed mapping), got {style!r}")
     header = {
@@ -440,9 +451,12 @@ def translate_dataset(
     style_stats = None
     if settings["style"] == "image":
         style_tensor = _to_tensor([read_image(style, "rgb")], device)
-        with torch.inference_mode():
-            style_z = model.flow.encode(style_tensor)[0]
-            style_stats = latent_stats(style_z) if method == "adain" else latent_mean_cov(style_z)
+        if styled:
+            with torch.inference_mode():
+                style_z = model.flow.encode(style_tensor)[0]
+                style_stats = latent_stats(style_z) if method == "adain" else latent_mean_cov(style_z)
+        else:
+            style_stats = style_tensor  # the other methods take the RGB image itself (one image for the batch)
     elif settings["style"] == "bank" and styled:
         bank_period(model.bank, "day")  # fails early, with a clear message, when the bank is empty
 

@@ -17,8 +17,9 @@ day frames first, so both periods are sampled):
 * ``frames``: frames evaluated.
 
 Translators without an inverse (``invertible = False``, e.g. pix2pixHD) report the round-trip and
-rounds values as ``None`` (null in the JSON); those without a style input (anything but the flow)
-are scored on their one mapping whatever ``style`` says.
+rounds values as ``None`` (null in the JSON). With ``style="paired"`` every translator that takes a
+style image (:func:`~rgbt.engine.translation.takes_style`: all but pix2pixHD) is given the frame's own
+RGB; pix2pixHD is scored on its one mapping whatever ``style`` says.
 
 The fake RGB is what ``rgbt translate`` would write with the same style (not quantised).
 """
@@ -38,7 +39,7 @@ import torch
 from rgbt.atomic import atomic_write_bytes
 from rgbt.data.dataset import image_to_tensor
 from rgbt.data.source import FrameSource, open_source
-from rgbt.engine.translation import LoadedTranslator, bank_period, load_translator, read_frame
+from rgbt.engine.translation import LoadedTranslator, bank_period, load_translator, read_frame, takes_style
 from rgbt.translate.methods import is_invertible
 from rgbt.translate.metrics import (
     edge_f1,
@@ -161,10 +162,10 @@ def evaluate_translation(
                 others = [rgb_stats[(k + 1 + j) % len(rgb_stats)] for j in range(rounds)]
                 # Capped: a bit-exact round trip has an infinite PSNR, which strict JSON cannot hold.
                 rounds_scores.append(min(ROUNDS_PSNR_CAP, float(rounds_psnr(translator, x.contiguous(), others)[0])))
-            if not styled:
-                fake = translator.translate(thermal)
-            elif style == "paired" and rgb is not None:
+            if style == "paired" and rgb is not None and takes_style(translator):
                 fake = translator.translate(thermal, style=rgb, alpha=alpha, method=method)
+            elif not styled:
+                fake = translator.translate(thermal)
             else:
                 period = bank_period(translator.bank, frame["period"])
                 fake = translator.translate(thermal, period=period, alpha=alpha, method=method)
