@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from translator_checks import assert_translates_every_frame
 
 from rgbt.cli import main
-from rgbt.data.imageio import read_image
-from rgbt.data.source import open_source
 from rgbt.engine.translation import build_translator_pair, load_translator
 from rgbt.translate.pix2pixhd import MultiscaleDiscriminator, Pix2PixHDTranslator, build_pix2pixhd
 
@@ -123,13 +122,7 @@ def test_cli_train_translate_eval_end_to_end(synthetic_root: Path, tmp_path: Pat
 
     loaded = load_translator(run / "last.pt", "cpu")
     assert isinstance(loaded.translator, Pix2PixHDTranslator)
-    assert main(["translate", "--checkpoint", str(run / "last.pt"), "--data", str(synthetic_root), "--out",
-                 str(fake_root), "--format", "png", "--workers", "0", "--device", "cpu"]) == 0
-    source = open_source(synthetic_root, None, fake_rgb_root=fake_root)
-    for index in range(len(source)):
-        fake = read_image(source.image_paths(index)["fake_rgb"], "rgb")
-        thermal = read_image(source.image_paths(index)["thermal"], "gray")
-        assert fake.shape == (*thermal.shape, 3) and fake.dtype == np.uint8
+    assert_translates_every_frame(run / "last.pt", synthetic_root, fake_root)
     assert main(["translate", "--checkpoint", str(run / "last.pt"), "--data", str(synthetic_root), "--out",
                  str(tmp_path / "fake2"), "--style", "paired", "--workers", "0", "--device", "cpu"]) == 1
     assert "no style input" in capsys.readouterr().err
