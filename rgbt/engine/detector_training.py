@@ -24,7 +24,6 @@ The run directory receives ``config.yaml`` (the resolved config), ``log.txt``, `
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -46,7 +45,7 @@ from rgbt.data.source import FrameSource, detect_format, open_source
 from rgbt.data.transforms import build_train_transform
 from rgbt.detect import build_fusion_detector
 from rgbt.engine import distributed
-from rgbt.engine.run import prepare_run_dir, resolve_device, seed_everything, write_result
+from rgbt.engine.run import finish_run, prepare_run_dir, resolve_device, seed_everything
 from rgbt.engine.trainer import EvalFn, Trainer
 
 log = logging.getLogger(__name__)
@@ -225,19 +224,6 @@ def _train_ignore(ignore: TrainIgnoreConfig, classes: Sequence[str]) -> Callable
                    classes=tuple(classes))
 
 
-def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
-    """``nan`` -> ``None`` (strict json has no NaN)."""
-    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
-
-
-def _last_log_row(path: Path) -> dict[str, float]:
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return {k: float(v) for k, v in rows[-1].items() if v not in ("", None)} if rows else {}
-
-
 def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: bool = False) -> dict[str, Any]:
     """Train a fusion detector as ``config`` says; see the module docstring for what goes where.
 
@@ -294,19 +280,4 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: 
     )
     started = time.perf_counter()
     state = trainer.fit(resume=resume)
-    result = {
-        "steps": state.step,
-        "epochs": state.epoch,
-        "seconds": round(time.perf_counter() - started, 3),
-        "metric": metric,
-        "best": state.best if state.best is None or not math.isnan(state.best) else None,
-        "final": _json_safe(dict(state.history[-1])) if state.history else {},
-        "last_log": _last_log_row(run_dir / "log.csv"),
-        "checkpoints": sorted(p.name for p in run_dir.glob("*.pt")),
-        "device": str(device),
-        "world_size": distributed.world_size(),
-    }
-    if main:
-        write_result(run_dir, result)
-        log.info("finished %d steps in %.1f s; results in %s", state.step, result["seconds"], run_dir)
-    return result
+    return finish_run(run_dir, state, started, device, metric)

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
+import math
 import os
 import random
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from rgbt.atomic import atomic_write_text
 from rgbt.config import save_config
+from rgbt.engine import distributed
+
+if TYPE_CHECKING:
+    from rgbt.engine.trainer import TrainState
+
+log = logging.getLogger(__name__)
 
 
 def seed_everything(seed: int) -> None:
@@ -55,3 +64,47 @@ def prepare_run_dir(out: str | os.PathLike[str], config: Any | None = None, log_
 def write_result(run_dir: str | os.PathLike[str], result: dict[str, Any], name: str = "result.json") -> Path:
     """Write the run's machine-readable result atomically."""
     return atomic_write_text(Path(run_dir) / name, json.dumps(result, indent=2, sort_keys=True) + "\n")
+
+
+def read_log_rows(path: str | os.PathLike[str]) -> list[dict[str, float]]:
+    """The rows of a run's ``log.csv`` as numbers (empty cells dropped); ``[]`` when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+
+
+def json_number(value: Any) -> Any:
+    """Non-finite floats become ``None`` (strict JSON has no NaN or infinity)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def finish_run(run_dir: str | os.PathLike[str], state: TrainState, started: float, device: Any,
+               metric: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The ``result.json`` of a training run (written by the main process) and its content.
+
+    Keys: ``steps``, ``epochs``, ``seconds`` (since ``started``, a ``time.perf_counter()`` value),
+    ``metric``, ``best``, ``final`` (the last evaluation), ``first_log`` / ``last_log`` (rows of
+    ``log.csv``), ``checkpoints``, ``device``, ``world_size``, plus ``extra``.
+    """
+    run_dir = Path(run_dir)
+    rows = read_log_rows(run_dir / "log.csv")
+    result = {
+        "steps": state.step,
+        "epochs": state.epoch,
+        "seconds": round(time.perf_counter() - started, 3),
+        "metric": metric,
+        "best": json_number(state.best),
+        "final": {k: json_number(v) for k, v in state.history[-1].items()} if state.history else {},
+        "first_log": rows[0] if rows else {},
+        "last_log": rows[-1] if rows else {},
+        **extra,
+        "checkpoints": sorted(p.name for p in run_dir.glob("*.pt")),
+        "device": str(device),
+        "world_size": distributed.world_size(),
+    }
+    if distributed.is_main_process():
+        write_result(run_dir, result)
+        log.info("finished %d steps in %.1f s; results in %s", state.step, result["seconds"], run_dir)
+    return result

@@ -39,7 +39,6 @@ rebuilds the translator from the file alone) and ``result.json``.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import os
@@ -60,7 +59,7 @@ from rgbt.data.source import FrameSource, detect_format, open_source
 from rgbt.data.transforms import random_crop_pair
 from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, save_checkpoint
-from rgbt.engine.run import prepare_run_dir, resolve_device, seed_everything, write_result
+from rgbt.engine.run import finish_run, prepare_run_dir, resolve_device, seed_everything
 from rgbt.engine.trainer import EvalFn, Trainer
 from rgbt.engine.translation import (
     bank_period,
@@ -276,17 +275,6 @@ def build_validation(source: FrameSource, frames: int, device: torch.device) -> 
     return evaluate, len(pairs)
 
 
-def _log_rows(path: Path) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
-
-
-def _json_number(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def _check_crop(crop: Sequence[int], use_ms_ssim: bool) -> tuple[int, int]:
     if len(crop) != 2 or any(not isinstance(v, int) or v < 1 for v in crop):
         raise ValueError(f"crop must be [height, width] with positive ints, got {list(crop)}")
@@ -387,23 +375,5 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
         if (run_dir / "best.pt").is_file():
             _calibrate_checkpoint(run_dir / "best.pt", config, bank_source, device)
         log.info("style bank set from %s RGB frames of %s", calibrated, data.train_set)
-    rows = _log_rows(run_dir / "log.csv")
-    result = {
-        "steps": state.step,
-        "epochs": state.epoch,
-        "seconds": round(time.perf_counter() - started, 3),
-        "metric": metric,
-        "best": _json_number(state.best),
-        "final": {k: _json_number(v) for k, v in state.history[-1].items()} if state.history else {},
-        "first_log": rows[0] if rows else {},
-        "last_log": rows[-1] if rows else {},
-        "bank_counts": {p: translator.bank.count(p) for p in translator.bank.periods} if flow else {},
-        "bank_frames": calibrated,
-        "checkpoints": sorted(p.name for p in run_dir.glob("*.pt")),
-        "device": str(device),
-        "world_size": distributed.world_size(),
-    }
-    if main:
-        write_result(run_dir, result)
-        log.info("finished %d steps in %.1f s; results in %s", state.step, result["seconds"], run_dir)
-    return result
+    bank_counts = {p: translator.bank.count(p) for p in translator.bank.periods} if flow else {}
+    return finish_run(run_dir, state, started, device, metric, bank_counts=bank_counts, bank_frames=calibrated)

@@ -324,7 +324,6 @@ class MunitTranslator(AdversarialTranslator):
         return parts
 
 
-
 def build_munit(
     hidden: int = 64,
     n_downsample: int = 2,

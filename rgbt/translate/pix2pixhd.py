@@ -273,7 +273,6 @@ class Pix2PixHDTranslator(AdversarialTranslator):
         return parts
 
 
-
 def build_pix2pixhd(
     hidden: int = 64,
     n_downsample: int = 3,
