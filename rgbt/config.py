@@ -89,6 +89,8 @@ class TranslatorModelConfig:
     weights: str = ""  # local checkpoint or weights file to start from (never downloaded)
     n_downsample: int = 3  # pix2pixhd: stride-2 convolutions of the global generator
     n_residual: int = 9  # pix2pixhd: residual blocks of the global generator
+    local_enhancers: int = 0  # pix2pixhd: full-resolution local enhancers around the global generator (paper: 1)
+    local_residual: int = 3  # pix2pixhd: residual blocks of each local enhancer
     disc_hidden: int = 64  # pix2pixhd: channels of each discriminator's first layer
     disc_layers: int = 3  # pix2pixhd: stride-2 layers per PatchGAN discriminator
     disc_scales: int = 2  # pix2pixhd: discriminators at successive half resolutions

@@ -286,9 +286,15 @@ def _check_crop(crop: Sequence[int], use_ms_ssim: bool) -> tuple[int, int]:
 def _load_start_weights(translator: nn.Module, path: str) -> None:
     state = load_checkpoint(path)
     weights = state["model"] if isinstance(state, dict) and "model" in state else state
+    # A translator may accept more than its own state dict (pix2pixHD with local enhancers starts
+    # from a global-only generator: the paper's coarse-to-fine schedule).
+    load = getattr(translator, "load_start_weights", None)
     try:
-        translator.load_state_dict(weights)
-    except RuntimeError as err:
+        if load is not None:
+            load(weights)
+        else:
+            translator.load_state_dict(weights)
+    except (RuntimeError, ValueError) as err:
         raise ValueError(f"model.weights {path}: does not fit this translator ({err})") from None
 
 

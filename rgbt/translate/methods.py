@@ -70,12 +70,14 @@ def build_flow(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,
 def build_pix2pixhd_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,
                                 seed: int | None = None) -> tuple[nn.Module, nn.Module]:
     """The pix2pixHD generator and its multi-scale discriminator (``hidden``, ``n_downsample``,
-    ``n_residual``, ``disc_*``; loss weights ``gan``, ``feat_match``, ``l1``; the flow's ``ssim``,
-    ``tv`` and ``nll`` weights do not apply)."""
+    ``n_residual``, ``local_enhancers``, ``local_residual``, ``disc_*``; loss weights ``gan``,
+    ``feat_match``, ``l1``; the flow's ``ssim``, ``tv`` and ``nll`` weights do not apply)."""
     return build_pix2pixhd(
         hidden=model_cfg.hidden,
         n_downsample=model_cfg.n_downsample,
         n_residual=model_cfg.n_residual,
+        local_enhancers=model_cfg.local_enhancers,
+        local_residual=model_cfg.local_residual,
         disc_hidden=model_cfg.disc_hidden,
         disc_layers=model_cfg.disc_layers,
         disc_scales=model_cfg.disc_scales,
