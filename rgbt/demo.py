@@ -25,7 +25,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,27 +108,31 @@ def demo_setup(frame_height: int) -> Any:
 
 
 class Stages:
-    """Runs named stages once: results and durations are kept in ``DIR/stages/<name>.json``."""
+    """Runs named stages once: results and durations are kept in ``DIR/stages/<name>.json``.
 
-    def __init__(self, out: Path) -> None:
+    A stage's result must be JSON-serialisable; ``label`` prefixes the progress lines.
+    """
+
+    def __init__(self, out: Path, label: str = "demo") -> None:
         self.folder = out / "stages"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.timings: dict[str, float] = {}
+        self.label = label
 
     def run(self, name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         path = self.folder / f"{name}.json"
         if path.is_file():
             record = json.loads(path.read_text())
             self.timings[name] = record["seconds"]
-            print(f"[demo] {name}: done earlier ({record['seconds']:.0f} s), reused", flush=True)
+            print(f"[{self.label}] {name}: done earlier ({record['seconds']:.0f} s), reused", flush=True)
             return record["result"]
-        print(f"[demo] {name} ...", flush=True)
+        print(f"[{self.label}] {name} ...", flush=True)
         started = time.perf_counter()
         result = work()
         seconds = time.perf_counter() - started
         self.timings[name] = seconds
         atomic_write_text(path, json.dumps({"seconds": seconds, "result": result}, indent=2) + "\n")
-        print(f"[demo] {name}: {seconds:.0f} s", flush=True)
+        print(f"[{self.label}] {name}: {seconds:.0f} s", flush=True)
         return result
 
 
@@ -143,12 +147,11 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     from rgbt.data.source import detect_format, open_source
     from rgbt.data.synthetic import generate_synthetic
     from rgbt.engine.detector_training import train_detector
-    from rgbt.engine.inference import detect_source, load_detector
+    from rgbt.engine.inference import evaluate_detector, load_detector
     from rgbt.engine.translation import translate_dataset
     from rgbt.engine.translation_eval import evaluate_translator
     from rgbt.engine.translator_training import train_translator
     from rgbt.evaluation.misalignment import build_sweep, run_sweep
-    from rgbt.evaluation.missrate import evaluate_periods
     from rgbt.evaluation.plots import plot_miss_rate
 
     out = Path(out)
@@ -224,16 +227,11 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     # 5. evaluation
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
-    # Annotation records carry no image; the evaluator's border rule needs the real frame size.
-    frame_size = test_source[0].size
-    ground_truth = [replace(record, meta={**record.meta, "size": record.meta.get("size", frame_size)})
-                    for record in (fake_source.annotations(i) for i in range(len(fake_source)))]
 
     def _evaluate() -> dict[str, Any]:
         results, curves = {}, {}
         for name, detector in detectors.items():
-            detections = detect_source(detector, fake_source)
-            periods = evaluate_periods(ground_truth, detections, setup)
+            periods = evaluate_detector(detector, fake_source, setup)
             results[name] = {p: _mr(c.mr * 100.0) for p, c in periods.items()}
             if "all" in periods:
                 curves[DETECTORS[name][0]] = periods["all"]

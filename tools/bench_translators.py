@@ -1,15 +1,29 @@
-"""Content-leak benchmark: train every translator method and compare them on one root.
+"""Content-leak benchmark: train every translator method, then detect pedestrians in what it writes.
 
-For each method (``--methods``): train with ``configs/translator/<method>_<suffix>.yaml``
-(``tiny.yaml`` / ``default.yaml`` for the flow), score it with the ``rgbt translate-eval`` metrics
-on the test split (style ``bank``, as ``rgbt translate`` writes by default), time ``rgbt translate``
-over the test frames (frames/s including decoding and writing PNGs, one process) and count its
-parameters (trainable / total; fixed VGG features count as not trainable). Prints one markdown
-table; ``--figure`` draws one thermal test frame translated by every method (one row, thermal first).
+For each method (``--methods``):
 
-Without ``--data`` a synthetic KAIST-layout root is generated in a temporary folder. With the tiny
-configs this is a CPU smoke run of a few seconds per method, not a measurement of what the methods
-achieve when trained properly.
+1. train it with ``configs/translator/<method>_<suffix>.yaml`` (``tiny.yaml`` / ``default.yaml`` for
+   the flow; ``--steps`` and ``--crop`` override every method's training length and crop);
+2. score it with the ``rgbt translate-eval`` metrics on the test split (style ``bank``, as
+   ``rgbt translate`` writes by default), time ``rgbt translate`` over the test frames (frames/s
+   including decoding and writing PNGs, one process) and count its parameters (trainable / total;
+   fixed VGG features count as not trainable);
+3. with ``--detector-steps N`` (default 200; 0 skips it): translate the training split too and train
+   two detectors with one shared recipe on its output, **fake RGB + thermal** and **fake RGB only**,
+   then report their KAIST MR^-2 on the test split. The fake-RGB-only detector is the direct probe of
+   content leak: it can only find the pedestrians the translator kept. The same recipe trained on
+   **thermal only**, **real RGB + thermal** and **real RGB only** gives the reference rows.
+
+The detector recipe is the quick demo's (``rgbt.demo.QUICK``: narrow ResNet-18 Faster R-CNN for
+~160x128 frames) run for ``--detector-steps`` steps; ``--detector-set`` overrides it. Miss rates use
+the KAIST ``reasonable`` setup with heights scaled to the frame size, as the demo does.
+
+Prints two markdown tables (translators; detectors) and, with ``--json``, writes every number.
+``--figure`` draws one thermal test frame translated by every method (one row, thermal first).
+With ``--work DIR`` every finished stage is recorded in ``DIR/stages/`` and reused by a re-run of
+the same command (an interrupted benchmark continues where it stopped).
+
+Without ``--data`` a synthetic KAIST-layout root is generated. Everything runs on the CPU.
 
     python tools/bench_translators.py --figure docs/translators_compare.png
 """
@@ -17,7 +31,10 @@ achieve when trained properly.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import math
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,26 +43,49 @@ from typing import Any
 METHODS = ("flow", "pix2pixhd", "adain", "gatys", "munit")
 METRICS = ("edge_f1", "gradient_ssim", "psnr_day", "ssim_day", "rounds_psnr_db", "roundtrip_max_abs")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "translator"
+#: name -> (label, modalities) of the detectors trained on real frames, for reference.
+REFERENCES: dict[str, tuple[str, list[str]]] = {
+    "thermal": ("thermal only", ["thermal"]),
+    "rgb_thermal": ("real RGB + thermal", ["rgb", "thermal"]),
+    "rgb": ("real RGB only", ["rgb"]),
+}
+#: name -> (label suffix, modalities) of the two detectors trained on each method's output.
+PROBES: dict[str, tuple[str, list[str]]] = {
+    "fake_rgb_thermal": ("fake RGB + thermal", ["fake_rgb", "thermal"]),
+    "fake_rgb": ("fake RGB only", ["fake_rgb"]),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", metavar="ROOT", help="dataset root with train/test splits (default: a synthetic "
-                        "root generated in a temporary folder)")
+    parser.add_argument("--data", metavar="ROOT", help="KAIST-layout root (default: a synthetic root generated in "
+                        "the work folder)")
+    parser.add_argument("--train-set", default="train", help="training image set of --data (default: train)")
+    parser.add_argument("--test-set", default="test", help="test image set of --data (default: test)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="translators to compare (default: all)")
     parser.add_argument("--config-suffix", choices=("tiny", "full"), default="tiny",
                         help="tiny: configs/translator/<method>_tiny.yaml (flow: tiny.yaml); full: <method>.yaml "
                         "(flow: default.yaml) (default: tiny)")
     parser.add_argument("--steps", type=int, help="override train.max_steps for every method")
-    parser.add_argument("--train-frames", type=int, default=16, help="synthetic training frames (default: 16)")
-    parser.add_argument("--test-frames", type=int, default=8, help="synthetic test frames (default: 8)")
+    parser.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="override every method's training crop")
+    parser.add_argument("--detector-steps", type=int, default=200,
+                        help="training steps of each detector; 0 skips the detectors (default: 200)")
+    parser.add_argument("--detector-set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides of the detector recipe (e.g. train.lr=0.01)")
+    parser.add_argument("--no-references", action="store_true",
+                        help="skip the thermal-only / real-RGB reference detectors")
+    parser.add_argument("--train-frames", type=int, default=96, help="synthetic training frames (default: 96)")
+    parser.add_argument("--test-frames", type=int, default=48, help="synthetic test frames (default: 48)")
     parser.add_argument("--width", type=int, default=160, help="synthetic frame width (default: 160)")
     parser.add_argument("--height", type=int, default=128, help="synthetic frame height (default: 128)")
-    parser.add_argument("--max-frames", type=int, default=0, help="test frames scored (default: 0, all)")
+    parser.add_argument("--max-frames", type=int, default=0, help="test frames scored by translate-eval (default: "
+                        "0, all)")
     parser.add_argument("--seed", type=int, default=0, help="synthetic data and training seed (default: 0)")
     parser.add_argument("--figure", metavar="PNG", help="write the side-by-side figure here")
-    parser.add_argument("--work", metavar="DIR", help="keep runs and translations here (default: a temporary folder)")
+    parser.add_argument("--json", metavar="PATH", help="write every measured number here")
+    parser.add_argument("--work", metavar="DIR", help="keep runs, translations and finished stages here (a re-run "
+                        "reuses them; default: a temporary folder)")
     return parser
 
 
@@ -63,7 +103,7 @@ def count_parameters(module: Any) -> tuple[int, int]:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if isinstance(value, float):
         # Three significant digits for small values: a round-trip error of 1e-6 is not 0.000.
@@ -71,38 +111,100 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def bench_method(method: str, root: Path, work: Path, suffix: str, steps: int | None, seed: int,
-                 max_frames: int) -> dict[str, Any]:
-    """Train, score, time and count one method; returns a table row (plus ``out``, its translation folder)."""
+def translator_overrides(root: Path, args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides applied to every method's config."""
+    overrides = [f"data.root={root}", f"data.train_set={args.train_set}", f"data.val_set={args.test_set}",
+                 "train.device=cpu", f"train.seed={args.seed}"]
+    if args.steps:
+        overrides.append(f"train.max_steps={args.steps}")
+    if args.crop:
+        overrides.append(f"crop=[{args.crop[0]}, {args.crop[1]}]")
+    return overrides
+
+
+def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Train, score, time and count one method; returns its table row (``out``: its translation folder).
+
+    With detectors enabled the training split is translated into the same folder too.
+    """
     from rgbt.config import TranslatorConfig, load_config
     from rgbt.engine.translation import load_translator, translate_dataset
     from rgbt.engine.translation_eval import evaluate_translator
     from rgbt.engine.translator_training import train_translator
 
-    overrides = ["train.device=cpu", f"train.seed={seed}"] + ([f"train.max_steps={steps}"] if steps else [])
-    config = load_config(TranslatorConfig, config_path(method, suffix), overrides)
-    config.data.root = str(root)
-    result = train_translator(config, work / method / "run")
-    loaded = load_translator(work / method / "run" / "last.pt", "cpu")
-    report = evaluate_translator(loaded, root, image_set="test", max_frames=max_frames)
+    config = load_config(TranslatorConfig, config_path(method, args.config_suffix), translator_overrides(root, args))
+    run = work / method / "run"
+    result = train_translator(config, run, resume=True)
+    loaded = load_translator(run / "last.pt", "cpu")
+    report = evaluate_translator(loaded, root, image_set=args.test_set, max_frames=args.max_frames)
     out = work / method / "fake"
-    speed = translate_dataset(loaded, root, out, image_set="test", image_format="png", workers=0, progress=False)
+    # A fresh folder: translate_dataset skips frames already written, and the timing covers all of them.
+    shutil.rmtree(out, ignore_errors=True)
+    speed = translate_dataset(loaded, root, out, image_set=args.test_set, image_format="png", workers=0,
+                              progress=False)
+    if args.detector_steps:
+        translate_dataset(loaded, root, out, image_set=args.train_set, image_format="png", workers=0, progress=False)
     trainable, total = count_parameters(loaded.translator)
     return {"method": method, "steps": result["steps"], "train_s": float(result["seconds"]),
             **{key: report[key] for key in METRICS}, "frames_per_s": speed["frames_per_second"],
-            "params": f"{trainable:,} / {total:,}", "out": out}
+            "params": f"{trainable:,} / {total:,}", "out": str(out)}
+
+
+def detector_overrides(root: Path, args: argparse.Namespace, modalities: Sequence[str],
+                       fake_rgb_root: str = "") -> list[str]:
+    """The shared detector recipe (the quick demo's, ``--detector-steps`` long) for ``modalities``."""
+    from rgbt.demo import QUICK
+
+    return [f"data.root={root}", f"data.train_set={args.train_set}", f"data.val_set={args.test_set}",
+            f"data.fake_rgb_root={fake_rgb_root}", f"data.modalities=[{', '.join(modalities)}]",
+            *QUICK.detector, "train.epochs=100000", f"train.max_steps={args.detector_steps}",
+            "train.device=cpu", f"train.seed={args.seed}", *args.detector_set]
+
+
+def bench_detector(root: Path, run: Path, args: argparse.Namespace, modalities: Sequence[str],
+                   fake_rgb_root: str = "") -> dict[str, float | None]:
+    """Train one detector with the shared recipe and return its MR^-2 (%) per period on the test split."""
+    from rgbt.config import DetectorConfig, load_config
+    from rgbt.data.source import open_source
+    from rgbt.demo import demo_setup
+    from rgbt.engine.detector_training import train_detector
+    from rgbt.engine.inference import evaluate_detector, load_detector
+
+    config = load_config(DetectorConfig, None, detector_overrides(root, args, modalities, fake_rgb_root))
+    train_detector(config, run, resume=True)
+    source = open_source(root, args.test_set, fake_rgb_root=fake_rgb_root or None)
+    curves = evaluate_detector(load_detector(run / "last.pt", "cpu"), source, demo_setup(source[0].size[0]),
+                               progress=False)
+    return {p: (None if math.isnan(c.mr) else c.mr * 100.0) for p, c in curves.items()}
 
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The benchmark table (one row per method)."""
+    """The translator table (one row per method; the MR columns when the detectors ran)."""
     columns = ["method", "steps", "train_s", *METRICS, "frames_per_s", "params"]
     header = ["method", "steps", "train s", *METRICS, "frames/s", "params (trainable / total)"]
+    if any("mr" in row for row in rows):
+        columns += ["mr_fake_rgb_thermal", "mr_fake_rgb"]
+        header += ["MR fake RGB + thermal", "MR fake RGB only"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(row[c]) for c in columns) + " |" for row in rows]
+    for row in rows:
+        cells = {**row, **{f"mr_{name}": row.get("mr", {}).get(name, {}).get("all") for name in PROBES}}
+        lines.append("| " + " | ".join(_fmt(cells.get(c)) for c in columns) + " |")
     return "\n".join(lines)
 
 
-def draw_figure(root: Path, rows: Sequence[dict[str, Any]], path: Path, frame: int = 0) -> Path:
+def detector_table(references: dict[str, dict[str, float | None]], rows: Sequence[dict[str, Any]]) -> str:
+    """MR^-2 (%) all / day / night of every detector: the references first, then two per method."""
+    lines = ["| detector input | MR all | day | night |", "|---|---|---|---|"]
+    entries = [(REFERENCES[name][0], values) for name, values in references.items()]
+    entries += [(f"{row['method']}: {PROBES[name][0]}", values) for row in rows for name, values in
+                row.get("mr", {}).items()]
+    for label, values in entries:
+        lines.append(f"| {label} | " + " | ".join(_fmt(values.get(p)) for p in ("all", "day", "night")) + " |")
+    return "\n".join(lines)
+
+
+def draw_figure(root: Path, rows: Sequence[dict[str, Any]], path: Path, image_set: str = "test",
+                frame: int = 0) -> Path:
     """One row: test frame ``frame``'s thermal image, then each method's fake RGB of it (PNG, palette-quantised)."""
     import io
 
@@ -114,10 +216,10 @@ def draw_figure(root: Path, rows: Sequence[dict[str, Any]], path: Path, frame: i
 
     from rgbt.data.source import open_source
 
-    thermal = open_source(root, "test")[frame].thermal
+    thermal = open_source(root, image_set)[frame].thermal
     panels = [("thermal", thermal, "gray")]
     for row in rows:
-        sample = open_source(root, "test", fake_rgb_root=row["out"])[frame]
+        sample = open_source(root, image_set, fake_rgb_root=row["out"])[frame]
         panels.append((row["method"], sample.fake_rgb, None))
     fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.2 * thermal.shape[0] / thermal.shape[1]
                                                       + 0.4), squeeze=False)
@@ -136,25 +238,63 @@ def draw_figure(root: Path, rows: Sequence[dict[str, Any]], path: Path, frame: i
     return path
 
 
+def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Every stage of the benchmark in ``work`` (finished stages are reused); returns all numbers."""
+    from rgbt.data.synthetic import generate_synthetic
+    from rgbt.demo import Stages
+
+    settings = {k: v for k, v in vars(args).items() if k not in ("figure", "json", "work")}
+    recorded = work / "settings.json"
+    if recorded.is_file() and json.loads(recorded.read_text()) != settings:
+        raise SystemExit(f"{work} holds a benchmark run with other settings ({recorded}); use another --work folder")
+    work.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(json.dumps(settings, indent=2) + "\n")
+    stages = Stages(work, label="bench")
+    if args.data:
+        root = Path(args.data)
+    else:
+        root = Path(stages.run("data", lambda: {"root": str(generate_synthetic(
+            work / "synthetic", args.train_frames, args.test_frames, seed=args.seed, width=args.width,
+            height=args.height, progress=False))})["root"])
+
+    def detector_stage(stage: str, run: Path, modalities: list[str], fake_rgb_root: str = "") -> dict[str, Any]:
+        return stages.run(stage, lambda: bench_detector(root, run, args, modalities, fake_rgb_root))
+
+    rows = []
+    for method in args.methods:
+        row = stages.run(method, lambda method=method: bench_method(method, root, work, args))
+        if args.detector_steps:
+            row["mr"] = {name: detector_stage(f"{method}_{name}", work / method / f"detector_{name}", modalities,
+                                              row["out"]) for name, (_label, modalities) in PROBES.items()}
+        rows.append(row)
+    references = {}
+    if args.detector_steps and not args.no_references:
+        references = {name: detector_stage(f"reference_{name}", work / "references" / name, modalities)
+                      for name, (_label, modalities) in REFERENCES.items()}
+    return {"root": str(root), "rows": rows, "references": references, "settings": settings}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        raise SystemExit(f"--steps must be >= 1, got {args.steps}")
+    for name in ("steps", "detector_steps"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "detector_steps" else 1):
+            raise SystemExit(f"--{name.replace('_', '-')} must be >= {0 if name == 'detector_steps' else 1}, "
+                             f"got {value}")
     logging.basicConfig(level=logging.WARNING)
-    from rgbt.data.synthetic import generate_synthetic
-
     with tempfile.TemporaryDirectory(prefix="bench_translators_") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
-        if args.data:
-            root = Path(args.data)
-        else:
-            root = generate_synthetic(work / "synthetic", args.train_frames, args.test_frames, seed=args.seed,
-                                      width=args.width, height=args.height, progress=False)
-        rows = [bench_method(method, root, work, args.config_suffix, args.steps, args.seed, args.max_frames)
-                for method in args.methods]
-        print(markdown_table(rows))
+        result = run_benchmark(args, work)
+        print(markdown_table(result["rows"]))
+        if args.detector_steps:
+            print()
+            print(detector_table(result["references"], result["rows"]))
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+            print(f"json: {args.json}")
         if args.figure:
-            print(f"figure: {draw_figure(root, rows, Path(args.figure))}")
+            print(f"figure: {draw_figure(Path(result['root']), result['rows'], Path(args.figure), args.test_set)}")
     return 0
 
 

@@ -29,7 +29,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -142,11 +141,6 @@ def detection_loss(
     return {"loss": total, **losses}
 
 
-def _with_size(samples: list[PairSample], size: tuple[int, int]) -> list[PairSample]:
-    """Annotation records that know their frame size (the evaluator's border rule needs it)."""
-    return [s if "size" in s.meta else replace(s, meta={**s.meta, "size": size}) for s in samples]
-
-
 def _coco_arrays(detections: list[np.ndarray], classes: Sequence[str], kept: Sequence[str]) -> list[np.ndarray]:
     """``(M, 6)`` rows with labels renumbered from ``classes`` to ``kept`` (rows of other classes dropped)."""
     mapping = np.zeros(len(classes) + 1)
@@ -180,14 +174,14 @@ def build_evaluation(
     from rgbt.data.flir import canonical_label
     from rgbt.engine.inference import FusionDetector, detect_source
     from rgbt.evaluation.coco import evaluate_coco
-    from rgbt.evaluation.missrate import evaluate_periods
+    from rgbt.evaluation.missrate import evaluate_periods, with_frame_size
 
     if len(source) == 0:
         raise ValueError(f"the validation set of {source.root} is empty")
     ground_truth = [source.annotations(i) for i in range(len(source))]
     if kind == "kaist":
         # KAIST-layout frames share one size; the first frame tells it.
-        ground_truth = _with_size(ground_truth, source[0].size)
+        ground_truth = with_frame_size(ground_truth, source[0].size)
         positives = evaluate_periods(ground_truth, [np.zeros((0, 5))] * len(ground_truth), EVAL_SETUP)["all"]
         metric: str | None = "mr_all"
         if positives.n_positives == 0:

@@ -393,6 +393,16 @@ def evaluate_periods(
 # ground truth
 # --------------------------------------------------------------------------------------------
 
+
+def with_frame_size(records: Sequence[PairSample], size: tuple[int, int]) -> list[PairSample]:
+    """Annotation records that know their frame size ``(height, width)``: the border rule of
+    :func:`evaluate_miss_rate` needs it, and records without images carry it in ``meta['size']``
+    (records that already know their size are kept as they are)."""
+    from dataclasses import replace
+
+    return [r if "size" in r.meta else replace(r, meta={**r.meta, "size": tuple(size)}) for r in records]
+
+
 #: Image set used when a KAIST root is given without one.
 DEFAULT_IMAGE_SET = "test-all-20"
 

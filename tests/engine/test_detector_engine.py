@@ -245,3 +245,25 @@ def test_detector_needs_its_modalities(kaist_root: Path, overfit) -> None:
     detector = FusionDetector(model, ["rgb", "thermal"], ["person"], torch.device("cpu"))
     with pytest.raises(ValueError, match=r"set0\d/V\d{3}/I\d{5}.*'rgb'"):
         detector([sample])
+
+
+def test_evaluate_detector_scores_an_oracle_and_a_blind_detector(kaist_root: Path) -> None:
+    from rgbt.engine.inference import evaluate_detector
+    from rgbt.evaluation.missrate import with_frame_size
+
+    source = open_source(kaist_root, "test")
+    records = [source.annotations(i) for i in range(len(source))]
+    assert all("size" not in r.meta for r in records)
+    sized = with_frame_size(records, (512, 640))
+    assert all(r.meta["size"] == (512, 640) for r in sized) and with_frame_size(sized, (1, 1)) == sized
+    boxes = {r.frame_id: r.boxes for r in records}
+
+    def oracle(samples: list) -> list[np.ndarray]:
+        return [np.hstack([boxes[s.frame_id], np.ones((len(boxes[s.frame_id]), 1))]) for s in samples]
+
+    def blind(samples: list) -> list[np.ndarray]:
+        return [np.zeros((0, 5)) for _ in samples]
+
+    perfect = evaluate_detector(oracle, source, batch_size=4, progress=False)
+    assert perfect["all"].n_positives > 0 and perfect["all"].mr == pytest.approx(0.0, abs=1e-9)
+    assert evaluate_detector(blind, source, progress=False)["all"].mr == pytest.approx(1.0)

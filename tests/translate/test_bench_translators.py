@@ -1,13 +1,15 @@
-"""tools/bench_translators.py on a minimal setting: two methods, one step, a tiny synthetic root."""
+"""tools/bench_translators.py on minimal settings: one or two methods, one step, a tiny synthetic root."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "bench_translators.py"
+TINY = ["--steps", "1", "--train-frames", "2", "--test-frames", "2", "--width", "80", "--height", "64"]
 
 
 def load_tool():  # type: ignore[no-untyped-def]
@@ -17,14 +19,46 @@ def load_tool():  # type: ignore[no-untyped-def]
     return module
 
 
+def table_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("|")]
+
+
 def test_bench_translators_prints_one_row_per_method_and_the_figure(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     tool = load_tool()
     figure = tmp_path / "compare.png"
-    assert tool.main(["--methods", "pix2pixhd", "gatys", "--steps", "1", "--train-frames", "2", "--test-frames", "2",
-                      "--width", "80", "--height", "64", "--figure", str(figure), "--work", str(tmp_path)]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
-    assert len(lines) == 4 and "edge_f1" in lines[0] and "frames/s" in lines[0]
+    assert tool.main(["--methods", "pix2pixhd", "gatys", *TINY, "--detector-steps", "0", "--figure", str(figure),
+                      "--work", str(tmp_path)]) == 0
+    lines = table_lines(capsys.readouterr().out)
+    assert len(lines) == 4 and "edge_f1" in lines[0] and "frames/s" in lines[0] and "MR" not in lines[0]
     assert lines[2].startswith("| pix2pixhd | 1 |") and lines[3].startswith("| gatys | 1 |")
     assert "n/a" in lines[2]  # no inverse: no rounds / round-trip values
     assert figure.is_file() and 0 < figure.stat().st_size < 300_000
+
+
+def test_bench_translators_trains_detectors_on_each_output_and_resumes(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool()
+    work, result = tmp_path / "work", tmp_path / "result.json"
+    argv = ["--methods", "flow", *TINY, "--detector-steps", "1", "--work", str(work), "--json", str(result)]
+    assert tool.main(argv) == 0
+    lines = table_lines(capsys.readouterr().out)
+    assert "MR fake RGB + thermal" in lines[0] and "MR fake RGB only" in lines[0]
+    detectors = [line.split(" | ")[0] for line in lines[3:]]
+    assert detectors[2:] == ["| thermal only", "| real RGB + thermal", "| real RGB only", "| flow: fake RGB + thermal",
+                             "| flow: fake RGB only"]
+    data = json.loads(result.read_text())
+    assert set(data["rows"][0]["mr"]) == {"fake_rgb_thermal", "fake_rgb"} and set(data["references"]) == {
+        "thermal", "rgb_thermal", "rgb"}
+    for values in [*data["rows"][0]["mr"].values(), *data["references"].values()]:
+        assert values["all"] is None or 0.0 <= values["all"] <= 100.0
+    # Fake-RGB detectors read the translator's output: both splits were written.
+    assert len(list((work / "flow" / "fake").rglob("*.png"))) == 4
+    assert (work / "flow" / "detector_fake_rgb" / "last.pt").is_file()
+
+    # A re-run reuses every finished stage; other settings in the same folder are refused.
+    assert tool.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("done earlier") == 7 and table_lines(out) == lines
+    with pytest.raises(SystemExit, match="other settings"):
+        tool.main([*argv, "--detector-steps", "2"])
