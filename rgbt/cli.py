@@ -221,9 +221,15 @@ def _add_translate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="OUT",
                         help="fake-RGB root: KAIST OUT/images/setXX/VYYY/fake_visible/, else OUT/fake_visible/; "
                         "re-running skips finished files (OUT/manifest.json)")
-    parser.add_argument("--style", default="bank", metavar="bank|paired|IMAGE",
+    parser.add_argument("--style", nargs="+", default=["bank"], metavar="bank|paired|IMAGE",
                         help="bank: learned day/night statistics by the frame's period; paired: the frame's own RGB; "
-                        "or a style image path (default: bank)")
+                        "or a style image path; several image paths are interpolated (model: adain) "
+                        "(default: bank)")
+    parser.add_argument("--style-weights", nargs="+", type=float, metavar="W",
+                        help="one weight per --style image for the interpolation (default: equal)")
+    parser.add_argument("--style-seed", type=int, metavar="N",
+                        help="model: munit: draw the style code with this seed (one fake-RGB variant per seed; "
+                        "default: the checkpoint's code)")
     parser.add_argument("--alpha", type=float, help="style strength in [0, 1] (default: the checkpoint's model.alpha)")
     parser.add_argument("--method", choices=("adain", "wct"),
                         help="latent transfer (default: the checkpoint's model.transfer)")
@@ -243,6 +249,7 @@ def _run_translate(args: argparse.Namespace) -> int:
             args.checkpoint, args.data, args.out, image_set=args.image_set, data_format=args.data_format,
             style=args.style, alpha=args.alpha, method=args.method, image_format=args.format,
             batch_size=args.batch_size, workers=args.workers, device=args.device,
+            style_weights=args.style_weights, style_seed=args.style_seed,
         )
     finally:
         distributed.shutdown()

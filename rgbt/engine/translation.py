@@ -331,12 +331,35 @@ def _write_and_hash(path: Path, image: np.ndarray, image_format: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _style_settings(style: str) -> dict[str, Any]:
-    if style in NAMED_STYLES:
-        return {"style": style}
+def _style_image(style: str) -> Path:
     path = Path(style)
     if not path.is_file():
-        raise FileNotFoundError(f"style image not found: {style} (--style takes bank, paired or an image path)")
+        raise FileNotFoundError(f"style image not found: {style} (--style takes bank, paired or image paths)")
+    return path
+
+
+def _style_settings(style: str | Sequence[str], weights: Sequence[float] | None,
+                    seed: int | None) -> dict[str, Any]:
+    """The manifest's record of the style arguments of :func:`translate_dataset` (checked, not yet applied)."""
+    styles = [style] if isinstance(style, (str, os.PathLike)) else [str(s) for s in style]
+    if not styles:
+        raise ValueError("no style given (bank, paired, or one or more image paths)")
+    if len(styles) > 1 or weights is not None:
+        if any(s in NAMED_STYLES for s in styles):
+            raise ValueError(f"several styles are interpolated style images; bank / paired cannot be mixed: {styles}")
+        weights = [1.0] * len(styles) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(styles) or any(not w >= 0 for w in weights) or sum(weights) <= 0:
+            raise ValueError(f"need one style weight >= 0 per style image with a positive sum, got {weights} for "
+                             f"{len(styles)} images")
+        paths = [_style_image(s) for s in styles]
+        return {"style": "mix", "style_images": [str(p.resolve()) for p in paths],
+                "style_images_sha256": [file_sha256(p) for p in paths], "style_weights": weights}
+    if str(styles[0]) in NAMED_STYLES:
+        settings: dict[str, Any] = {"style": str(styles[0])}
+        if seed is not None:
+            settings["style_seed"] = int(seed)
+        return settings
+    path = _style_image(str(styles[0]))
     return {"style": "image", "style_image": str(path.resolve()), "style_image_sha256": file_sha256(path)}
 
 
@@ -346,7 +369,7 @@ def translate_dataset(
     out: str | os.PathLike[str],
     image_set: str | None = None,
     data_format: str = "auto",
-    style: str = "bank",
+    style: str | Sequence[str] = "bank",
     alpha: float | None = None,
     method: str | None = None,
     image_format: str = "jpg",
@@ -355,6 +378,8 @@ def translate_dataset(
     device: str | torch.device = "auto",
     flush_every: int = 16,
     progress: bool = True,
+    style_weights: Sequence[float] | None = None,
+    style_seed: int | None = None,
 ) -> dict[str, Any]:
     """Translate every thermal frame of a dataset root into ``out`` (see the module docstring).
 
@@ -364,7 +389,8 @@ def translate_dataset(
         out: output folder (the ``fake_rgb_root`` of later runs); created.
         image_set: which frames (``open_source``'s ``image_set``); ``None``: every frame.
         data_format: layout of ``root`` (``auto``: detected).
-        style: ``bank``, ``paired`` or a style image path.
+        style: ``bank``, ``paired``, a style image path, or several style image paths (AdaIN's style
+            interpolation, weighted by ``style_weights``).
         alpha: style strength in [0, 1]; ``None``: the checkpoint's ``model.alpha``.
         method: ``adain`` or ``wct``; ``None``: the checkpoint's ``model.transfer``.
         image_format: ``jpg`` (quality 95) or ``png`` (lossless).
@@ -374,6 +400,11 @@ def translate_dataset(
             ``torchrun`` the local rank's GPU); ignored for a loaded translator.
         flush_every: rewrite the manifest after this many finished files.
         progress: show a progress bar (rank 0 only).
+        style_weights: one weight >= 0 per style image (normalised to sum 1; default: equal) for
+            interpolating several styles; only translators with a ``mix`` method (``model: adain``).
+        style_seed: with ``style="bank"``, the seed of the style code a multimodal translator
+            (``model: munit``) draws: different seeds, different fake RGBs of the same frames;
+            ``None``: the checkpoint's fixed code.
 
     Returns:
         a JSON-ready summary of this process's share: ``frames`` (of the source), ``written``,
@@ -401,11 +432,18 @@ def translate_dataset(
     out = Path(out)
     kind = detect_format(root) if data_format == "auto" else data_format
     source = open_source(root, image_set, kind, None, fake_rgb_root=out)
-    settings = {**_style_settings(style), "alpha": alpha, "method": method, "format": image_format}
+    settings = {**_style_settings(style, style_weights, style_seed), "alpha": alpha, "method": method,
+                "format": image_format}
     styled = isinstance(model, FlowTranslator)
+    name = loaded.config.model.model
     if not takes_style(model) and settings["style"] != "bank":
-        raise ValueError(f"the {loaded.config.model.model} translator takes no style input: use --style bank "
+        raise ValueError(f"the {name} translator takes no style input: use --style bank "
                          f"(its one fixed mapping), got {style!r}")
+    if settings["style"] == "mix" and not hasattr(model, "mix"):
+        raise ValueError(f"the {name} translator does not interpolate styles: several style images need "
+                         "model: adain")
+    if "style_seed" in settings and not hasattr(model, "random_styles"):
+        raise ValueError(f"the {name} translator draws no style code: a style seed needs model: munit")
     header = {
         "version": MANIFEST_VERSION,
         "source_root": str(Path(root).resolve()),
@@ -450,7 +488,7 @@ def translate_dataset(
 
     style_stats = None
     if settings["style"] == "image":
-        style_tensor = _to_tensor([read_image(style, "rgb")], device)
+        style_tensor = _to_tensor([read_image(settings["style_image"], "rgb")], device)
         if styled:
             with torch.inference_mode():
                 style_z = model.flow.encode(style_tensor)[0]
@@ -459,6 +497,9 @@ def translate_dataset(
             style_stats = style_tensor  # the other methods take the RGB image itself (one image for the batch)
     elif settings["style"] == "bank" and styled:
         bank_period(model.bank, "day")  # fails early, with a clear message, when the bank is empty
+    elif "style_seed" in settings:
+        style_stats = model.random_styles(1, settings["style_seed"], device)  # one code for every frame
+    mix_styles = [_to_tensor([read_image(path, "rgb")], device) for path in settings.get("style_images", [])]
 
     part_path = out / MANIFEST_NAME if world == 1 else out / f"manifest.part{rank}.json"
     record: dict[str, str] = dict(listed) if world == 1 else {}
@@ -507,7 +548,10 @@ def translate_dataset(
                         style_arg = style_stats
                         if style_stats is None and styled:
                             periods = [bank_period(model.bank, f["period"]) for f in group]
-                    fake = _to_uint8(model.translate(thermal, style_arg, periods, alpha, method))
+                    if mix_styles:
+                        fake = _to_uint8(model.mix(thermal, mix_styles, settings["style_weights"], alpha))
+                    else:
+                        fake = _to_uint8(model.translate(thermal, style_arg, periods, alpha, method))
                     for frame, image in zip(group, fake):
                         path = targets[frame["index"]]
                         rel = path.relative_to(out).as_posix()

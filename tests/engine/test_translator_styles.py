@@ -1,4 +1,5 @@
-"""``--style paired|IMAGE`` for the baseline translators (AdaIN, Gatys, MUNIT; pix2pixHD refuses)."""
+"""``--style paired|IMAGE`` for the baseline translators (AdaIN, Gatys, MUNIT; pix2pixHD refuses), AdaIN style
+interpolation and MUNIT style seeds from `rgbt translate`."""
 
 from __future__ import annotations
 
@@ -74,3 +75,55 @@ def test_translate_eval_paired_gives_the_frame_rgb_as_style(method: str, checkpo
         assert all(style is None for style in styles)  # one fixed mapping: scored on it
     else:
         assert all(isinstance(style, torch.Tensor) and style.shape[:2] == (1, 3) for style in styles)
+
+
+def _fakes(root: Path, out: Path) -> list:
+    source = open_source(root, "test", fake_rgb_root=out)
+    return [source[i].fake_rgb for i in range(len(source))]
+
+
+def test_adain_interpolates_several_style_images(checkpoints: dict[str, Path], synthetic_root: Path,
+                                                 tmp_path: Path) -> None:
+    from rgbt.cli import main
+
+    visible = synthetic_root / "images" / "set00" / "V000" / "visible"
+    day, other = sorted(visible.glob("*.jpg"))[:2]
+    common = ["translate", "--checkpoint", str(checkpoints["adain"]), "--data", str(synthetic_root),
+              "--image-set", "test", "--format", "png", "--workers", "0", "--device", "cpu"]
+    assert main([*common, "--out", str(tmp_path / "one"), "--style", str(day)]) == 0
+    assert main([*common, "--out", str(tmp_path / "mix"), "--style", str(day), str(day), "--style-weights",
+                 "0.3", "0.7"]) == 0
+    # Interpolating a style with itself is that style.
+    assert all(abs(a.astype(int) - b.astype(int)).max() <= 1 for a, b in
+               zip(_fakes(synthetic_root, tmp_path / "one"), _fakes(synthetic_root, tmp_path / "mix")))
+    loaded = load_translator(checkpoints["adain"], "cpu")
+    summary = translate_dataset(loaded, synthetic_root, tmp_path / "half", image_set="test",
+                                style=[str(day), str(other)], image_format="png", workers=0, progress=False)
+    assert summary["written"] == 6
+    import json
+
+    settings = json.loads((tmp_path / "half" / "manifest.json").read_text())["settings"]
+    assert settings["style"] == "mix" and settings["style_weights"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="one style weight"):
+        translate_dataset(loaded, synthetic_root, tmp_path / "bad", image_set="test", style=[str(day), str(other)],
+                          style_weights=[1.0], workers=0, progress=False)
+    with pytest.raises(ValueError, match="cannot be mixed"):
+        translate_dataset(loaded, synthetic_root, tmp_path / "bad", image_set="test", style=["bank", str(day)],
+                          workers=0, progress=False)
+    with pytest.raises(ValueError, match="model: adain"):
+        translate_dataset(load_translator(checkpoints["gatys"], "cpu"), synthetic_root, tmp_path / "bad",
+                          image_set="test", style=[str(day), str(other)], workers=0, progress=False)
+
+
+def test_munit_style_seeds_give_different_fake_rgb_variants(checkpoints: dict[str, Path], synthetic_root: Path,
+                                                            tmp_path: Path) -> None:
+    loaded = load_translator(checkpoints["munit"], "cpu")
+    for name, seed in (("a", 1), ("a_again", 1), ("b", 2)):
+        translate_dataset(loaded, synthetic_root, tmp_path / name, image_set="test", image_format="png",
+                          style_seed=seed, workers=0, progress=False)
+    a, a_again, b = (_fakes(synthetic_root, tmp_path / name) for name in ("a", "a_again", "b"))
+    assert all((x == y).all() for x, y in zip(a, a_again))
+    assert any((x != y).any() for x, y in zip(a, b))
+    with pytest.raises(ValueError, match="model: munit"):
+        translate_dataset(load_translator(checkpoints["adain"], "cpu"), synthetic_root, tmp_path / "c",
+                          image_set="test", style_seed=1, workers=0, progress=False)
