@@ -24,7 +24,9 @@ Prints two markdown tables (translators; detectors) and, with ``--json``, writes
 With ``--work DIR`` every finished stage is recorded in ``DIR/stages/`` and reused by a re-run of
 the same command (an interrupted benchmark continues where it stopped).
 
-Without ``--data`` a synthetic KAIST-layout root is generated. Everything runs on the CPU.
+Without ``--data`` a synthetic KAIST-layout root is generated; ``--data`` takes a KAIST-layout root
+(``--train-set`` / ``--test-set`` name its image sets) or a FLIR-aligned one (``--test-set validation``;
+MR^-2 over its persons). Everything runs on the CPU.
 
     python tools/bench_translators.py --figure docs/translators_compare.png
 """
@@ -64,10 +66,11 @@ PROBES: dict[str, tuple[str, list[str]]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", metavar="ROOT", help="KAIST-layout root (default: a synthetic root generated in "
-                        "the work folder)")
+    parser.add_argument("--data", metavar="ROOT", help="KAIST-layout or FLIR-aligned root (default: a synthetic "
+                        "root generated in the work folder)")
     parser.add_argument("--train-set", default="train", help="training image set of --data (default: train)")
-    parser.add_argument("--test-set", default="test", help="test image set of --data (default: test)")
+    parser.add_argument("--test-set", default="test", help="test image set of --data (default: test; FLIR-aligned: "
+                        "validation)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="translators to compare (default: all)")
     parser.add_argument("--config-suffix", choices=("tiny", "full"), default="tiny",

@@ -62,3 +62,46 @@ def test_bench_translators_trains_detectors_on_each_output_and_resumes(tmp_path:
     assert out.count("done earlier") == 7 and table_lines(out) == lines
     with pytest.raises(SystemExit, match="other settings"):
         tool.main([*argv, "--detector-steps", "2"])
+
+
+def flir_aligned_from(kaist: Path, root: Path) -> Path:
+    """The frames of a synthetic KAIST-layout root re-released in the FLIR-aligned layout (VOC xml)."""
+    import shutil
+
+    from rgbt.data.source import open_source
+
+    (root / "JPEGImages").mkdir(parents=True)
+    (root / "Annotations").mkdir()
+    for split, listed in (("train", "align_train.txt"), ("test", "align_validation.txt")):
+        source = open_source(kaist, split)
+        stems = []
+        for i in range(len(source)):
+            stem = f"FLIR_{split}{i:05d}"
+            paths, record = source.image_paths(i), source.annotations(i)
+            shutil.copy(paths["thermal"], root / "JPEGImages" / f"{stem}_PreviewData.jpeg")
+            shutil.copy(paths["rgb"], root / "JPEGImages" / f"{stem}_RGB.jpg")
+            objects = "".join(
+                f"<object><name>person</name><difficult>0</difficult><bndbox><xmin>{x1:.0f}</xmin><ymin>{y1:.0f}"
+                f"</ymin><xmax>{x2:.0f}</xmax><ymax>{y2:.0f}</ymax></bndbox></object>"
+                for x1, y1, x2, y2 in record.boxes)
+            (root / "Annotations" / f"{stem}_PreviewData.xml").write_text(
+                f"<annotation><filename>{stem}_PreviewData.jpeg</filename><size><width>80</width><height>64</height>"
+                f"<depth>3</depth></size>{objects}</annotation>")
+            stems.append(f"{stem}_PreviewData")
+        (root / listed).write_text("\n".join(stems) + "\n")
+    return root
+
+
+def test_bench_translators_on_a_flir_aligned_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rgbt.data.source import detect_format
+    from rgbt.data.synthetic import generate_synthetic
+
+    kaist = generate_synthetic(tmp_path / "kaist", 2, 2, seed=0, width=80, height=64, progress=False)
+    flir = flir_aligned_from(kaist, tmp_path / "flir")
+    assert detect_format(flir) == "flir-aligned"
+    tool = load_tool()
+    assert tool.main(["--data", str(flir), "--test-set", "validation", "--methods", "pix2pixhd", "--steps", "1",
+                      "--detector-steps", "1", "--no-references", "--work", str(tmp_path / "work")]) == 0
+    lines = table_lines(capsys.readouterr().out)
+    assert lines[2].startswith("| pix2pixhd | 1 |") and lines[-1].startswith("| pix2pixhd: fake RGB only |")
+    assert len(list((tmp_path / "work" / "pix2pixhd" / "fake" / "fake_visible").glob("*.png"))) == 4
