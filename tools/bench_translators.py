@@ -17,7 +17,9 @@ For each method (``--methods``):
 The detector recipe is the quick demo's (``rgbt.demo.QUICK``: narrow ResNet-18 Faster R-CNN) with the
 frames enlarged to 256x320 (:data:`DETECTOR_RECIPE`), run for ``--detector-steps`` steps;
 ``--detector-set`` overrides it. Miss rates use
-the KAIST ``reasonable`` setup with heights scaled to the frame size, as the demo does.
+the KAIST ``reasonable`` setup with heights scaled to the frame size, as the demo does. Detector
+training from scratch on a few dozen frames is noisy: ``--detector-seeds 0 1 2`` trains every detector
+once per seed and reports ``mean (min-max)``.
 
 Prints two markdown tables (translators; detectors) and, with ``--json``, writes every number.
 ``--figure`` draws one thermal test frame translated by every method (one row, thermal first).
@@ -80,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="override every method's training crop")
     parser.add_argument("--detector-steps", type=int, default=1000,
                         help="training steps of each detector; 0 skips the detectors (default: 1000)")
+    parser.add_argument("--detector-seeds", type=int, nargs="+", metavar="N",
+                        help="train every detector once per seed and report the mean and the range (default: --seed)")
     parser.add_argument("--detector-set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="overrides of the detector recipe (e.g. train.lr=0.01)")
     parser.add_argument("--no-references", action="store_true",
@@ -160,18 +164,18 @@ def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace) 
 
 
 def detector_overrides(root: Path, args: argparse.Namespace, modalities: Sequence[str],
-                       fake_rgb_root: str = "") -> list[str]:
+                       fake_rgb_root: str = "", seed: int = 0) -> list[str]:
     """The shared detector recipe (the quick demo's, ``--detector-steps`` long) for ``modalities``."""
     from rgbt.demo import QUICK
 
     return [f"data.root={root}", f"data.train_set={args.train_set}", f"data.val_set={args.test_set}",
             f"data.fake_rgb_root={fake_rgb_root}", f"data.modalities=[{', '.join(modalities)}]",
             *QUICK.detector, *DETECTOR_RECIPE, "train.epochs=100000", f"train.max_steps={args.detector_steps}",
-            "train.device=cpu", f"train.seed={args.seed}", *args.detector_set]
+            "train.device=cpu", f"train.seed={seed}", *args.detector_set]
 
 
 def bench_detector(root: Path, run: Path, args: argparse.Namespace, modalities: Sequence[str],
-                   fake_rgb_root: str = "") -> dict[str, float | None]:
+                   fake_rgb_root: str = "", seed: int = 0) -> dict[str, float | None]:
     """Train one detector with the shared recipe and return its MR^-2 (%) per period on the test split."""
     from rgbt.config import DetectorConfig, load_config
     from rgbt.data.source import open_source
@@ -179,7 +183,7 @@ def bench_detector(root: Path, run: Path, args: argparse.Namespace, modalities: 
     from rgbt.engine.detector_training import train_detector
     from rgbt.engine.inference import evaluate_detector, load_detector
 
-    config = load_config(DetectorConfig, None, detector_overrides(root, args, modalities, fake_rgb_root))
+    config = load_config(DetectorConfig, None, detector_overrides(root, args, modalities, fake_rgb_root, seed))
     train_detector(config, run, resume=True)
     source = open_source(root, args.test_set, fake_rgb_root=fake_rgb_root or None)
     curves = evaluate_detector(load_detector(run / "last.pt", "cpu"), source, demo_setup(source[0].size[0]),
@@ -187,17 +191,37 @@ def bench_detector(root: Path, run: Path, args: argparse.Namespace, modalities: 
     return {p: (None if math.isnan(c.mr) else c.mr * 100.0) for p, c in curves.items()}
 
 
+def mean_of_runs(runs: Sequence[dict[str, float | None]]) -> dict[str, Any]:
+    """Per period, the mean MR of several seeds (``None`` when a run has none); ``runs`` keeps them all."""
+    out: dict[str, Any] = {}
+    for period in ("all", "day", "night"):
+        values = [run.get(period) for run in runs]
+        if period in runs[0]:
+            out[period] = None if any(v is None for v in values) else sum(values) / len(values)
+    out["runs"] = list(runs)
+    return out
+
+
+def _fmt_mr(values: dict[str, Any], period: str) -> str:
+    """An MR cell: the value, or with several seeds ``mean (min-max)``."""
+    mean = values.get(period)
+    runs = [run.get(period) for run in values.get("runs", [])]
+    if mean is None or len(runs) < 2:
+        return "n/a" if mean is None else f"{mean:.1f}"
+    return f"{mean:.1f} ({min(runs):.1f}-{max(runs):.1f})"
+
+
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The translator table (one row per method; the MR columns when the detectors ran)."""
     columns = ["method", "steps", "train_s", *METRICS, "frames_per_s", "params"]
     header = ["method", "steps", "train s", *METRICS, "frames/s", "params (trainable / total)"]
     if any("mr" in row for row in rows):
-        columns += ["mr_fake_rgb_thermal", "mr_fake_rgb"]
         header += ["MR fake RGB + thermal", "MR fake RGB only"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = {**row, **{f"mr_{name}": row.get("mr", {}).get(name, {}).get("all") for name in PROBES}}
-        lines.append("| " + " | ".join(_fmt(cells.get(c)) for c in columns) + " |")
+        cells = [_fmt(row.get(c)) for c in columns]
+        cells += [_fmt_mr(row["mr"][name], "all") for name in PROBES if "mr" in row]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -208,7 +232,7 @@ def detector_table(references: dict[str, dict[str, float | None]], rows: Sequenc
     entries += [(f"{row['method']}: {PROBES[name][0]}", values) for row in rows for name, values in
                 row.get("mr", {}).items()]
     for label, values in entries:
-        lines.append(f"| {label} | " + " | ".join(_fmt(values.get(p)) for p in ("all", "day", "night")) + " |")
+        lines.append(f"| {label} | " + " | ".join(_fmt_mr(values, p) for p in ("all", "day", "night")) + " |")
     return "\n".join(lines)
 
 
@@ -265,9 +289,16 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         root = Path(stages.run("data", lambda: {"root": str(generate_synthetic(
             work / "synthetic", args.train_frames, args.test_frames, seed=args.seed, width=args.width,
             height=args.height, progress=False))})["root"])
+    seeds = args.detector_seeds or [args.seed]
 
     def detector_stage(stage: str, run: Path, modalities: list[str], fake_rgb_root: str = "") -> dict[str, Any]:
-        return stages.run(stage, lambda: bench_detector(root, run, args, modalities, fake_rgb_root))
+        """One detector per seed (the run with ``--seed`` keeps the plain names); their mean and runs."""
+        runs = []
+        for seed in seeds:
+            suffix = "" if seed == args.seed else f"_seed{seed}"
+            runs.append(stages.run(stage + suffix, lambda seed=seed, suffix=suffix: bench_detector(
+                root, run.with_name(run.name + suffix), args, modalities, fake_rgb_root, seed)))
+        return mean_of_runs(runs)
 
     rows = []
     for method in args.methods:

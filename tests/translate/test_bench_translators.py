@@ -40,7 +40,8 @@ def test_bench_translators_trains_detectors_on_each_output_and_resumes(tmp_path:
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
     tool = load_tool()
     work, result = tmp_path / "work", tmp_path / "result.json"
-    argv = ["--methods", "flow", *TINY, "--detector-steps", "1", "--work", str(work), "--json", str(result)]
+    argv = ["--methods", "flow", *TINY, "--detector-steps", "1", "--detector-seeds", "0", "1", "--work", str(work),
+            "--json", str(result)]
     assert tool.main(argv) == 0
     lines = table_lines(capsys.readouterr().out)
     assert "MR fake RGB + thermal" in lines[0] and "MR fake RGB only" in lines[0]
@@ -52,14 +53,16 @@ def test_bench_translators_trains_detectors_on_each_output_and_resumes(tmp_path:
         "thermal", "rgb_thermal", "rgb"}
     for values in [*data["rows"][0]["mr"].values(), *data["references"].values()]:
         assert values["all"] is None or 0.0 <= values["all"] <= 100.0
+        assert len(values["runs"]) == 2  # one per seed
     # Fake-RGB detectors read the translator's output: both splits were written.
     assert len(list((work / "flow" / "fake").rglob("*.png"))) == 4
     assert (work / "flow" / "detector_fake_rgb" / "last.pt").is_file()
+    assert (work / "flow" / "detector_fake_rgb_seed1" / "last.pt").is_file()
 
     # A re-run reuses every finished stage; other settings in the same folder are refused.
     assert tool.main(argv) == 0
     out = capsys.readouterr().out
-    assert out.count("done earlier") == 7 and table_lines(out) == lines
+    assert out.count("done earlier") == 12 and table_lines(out) == lines
     with pytest.raises(SystemExit, match="other settings"):
         tool.main([*argv, "--detector-steps", "2"])
 
@@ -105,3 +108,12 @@ def test_bench_translators_on_a_flir_aligned_root(tmp_path: Path, capsys: pytest
     lines = table_lines(capsys.readouterr().out)
     assert lines[2].startswith("| pix2pixhd | 1 |") and lines[-1].startswith("| pix2pixhd: fake RGB only |")
     assert len(list((tmp_path / "work" / "pix2pixhd" / "fake" / "fake_visible").glob("*.png"))) == 4
+
+
+def test_several_seeds_give_the_mean_and_the_range() -> None:
+    tool = load_tool()
+    runs = [{"all": 40.0, "day": 30.0, "night": None}, {"all": 50.0, "day": 20.0, "night": 60.0}]
+    values = tool.mean_of_runs(runs)
+    assert values["all"] == 45.0 and values["day"] == 25.0 and values["night"] is None and values["runs"] == runs
+    assert tool._fmt_mr(values, "all") == "45.0 (40.0-50.0)" and tool._fmt_mr(values, "night") == "n/a"
+    assert tool._fmt_mr(tool.mean_of_runs(runs[:1]), "all") == "40.0"
