@@ -344,6 +344,8 @@ def _style_settings(style: str | Sequence[str], weights: Sequence[float] | None,
     styles = [style] if isinstance(style, (str, os.PathLike)) else [str(s) for s in style]
     if not styles:
         raise ValueError("no style given (bank, paired, or one or more image paths)")
+    if seed is not None and styles != ["bank"]:
+        raise ValueError(f"a style seed draws the style code of --style bank, not of {styles}")
     if len(styles) > 1 or weights is not None:
         if any(s in NAMED_STYLES for s in styles):
             raise ValueError(f"several styles are interpolated style images; bank / paired cannot be mixed: {styles}")
@@ -355,10 +357,7 @@ def _style_settings(style: str | Sequence[str], weights: Sequence[float] | None,
         return {"style": "mix", "style_images": [str(p.resolve()) for p in paths],
                 "style_images_sha256": [file_sha256(p) for p in paths], "style_weights": weights}
     if str(styles[0]) in NAMED_STYLES:
-        settings: dict[str, Any] = {"style": str(styles[0])}
-        if seed is not None:
-            settings["style_seed"] = int(seed)
-        return settings
+        return {"style": str(styles[0])} if seed is None else {"style": "bank", "style_seed": int(seed)}
     path = _style_image(str(styles[0]))
     return {"style": "image", "style_image": str(path.resolve()), "style_image_sha256": file_sha256(path)}
 

@@ -124,6 +124,9 @@ def test_munit_style_seeds_give_different_fake_rgb_variants(checkpoints: dict[st
     a, a_again, b = (_fakes(synthetic_root, tmp_path / name) for name in ("a", "a_again", "b"))
     assert all((x == y).all() for x, y in zip(a, a_again))
     assert any((x != y).any() for x, y in zip(a, b))
+    with pytest.raises(ValueError, match="style seed draws the style code of --style bank"):
+        translate_dataset(loaded, synthetic_root, tmp_path / "c", image_set="test", style="paired", style_seed=1,
+                          workers=0, progress=False)
     with pytest.raises(ValueError, match="model: munit"):
         translate_dataset(load_translator(checkpoints["adain"], "cpu"), synthetic_root, tmp_path / "c",
                           image_set="test", style_seed=1, workers=0, progress=False)
