@@ -316,11 +316,10 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("steps", "detector_steps"):
-        value = getattr(args, name)
-        if value is not None and value < (0 if name == "detector_steps" else 1):
-            raise SystemExit(f"--{name.replace('_', '-')} must be >= {0 if name == 'detector_steps' else 1}, "
-                             f"got {value}")
+    if args.steps is not None and args.steps < 1:
+        raise SystemExit(f"--steps must be >= 1, got {args.steps}")
+    if args.detector_steps < 0:
+        raise SystemExit(f"--detector-steps must be >= 0, got {args.detector_steps}")
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench_translators_") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
