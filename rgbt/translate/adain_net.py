@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
+from rgbt.seeding import build_seeded
 from rgbt.translate.perceptual import VGGEncoder
 from rgbt.translate.transfer import StyleBank, adain, latent_stats
 
@@ -206,11 +207,7 @@ def build_adain(vgg_weights: str = "", content_weight: float = 1.0, style_weight
     def make() -> AdaINTranslator:
         return AdaINTranslator(VGGEncoder(vgg_weights or None), content_weight, style_weight, alpha, momentum)
 
-    if seed is None:
-        return make()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
+    return build_seeded(make, seed)
 
 
 def build_adain_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,

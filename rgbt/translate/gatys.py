@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
+from rgbt.seeding import build_seeded
 from rgbt.translate.perceptual import VGGEncoder
 
 __all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "GramBank", "GatysTranslator", "build_gatys", "build_gatys_from_config",
@@ -250,11 +251,7 @@ def build_gatys(vgg_weights: str = "", content_weight: float = 1.0, style_weight
         return GatysTranslator(encoder, content_weight, style_weight, steps, init, optimizer, step_size, alpha,
                                momentum)
 
-    if seed is None:
-        return make()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
+    return build_seeded(make, seed)
 
 
 def build_gatys_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
+from rgbt.seeding import build_seeded
 from rgbt.translate.pix2pixhd import AdversarialTranslator, MultiscaleDiscriminator, ResidualBlock, lsgan_loss
 
 __all__ = [
@@ -355,11 +356,7 @@ def build_munit(
                 nn.init.zeros_(module.bias)
         return translator, discriminator
 
-    if seed is None:
-        return make()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
+    return build_seeded(make, seed)
 
 
 def build_munit_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,

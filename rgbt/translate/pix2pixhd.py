@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rgbt.seeding import build_seeded
+
 __all__ = [
     "GlobalGenerator",
     "LocalEnhancer",
@@ -62,6 +64,12 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
+
+
+def _check_multiple(x: Tensor, factor: int) -> None:
+    """Raise unless a generator input's H and W are multiples of its downsampling ``factor``."""
+    if x.shape[-2] % factor or x.shape[-1] % factor:
+        raise ValueError(f"generator input {tuple(x.shape)}: H and W must be multiples of {factor}")
 
 
 class GlobalGenerator(nn.Module):
@@ -124,8 +132,7 @@ class GlobalGenerator(nn.Module):
         return self.net[self._n_features:] if len(self.net) > self._n_features else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-2] % self.factor or x.shape[-1] % self.factor:
-            raise ValueError(f"generator input {tuple(x.shape)}: H and W must be multiples of {self.factor}")
+        _check_multiple(x, self.factor)
         return self.net(x)
 
 
@@ -198,8 +205,7 @@ class LocalEnhancer(nn.Module):
         self.min_size = self.global_generator.min_size * 2**n_local
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-2] % self.factor or x.shape[-1] % self.factor:
-            raise ValueError(f"generator input {tuple(x.shape)}: H and W must be multiples of {self.factor}")
+        _check_multiple(x, self.factor)
         pyramid = [x]
         for _ in range(self.n_local):
             pyramid.append(F.avg_pool2d(pyramid[-1], 3, stride=2, padding=1, count_include_pad=False))
@@ -481,8 +487,4 @@ def build_pix2pixhd(
                 nn.init.zeros_(module.bias)
         return translator, discriminator
 
-    if seed is None:
-        return make()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
+    return build_seeded(make, seed)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from rgbt.seeding import build_seeded
 from rgbt.translate.flow import Glow
 from rgbt.translate.losses import translation_loss
 from rgbt.translate.transfer import Period, StyleBank, adain, latent_mean_cov, latent_stats, wct
@@ -255,8 +256,4 @@ def build_translator(
             flow, bank, w_l1=w_l1, w_ssim=w_ssim, w_grad=w_grad, w_nll=w_nll, use_ms_ssim=use_ms_ssim
         )
 
-    if seed is None:
-        return make()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
+    return build_seeded(make, seed)

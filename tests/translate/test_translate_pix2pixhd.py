@@ -33,6 +33,18 @@ def tiny_batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return thermal, rgb
 
 
+def generator_steps(translator: Pix2PixHDTranslator, discriminator: MultiscaleDiscriminator, thermal: torch.Tensor,
+                    rgb: torch.Tensor, steps: int = 8) -> tuple[float, float]:
+    """The generator objective before and after ``steps`` Adam steps against a fixed discriminator."""
+    g_opt = torch.optim.Adam(translator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    before = float(translator.generator_loss(thermal, rgb, discriminator)["total"].detach())
+    for _ in range(steps):
+        g_opt.zero_grad()
+        translator.generator_loss(thermal, rgb, discriminator)["total"].backward()
+        g_opt.step()
+    return before, float(translator.generator_loss(thermal, rgb, discriminator)["total"].detach())
+
+
 def test_translate_shapes_and_range_for_any_size() -> None:
     translator, _ = tiny_models()
     translator.eval()
@@ -73,15 +85,9 @@ def test_a_few_steps_lower_both_objectives() -> None:
     torch.manual_seed(0)
     translator, discriminator = tiny_models()
     thermal, rgb = tiny_batch()
-    g_opt = torch.optim.Adam(translator.parameters(), lr=2e-3, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=2e-3, betas=(0.5, 0.999))
     # Against a fixed discriminator the generator's whole objective must go down ...
-    before = float(translator.generator_loss(thermal, rgb, discriminator)["total"].detach())
-    for _ in range(8):
-        g_opt.zero_grad()
-        translator.generator_loss(thermal, rgb, discriminator)["total"].backward()
-        g_opt.step()
-    after = float(translator.generator_loss(thermal, rgb, discriminator)["total"].detach())
+    before, after = generator_steps(translator, discriminator, thermal, rgb)
     assert after < 0.8 * before, (before, after)
     # ... and the discriminator's against a fixed generator.
     d_before = float(translator.discriminator_loss(thermal, rgb, discriminator)["total"].detach())
@@ -206,13 +212,7 @@ def test_local_enhancer_a_few_steps_lower_the_generator_objective() -> None:
     torch.manual_seed(0)
     translator, discriminator = local_models()
     thermal, rgb = tiny_batch()
-    g_opt = torch.optim.Adam(translator.parameters(), lr=2e-3, betas=(0.5, 0.999))
-    before = float(translator.generator_loss(thermal, rgb, discriminator)["total"].detach())
-    for _ in range(8):
-        g_opt.zero_grad()
-        translator.generator_loss(thermal, rgb, discriminator)["total"].backward()
-        g_opt.step()
-    after = float(translator.generator_loss(thermal, rgb, discriminator)["total"].detach())
+    before, after = generator_steps(translator, discriminator, thermal, rgb)
     assert after < 0.8 * before, (before, after)
 
 
