@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from rgbt.data.errors import DataFormatError
+from rgbt.data.formats import detect_format
 from rgbt.data.imageio import check_same_size, read_image
 from rgbt.data.kaist import parse_frame_id
-from rgbt.data.source import detect_format, open_source
+from rgbt.data.source import open_source
 
 #: The keys of an inspection report, in order.
 REPORT_KEYS: tuple[str, ...] = (
@@ -40,7 +41,7 @@ def inspect_root(
     """Inspect a dataset root.
 
     Args:
-        root: a KAIST, FLIR or pairs root (see :func:`rgbt.data.source.detect_format`).
+        root: a KAIST, FLIR or pairs root (see :func:`rgbt.data.formats.detect_format`).
         image_set: KAIST image set or FLIR split (``None``: everything).
         decode: also decode every existing image (reports undecodable files and, for registered
             layouts, pairs of different sizes).

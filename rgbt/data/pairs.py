@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rgbt.data.coco_json import read_coco_annotations
 from rgbt.data.errors import DataFormatError
-from rgbt.data.flir import FlirObject, read_coco_annotations
 from rgbt.data.imageio import check_same_size, find_image, is_image_file, read_image
+from rgbt.data.labels import LabelledObject
 from rgbt.data.sample import PairSample, empty_boxes
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class PairsSource:
                     self.root, len(stems_alone), modality, ", ".join(stems_alone[:3]),
                 )
         self.annotation_file: Path | None = None
-        self.objects: dict[str, list[FlirObject]] = {}
+        self.objects: dict[str, list[LabelledObject]] = {}
         self.unmatched_annotations: list[str] = []
         if (self.root / ANNOTATION_FILE).is_file():
             self.annotation_file = self.root / ANNOTATION_FILE

@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from rgbt.data.flir import open_flir
+from rgbt.data.formats import detect_format
+from rgbt.data.kaist import KaistSource
+from rgbt.data.pairs import PairsSource
 from rgbt.data.sample import PairSample
 
 
@@ -41,35 +45,6 @@ class FrameSource(Protocol):
         ...
 
 
-def detect_format(root: str | os.PathLike[str]) -> str:
-    """Guess the layout of a dataset root: ``kaist``, ``flir-v1``, ``flir-v2``, ``flir-aligned`` or ``pairs``.
-
-    Raises:
-        FileNotFoundError: ``root`` does not exist.
-        ValueError: no known layout matches (the message lists what was looked for).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset root not found: {root}")
-    if (root / "images").is_dir() and any((root / "images").glob("set[0-9][0-9]")):
-        return "kaist"
-    if (root / "JPEGImages").is_dir() and (root / "Annotations").is_dir():
-        return "flir-aligned"
-    if any(root.glob("images_thermal_*")) or any(root.glob("video_thermal_*")):
-        return "flir-v2"
-    if any((root / split / "thermal_8_bit").is_dir() for split in ("train", "val", "video")):
-        return "flir-v1"
-    if (root / "thermal_8_bit").is_dir():
-        return "flir-v1"
-    if (root / "lwir").is_dir() or (root / "visible").is_dir():
-        return "pairs"
-    raise ValueError(
-        f"{root}: unknown dataset layout; expected a KAIST root (images/setXX), FLIR ADAS v1.3 "
-        "({train,val,video}/thermal_8_bit), FLIR ADAS v2 (images_thermal_*), FLIR-aligned "
-        "(JPEGImages + Annotations) or a folder of pairs (visible/ + lwir/)"
-    )
-
-
 def open_source(
     root: str | os.PathLike[str],
     image_set: str | None = None,
@@ -85,7 +60,7 @@ def open_source(
         image_set: which frames: a KAIST image-set name or path; for FLIR the split
             (``train``/``val``/``video`` for v1.3 and v2, ``train``/``validation`` for FLIR-aligned);
             ``None`` takes everything the layout defines as its default.
-        format: ``auto`` (see :func:`detect_format`) or one of its names.
+        format: ``auto`` (see :func:`~rgbt.data.formats.detect_format`) or one of its names.
         classes: FLIR category names kept as objects (matched by name, never by id); ``None``
             keeps every category. Ignored for KAIST, whose labels are fixed.
         fake_rgb_root: folder written by ``rgbt translate``; when given, ``sample.fake_rgb`` is loaded.
@@ -93,15 +68,9 @@ def open_source(
     """
     kind = detect_format(root) if format == "auto" else format
     if kind == "kaist":
-        from rgbt.data.kaist import KaistSource
-
         return KaistSource(root, image_set=image_set, fake_rgb_root=fake_rgb_root, period=period)
     if kind.startswith("flir"):
-        from rgbt.data.flir import open_flir
-
         return open_flir(root, kind, split=image_set, classes=classes, fake_rgb_root=fake_rgb_root)
     if kind == "pairs":
-        from rgbt.data.pairs import PairsSource
-
         return PairsSource(root, fake_rgb_root=fake_rgb_root)
     raise ValueError(f"unknown dataset format {format!r}; expected auto, kaist, flir-v1, flir-v2, flir-aligned, pairs")

@@ -10,9 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
+from rgbt.data.coco_json import read_coco_annotations
 from rgbt.data.errors import DataFormatError
-from rgbt.data.flir import FlirSource, canonical_label, open_flir, read_coco_annotations, read_voc_xml
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.flir import FlirSource, open_flir
+from rgbt.data.formats import detect_format
+from rgbt.data.source import FrameSource, open_source
+from rgbt.data.voc_xml import read_voc_xml
 
 H, W = 8, 10
 
@@ -233,12 +236,6 @@ def test_coco_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text('{"images": [\n  {"id": 0,}\n]}')
     with pytest.raises(DataFormatError, match=rf"^{path}:2: invalid json"):
         read_coco_annotations(path)
-
-
-def test_canonical_labels() -> None:
-    assert canonical_label(" Bike ") == "bicycle"
-    assert canonical_label("motor") == "motorcycle"
-    assert canonical_label("Other  Vehicle") == "other vehicle"
 
 
 def test_fake_rgb_for_flir(tmp_path: Path) -> None:

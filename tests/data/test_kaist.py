@@ -12,6 +12,7 @@ import pytest
 
 from rgbt.data.bbgt import format_bbgt, read_bbgt
 from rgbt.data.errors import DataFormatError
+from rgbt.data.formats import detect_format
 from rgbt.data.kaist import (
     KaistSource,
     annotation_path,
@@ -26,7 +27,7 @@ from rgbt.data.kaist import (
     write_kaist_json,
 )
 from rgbt.data.sample import PairSample
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.source import FrameSource, open_source
 
 # --------------------------------------------------------------------------------------------
 # real fixtures

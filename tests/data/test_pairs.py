@@ -12,9 +12,10 @@ import pytest
 
 import rgbt.data.imageio as imageio
 from rgbt.data.errors import DataFormatError
+from rgbt.data.formats import detect_format
 from rgbt.data.imageio import find_image, read_image, write_image
 from rgbt.data.pairs import PairsSource
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.source import FrameSource, open_source
 
 H, W = 8, 10
 
