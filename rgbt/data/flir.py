@@ -34,7 +34,7 @@ import numpy as np
 from rgbt.data.coco_json import CocoGroundTruth, load_json, read_coco_annotations
 from rgbt.data.errors import DataFormatError
 from rgbt.data.formats import detect_format
-from rgbt.data.imageio import check_same_size, find_image, read_image
+from rgbt.data.imageio import PAIR_SUFFIXES, check_same_size, find_image, read_image, stem_candidates
 from rgbt.data.labels import LabelledObject, canonical_label
 from rgbt.data.sample import PairSample, empty_boxes
 from rgbt.data.voc_xml import read_voc_xml
@@ -137,6 +137,15 @@ class FlirSource:
             stem = self.fake_rgb_root / "fake_visible" / frame.frame_id
             fake = find_image(stem, (".jpg", ".png")) or stem.with_name(stem.name + ".png")
         return {"rgb": frame.rgb, "thermal": frame.thermal, "fake_rgb": fake}
+
+    def period(self, index: int) -> str:
+        """``day`` / ``night`` where the COCO image entry says so, else ``unknown`` (read when the source opened)."""
+        return self.frames[index].period
+
+    def frame_candidates(self, frame: str) -> list[str]:
+        """Frame ids (file stems) a frame id, file name or path of either image may stand for
+        (see :func:`~rgbt.data.imageio.stem_candidates`)."""
+        return stem_candidates(frame)
 
     def annotations(self, index: int) -> PairSample:
         """Frame ``index`` with annotations (filtered by ``classes``) and meta, no images decoded."""
@@ -318,7 +327,7 @@ def _aligned_base(entry: str) -> str:
     for ext in (".jpeg", ".jpg", ".png", ".xml"):
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]
-    for suffix in ("_PreviewData", "_RGB"):
+    for suffix in PAIR_SUFFIXES:
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
     return stem

@@ -145,3 +145,21 @@ def find_image(stem_path: str | os.PathLike[str], extensions: tuple[str, ...] = 
 def is_image_file(path: str | os.PathLike[str]) -> bool:
     """Whether the extension of ``path`` is one of :data:`IMAGE_EXTENSIONS` (any case)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+#: Name endings FLIR-aligned gives the thermal and RGB image of one frame (``FLIR_00002_PreviewData.jpeg``).
+PAIR_SUFFIXES: tuple[str, ...] = ("_PreviewData", "_RGB")
+
+
+def stem_candidates(frame: str) -> list[str]:
+    """Frame ids a user's spelling may stand for where a layout names frames by image file stem.
+
+    Most literal first: the text itself, its file name, the file's stem, then each of these without a
+    :data:`PAIR_SUFFIXES` ending, so either image of a FLIR-aligned pair (or of pairs exported with
+    those names) names its frame: ``data/FLIR_00002_RGB.jpg`` -> ``[..., 'FLIR_00002_RGB', 'FLIR_00002']``.
+    """
+    name = Path(frame.strip()).name
+    candidates = [frame.strip(), name, Path(name).stem]
+    for suffix in PAIR_SUFFIXES:
+        candidates += [c[: -len(suffix)] for c in candidates if c.endswith(suffix)]
+    return candidates

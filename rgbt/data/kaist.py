@@ -386,7 +386,7 @@ class KaistSource:
         if period != "all":
             frames = [f for f in frames if parse_frame_id(f).period == period]
         self.frame_ids: list[str] = frames
-        self.period = period
+        self.period_filter = period
         self.fake_rgb_root = Path(fake_rgb_root) if fake_rgb_root is not None else None
         self.has_paired = (self.root / "annotations_paired").is_dir()
         self._warned_missing_rgb = False
@@ -412,6 +412,18 @@ class KaistSource:
             stem = image_path(self.fake_rgb_root, frame_id, "fake_rgb").with_suffix("")
             paths["fake_rgb"] = find_image(stem, FAKE_RGB_EXTENSIONS) or stem.with_suffix(".png")
         return paths
+
+    def period(self, index: int) -> str:
+        """``day`` or ``night`` of frame ``index``, from its set number (no file is read)."""
+        return parse_frame_id(self.frame_ids[index]).period
+
+    def frame_candidates(self, frame: str) -> list[str]:
+        """``[setXX/VYYY/IZZZZZ]`` for any spelling :func:`parse_frame_id` reads (``set06_V001_I00459``,
+        an image path ...); ``[]`` for anything else, since every id of a KAIST root has that form."""
+        try:
+            return [str(parse_frame_id(frame))]
+        except ValueError:
+            return []
 
     def _read_objects(self, frame_id: str) -> tuple[list[BbGtObject], list[BbGtObject] | None, dict[str, str]]:
         """Thermal-frame objects, RGB-frame objects (paired roots only) and the files read."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from rgbt.data.coco_json import read_coco_annotations
 from rgbt.data.errors import DataFormatError
-from rgbt.data.imageio import check_same_size, find_image, is_image_file, read_image
+from rgbt.data.imageio import check_same_size, find_image, is_image_file, read_image, stem_candidates
 from rgbt.data.labels import LabelledObject
 from rgbt.data.sample import PairSample, empty_boxes
 
@@ -123,6 +123,15 @@ class PairsSource:
             fake = find_image(base, (".jpg", ".png")) or base.with_name(stem + ".png")
         return {"rgb": self.files["rgb"].get(stem), "thermal": self.files["thermal"].get(stem), "fake_rgb": fake}
 
+    def period(self, index: int) -> str:
+        """``unknown``: a folder of pairs does not say when its frames were taken."""
+        return "unknown"
+
+    def frame_candidates(self, frame: str) -> list[str]:
+        """Frame ids (file stems) a stem, file name or path may stand for (see
+        :func:`~rgbt.data.imageio.stem_candidates`)."""
+        return stem_candidates(frame)
+
     def annotations(self, index: int) -> PairSample:
         """Frame ``index`` with its objects and meta, no images decoded."""
         stem = self.frame_ids[index]
@@ -137,7 +146,7 @@ class PairsSource:
             labels=[o.label for o in objects],
             ignore=np.asarray([o.ignore for o in objects], dtype=bool),
             occlusion=np.zeros(len(objects), dtype=np.int8),
-            meta={"dataset": self.name, "split": "all", "frame_id": stem, "period": "unknown", "paths": paths},
+            meta={"dataset": self.name, "split": "all", "frame_id": stem, "period": self.period(index), "paths": paths},
         )
 
     def __getitem__(self, index: int) -> PairSample:

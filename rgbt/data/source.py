@@ -2,7 +2,8 @@
 
 A *frame source* is an indexable collection of :class:`~rgbt.data.sample.PairSample`:
 ``source[i]`` decodes the images of frame ``i``; ``source.annotations(i)`` returns the same
-sample without images (cheap: evaluation and inspection use it). Detectors, translators, the
+sample without images (cheap: evaluation and inspection use it); ``source.period(i)`` is the
+frame's day/night without even that where the layout allows. Detectors, translators, the
 evaluation harness and the CLI only ever talk to this interface, so a KAIST root, a FLIR release
 and a user's folder of pairs are interchangeable.
 """
@@ -42,6 +43,17 @@ class FrameSource(Protocol):
 
     def image_paths(self, index: int) -> dict[str, Path | None]:
         """Files of frame ``index`` per modality (``rgb``, ``thermal``, ``fake_rgb``; None when absent)."""
+        ...
+
+    def period(self, index: int) -> str:
+        """``day``, ``night`` or ``unknown`` for frame ``index``: what ``annotations(index).period`` says,
+        without reading an annotation file where the layout tells it otherwise (KAIST frame ids)."""
+        ...
+
+    def frame_candidates(self, frame: str) -> list[str]:
+        """The frame ids a user's spelling of one frame may stand for in this layout, most literal first
+        (``set06_V001_I00459`` -> ``set06/V001/I00459``, ``FLIR_00002_RGB.jpg`` -> ``FLIR_00002``);
+        not checked against ``frame_ids``."""
         ...
 
 

@@ -163,6 +163,13 @@ def test_v2_train_has_no_rgb_partner_and_aliases_names(tmp_path: Path) -> None:
     assert len(open_flir(root, "flir-v2")) == 3
 
 
+def test_period_comes_from_the_image_entries(tmp_path: Path) -> None:
+    for source in (open_flir(make_v2(tmp_path / "v2"), "flir-v2"), open_flir(make_v1(tmp_path / "v1"), "flir-v1")):
+        frames = range(len(source))
+        assert [source.period(i) for i in frames] == [source.annotations(i).period for i in frames]
+    assert open_flir(tmp_path / "v2", "flir-v2", split="train").period(0) == "night"
+
+
 def make_aligned(root: Path, list_folder: str = "") -> Path:
     images = root / "JPEGImages"
     for number, stem in enumerate(("FLIR_00002", "FLIR_00005", "FLIR_08863")):
@@ -202,6 +209,13 @@ def test_aligned_release(tmp_path: Path, list_folder: str) -> None:
     assert open_flir(root, "flir-aligned", split="val").frame_ids == ["FLIR_08863"]
     assert len(open_flir(root, "flir-aligned")) == 3
     assert open_flir(root, "flir-aligned").annotations(0).labels == ["car", "person"]
+
+
+def test_aligned_frame_spellings(tmp_path: Path) -> None:
+    source = open_flir(make_aligned(tmp_path / "align"), "flir-aligned")
+    for spelling in ("FLIR_00005", "JPEGImages/FLIR_00005_RGB.jpg", "FLIR_00005_PreviewData.jpeg"):
+        assert "FLIR_00005" in source.frame_candidates(spelling)
+    assert source.period(1) == "unknown"
 
 
 def test_aligned_size_mismatch_and_bad_xml(tmp_path: Path) -> None:

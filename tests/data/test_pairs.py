@@ -81,6 +81,13 @@ def test_pairs_without_annotations_and_with_fake_rgb(tmp_path: Path) -> None:
         source[1]
 
 
+def test_pairs_period_is_unknown_and_frames_are_named_by_stem(tmp_path: Path) -> None:
+    source = PairsSource(make_pairs(tmp_path / "mine"))
+    assert {source.period(i) for i in range(len(source))} == {source.annotations(0).period} == {"unknown"}
+    spellings = source.frame_candidates("visible/frame_001.png")
+    assert spellings[:3] == ["visible/frame_001.png", "frame_001.png", "frame_001"]
+
+
 def test_pairs_problems(tmp_path: Path) -> None:
     root = make_pairs(tmp_path / "mine")
     coco = json.loads((root / "annotations.json").read_text())
