@@ -21,7 +21,8 @@ from rgbt.data.labels import LabelledObject, canonical_label
 
 
 def load_json(path: str | os.PathLike[str]) -> Any:
-    """The parsed content of a UTF-8 json file.
+    """The parsed content of a UTF-8 json file (every json file rgbt reads: COCO annotations and results,
+    ``KAIST_annotation.json``, the synthetic-root manifest), with errors that name the file.
 
     Raises:
         FileNotFoundError: ``path`` is missing.

@@ -34,7 +34,15 @@ import numpy as np
 from rgbt.data.coco_json import CocoGroundTruth, load_json, read_coco_annotations
 from rgbt.data.errors import DataFormatError
 from rgbt.data.formats import detect_format
-from rgbt.data.imageio import PAIR_SUFFIXES, check_same_size, find_image, read_image, stem_candidates
+from rgbt.data.imageio import (
+    PAIR_SUFFIXES,
+    check_same_size,
+    fake_rgb_path,
+    find_image,
+    read_fake_rgb,
+    read_image,
+    stem_candidates,
+)
 from rgbt.data.labels import LabelledObject, canonical_label
 from rgbt.data.sample import PairSample, empty_boxes
 from rgbt.data.voc_xml import read_voc_xml
@@ -134,8 +142,7 @@ class FlirSource:
         frame = self.frames[index]
         fake = None
         if self.fake_rgb_root is not None:
-            stem = self.fake_rgb_root / "fake_visible" / frame.frame_id
-            fake = find_image(stem, (".jpg", ".png")) or stem.with_name(stem.name + ".png")
+            fake = fake_rgb_path(self.fake_rgb_root / "fake_visible" / frame.frame_id)
         return {"rgb": frame.rgb, "thermal": frame.thermal, "fake_rgb": fake}
 
     def period(self, index: int) -> str:
@@ -185,12 +192,7 @@ class FlirSource:
         paths = self.image_paths(index)
         thermal = read_image(paths["thermal"], "gray")
         rgb = self._read_rgb(paths["rgb"], thermal, paths["thermal"])
-        fake_rgb = None
-        if paths["fake_rgb"] is not None:
-            if not paths["fake_rgb"].is_file():
-                raise FileNotFoundError(f"{paths['fake_rgb']}: fake RGB image missing for frame {sample.frame_id}")
-            fake_rgb = read_image(paths["fake_rgb"], "rgb")
-            check_same_size(paths["fake_rgb"], fake_rgb, paths["thermal"], thermal)
+        fake_rgb = read_fake_rgb(paths["fake_rgb"], sample.frame_id, paths["thermal"], thermal)
         return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)
 
     def _read_rgb(self, path: Path | None, thermal: np.ndarray, thermal_path: Path) -> np.ndarray | None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from rgbt.data.coco_json import read_coco_annotations
 from rgbt.data.errors import DataFormatError
-from rgbt.data.imageio import check_same_size, find_image, is_image_file, read_image, stem_candidates
+from rgbt.data.imageio import fake_rgb_path, is_image_file, read_fake_rgb, read_image, stem_candidates
 from rgbt.data.labels import LabelledObject
 from rgbt.data.sample import PairSample, empty_boxes
 
@@ -119,8 +119,7 @@ class PairsSource:
         stem = self.frame_ids[index]
         fake = None
         if self.fake_rgb_root is not None:
-            base = self.fake_rgb_root / "fake_visible" / stem
-            fake = find_image(base, (".jpg", ".png")) or base.with_name(stem + ".png")
+            fake = fake_rgb_path(self.fake_rgb_root / "fake_visible" / stem)
         return {"rgb": self.files["rgb"].get(stem), "thermal": self.files["thermal"].get(stem), "fake_rgb": fake}
 
     def period(self, index: int) -> str:
@@ -166,11 +165,5 @@ class PairsSource:
                 "%s: RGB %s and thermal %s sizes differ (unregistered pair; further ones not reported)",
                 sample.frame_id, rgb.shape[:2], thermal.shape,
             )
-        fake_rgb = None
-        if paths["fake_rgb"] is not None:
-            if not paths["fake_rgb"].is_file():
-                raise FileNotFoundError(f"{paths['fake_rgb']}: fake RGB image missing for frame {sample.frame_id}")
-            fake_rgb = read_image(paths["fake_rgb"], "rgb")
-            if thermal is not None:
-                check_same_size(paths["fake_rgb"], fake_rgb, paths["thermal"], thermal)
+        fake_rgb = read_fake_rgb(paths["fake_rgb"], sample.frame_id, paths["thermal"], thermal)
         return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)

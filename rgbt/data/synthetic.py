@@ -50,6 +50,7 @@ import numpy as np
 
 from rgbt.atomic import atomic_write_text
 from rgbt.data.bbgt import BbGtObject, write_bbgt
+from rgbt.data.coco_json import load_json
 from rgbt.data.errors import DataFormatError
 from rgbt.data.imageio import write_image
 from rgbt.data.kaist import FrameId, annotation_path, image_path, paired_annotation_path, parse_frame_id
@@ -787,10 +788,7 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
         FileNotFoundError: no manifest; DataFormatError: not valid json / not a mapping.
     """
     path = Path(root) / MANIFEST_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
+    data = load_json(path)
     if not isinstance(data, dict) or "frames" not in data:
         raise DataFormatError(path, None, "expected a json object with a 'frames' list")
     return data
