@@ -171,7 +171,7 @@ def _run_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rgbt.atomic import atomic_write_text
-    from rgbt.data.misalignment import Perturbation
+    from rgbt.data.perturbation import Perturbation
     from rgbt.data.source import open_source
     from rgbt.engine.inference import detect_source, load_detector
     from rgbt.evaluation.detections import coco_results, write_aggregated_txt

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from rgbt.config import DetectorConfig, config_from_dict
 from rgbt.data.dataset import image_to_tensor, stack_modalities
-from rgbt.data.misalignment import Perturbation, apply_perturbation
+from rgbt.data.perturbation import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
 from rgbt.engine.checkpoint import load_checkpoint

@@ -4,7 +4,7 @@ blacked-out modalities (the AR-CNN protocol, extended).
 A *detector* is any callable ``detect(samples: list[PairSample]) -> list[np.ndarray]`` returning,
 per sample, an ``(M, 5)`` float array ``[x1, y1, x2, y2, score]`` in thermal-frame pixels; the
 harness knows nothing else about it. For every sweep point, each test frame is perturbed with
-:func:`rgbt.data.misalignment.apply_perturbation`, the detectors run in batches, and the
+:func:`rgbt.data.perturbation.apply_perturbation`, the detectors run in batches, and the
 log-average miss rate (percent, all / day / night) is computed by
 :func:`rgbt.evaluation.missrate.evaluate_periods` against the unchanged thermal-frame ground truth.
 
@@ -58,7 +58,7 @@ from tqdm import tqdm
 
 from rgbt.atomic import atomic_write_text
 from rgbt.data.errors import DataFormatError
-from rgbt.data.misalignment import Perturbation, apply_perturbation, finite_float
+from rgbt.data.perturbation import Perturbation, apply_perturbation, finite_float
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
 from rgbt.evaluation.missrate import MissRateSetup, evaluate_periods
