@@ -65,7 +65,7 @@ from rgbt.engine.checkpoint import load_checkpoint
 from rgbt.engine.run import resolve_device
 from rgbt.translate.methods import TRANSLATORS
 from rgbt.translate.pix2pixhd import Pix2PixHDTranslator
-from rgbt.translate.transfer import StyleBank, latent_mean_cov, latent_stats
+from rgbt.translate.transfer import bank_period, latent_mean_cov, latent_stats
 from rgbt.translate.translator import METHODS, FlowTranslator
 
 log = logging.getLogger(__name__)
@@ -171,28 +171,6 @@ def load_translator(checkpoint: str | os.PathLike[str], device: str | torch.devi
         raise ValueError(f"{path}: weights do not fit the translator its config describes ({err})") from None
     translator.to(device).eval()
     return LoadedTranslator(translator, config, path, file_sha256(path), device, state.get("step"))
-
-
-def bank_period(bank: StyleBank, period: str, need_stats: bool = True) -> str:
-    """The bank entry used for a frame of ``period`` (``day``, ``night``, ``unknown`` ...).
-
-    The frame's own period when the bank has it (and, with ``need_stats``, has statistics for it);
-    otherwise ``day`` (FLIR and folders of pairs do not know the period; a translator trained on
-    day frames only, the default, has no night statistics), otherwise the first entry with
-    statistics.
-
-    Raises:
-        ValueError: ``need_stats`` and the bank holds no statistics at all (an untrained translator).
-    """
-    def usable(name: str) -> bool:
-        return name in bank.periods and (not need_stats or bank.count(name) > 0)
-
-    if usable(period):
-        return period
-    for name in ("day", *bank.periods):
-        if usable(name):
-            return name
-    raise ValueError("the translator's style bank holds no statistics: train it first, or use --style paired|IMAGE")
 
 
 # --------------------------------------------------------------------------------------------

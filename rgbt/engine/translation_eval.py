@@ -39,7 +39,7 @@ import torch
 from rgbt.atomic import atomic_write_bytes
 from rgbt.data.dataset import image_to_tensor
 from rgbt.data.source import FrameSource, open_source
-from rgbt.engine.translation import LoadedTranslator, bank_period, load_translator, read_frame, takes_style
+from rgbt.engine.translation import LoadedTranslator, load_translator, read_frame, takes_style
 from rgbt.translate.methods import is_invertible
 from rgbt.translate.metrics import (
     edge_f1,
@@ -50,7 +50,7 @@ from rgbt.translate.metrics import (
     roundtrip_error,
     ssim,
 )
-from rgbt.translate.transfer import latent_stats
+from rgbt.translate.transfer import bank_period, latent_stats
 from rgbt.translate.translator import FlowTranslator
 
 log = logging.getLogger(__name__)

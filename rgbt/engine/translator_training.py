@@ -62,7 +62,6 @@ from rgbt.engine.checkpoint import load_checkpoint, save_checkpoint
 from rgbt.engine.run import finish_run, prepare_run_dir, resolve_device, seed_everything
 from rgbt.engine.trainer import EvalFn, Trainer
 from rgbt.engine.translation import (
-    bank_period,
     build_translator_from_config,
     build_translator_pair,
     frame_period,
@@ -70,7 +69,7 @@ from rgbt.engine.translation import (
 )
 from rgbt.translate.flow import ActNorm
 from rgbt.translate.metrics import psnr, ssim
-from rgbt.translate.transfer import StyleBank
+from rgbt.translate.transfer import StyleBank, bank_period
 from rgbt.translate.translator import ExtraLoss, FlowTranslator
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
 from rgbt.translate.perceptual import VGGEncoder
-from rgbt.translate.transfer import StyleBank, adain, latent_stats
+from rgbt.translate.transfer import StyleBank, adain, bank_period, latent_stats
 
 __all__ = ["AdaINDecoder", "AdaINTranslator", "build_adain", "build_adain_from_config", "feature_style_loss"]
 
@@ -122,9 +122,6 @@ class AdaINTranslator(nn.Module):
         return latent_stats(self.encoder(self._pad(style))[-1])
 
     def _bank_stats(self, period: str | Sequence[str], batch: int) -> tuple[Tensor, Tensor]:
-        # Imported here: the engine imports this package.
-        from rgbt.engine.translation import bank_period
-
         names = [period] * batch if isinstance(period, str) else list(period)
         return self.bank.stats([bank_period(self.bank, name) for name in names], batch)
 

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
 from rgbt.translate.perceptual import VGGEncoder
+from rgbt.translate.transfer import bank_period
 
 __all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "GramBank", "GatysTranslator", "build_gatys", "build_gatys_from_config",
            "gram"]
@@ -55,7 +56,7 @@ class GramBank(nn.Module):
 
     Buffers ``{period}_gram{k}`` (C_k, C_k) and ``{period}_count``; the first update copies, later
     ones blend by ``momentum``. Has ``periods`` and ``count`` like the flow's style bank, so
-    :func:`rgbt.engine.translation.bank_period` picks the entry to use.
+    :func:`rgbt.translate.transfer.bank_period` picks the entry to use.
     """
 
     def __init__(self, periods: Sequence[str] = ("day", "night"), momentum: float = 0.01) -> None:
@@ -211,11 +212,8 @@ class GatysTranslator(nn.Module):
             with torch.inference_mode(False), torch.no_grad():
                 grams = self.style_grams(style.clone())
         else:
-            # Imported here: the engine imports this package.
-            from rgbt.engine.translation import bank_period
-
             name = period if isinstance(period, str) else period[0]
-            grams = self.bank.grams(bank_period(self.bank, name))  # type: ignore[arg-type]
+            grams = self.bank.grams(bank_period(self.bank, name))
         return self.stylise(thermal, grams, alpha)[0].contiguous()
 
     def forward(self, thermal: Tensor, rgb: Tensor, period: str | Sequence[str] = "day", extra_loss: object = None,
