@@ -404,7 +404,9 @@ class Pix2PixHDTranslator(AdversarialTranslator):
         """The conditional discriminator's input: (B, 4, H, W) ``[thermal, rgb]`` in [-1, 1]."""
         return torch.cat([thermal, rgb], dim=1) * 2.0 - 1.0
 
-    def _check_pair(self, thermal: Tensor, rgb: Tensor) -> None:
+    @staticmethod
+    def _check_paired_batch(thermal: Tensor, rgb: Tensor) -> None:
+        """Raise unless ``rgb`` is (B, 3, H, W) with the batch size and frame size of ``thermal``."""
         paired = rgb.shape[0] == thermal.shape[0] and rgb.shape[2:] == thermal.shape[2:]
         if rgb.dim() != 4 or rgb.shape[1] != 3 or not paired:
             raise ValueError(f"thermal {tuple(thermal.shape)} and rgb {tuple(rgb.shape)} are not a paired batch")
@@ -416,7 +418,7 @@ class Pix2PixHDTranslator(AdversarialTranslator):
             0-dim tensors ``gan`` (LSGAN, fake pair labelled real), ``feat`` (feature matching),
             ``l1`` and their weighted sum ``total``.
         """
-        self._check_pair(thermal, rgb)
+        self._check_paired_batch(thermal, rgb)
         fake = self.generate(thermal)
         fake_out = discriminator(self._pair(thermal, fake))
         with torch.no_grad():
@@ -432,7 +434,7 @@ class Pix2PixHDTranslator(AdversarialTranslator):
         Returns:
             0-dim tensors ``d_real``, ``d_fake`` and ``total = (d_real + d_fake) / 2``.
         """
-        self._check_pair(thermal, rgb)
+        self._check_paired_batch(thermal, rgb)
         with torch.no_grad():
             fake = self.generate(thermal)
         # One discriminator pass over both halves (one DDP forward per step).
