@@ -57,6 +57,7 @@ from rgbt.config import (
     config_from_dict,
     config_to_dict,
 )
+from rgbt.data.dataset import tensor_to_image
 from rgbt.data.imageio import read_image, write_image
 from rgbt.data.kaist import parse_frame_id
 from rgbt.data.source import FrameSource, detect_format, open_source
@@ -291,11 +292,6 @@ def _to_tensor(images: Sequence[np.ndarray], device: torch.device) -> torch.Tens
     return torch.from_numpy(np.ascontiguousarray(array)).to(device).float().div_(255.0)
 
 
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
-    return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
 def _write_and_hash(path: Path, image: np.ndarray, image_format: str) -> str:
     write_image(path, image, jpeg_quality=95)
     for stale in (path.with_suffix(f".{ext}") for ext in IMAGE_FORMATS if ext != image_format):
@@ -526,9 +522,9 @@ def translate_dataset(
                         if style_stats is None and styled:
                             periods = [bank_period(model.bank, f["period"]) for f in group]
                     if mix_styles:
-                        fake = _to_uint8(model.mix(thermal, mix_styles, settings["style_weights"], alpha))
+                        fake = tensor_to_image(model.mix(thermal, mix_styles, settings["style_weights"], alpha))
                     else:
-                        fake = _to_uint8(model.translate(thermal, style_arg, periods, alpha, method))
+                        fake = tensor_to_image(model.translate(thermal, style_arg, periods, alpha, method))
                     for frame, image in zip(group, fake):
                         path = targets[frame["index"]]
                         rel = path.relative_to(out).as_posix()

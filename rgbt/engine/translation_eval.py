@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from rgbt.atomic import atomic_write_bytes
-from rgbt.data.dataset import image_to_tensor
+from rgbt.data.dataset import image_to_tensor, tensor_to_image
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.translation import LoadedTranslator, load_translator, read_frame, takes_style
 from rgbt.translate.methods import is_invertible
@@ -87,11 +87,6 @@ def _spread(n: int, k: int) -> list[int]:
     if k >= n:
         return list(range(n))
     return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8."""
-    return image.mul(255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 def evaluate_translation(
@@ -169,7 +164,7 @@ def evaluate_translation(
             else:
                 period = bank_period(translator.bank, frame["period"])
                 fake = translator.translate(thermal, period=period, alpha=alpha, method=method)
-            fake_uint8 = _to_uint8(fake[0])
+            fake_uint8 = tensor_to_image(fake[0])
             grad_scores.append(gradient_ssim(frame["thermal"], fake[0].float().cpu().permute(1, 2, 0).numpy()))
             edge_scores.append(edge_f1(frame["thermal"], fake_uint8))
             is_day = frame["period"] != "night"
