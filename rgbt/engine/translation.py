@@ -25,8 +25,9 @@ checkpoint's :class:`~rgbt.translate.transfer.StyleBank` (one forward and one in
 frame); ``paired`` the frame's own RGB statistics (global statistics: misalignment does not
 matter); any other value is the path of a style image used for every frame. The flow translator
 transfers latent statistics of the style image; AdaIN and Gatys take the style image's feature
-statistics and MUNIT encodes its style code from it (:func:`takes_style`). Translators without a
-style input (``model: pix2pixhd``) have one fixed mapping: only ``bank`` (the default) is accepted.
+statistics and MUNIT encodes its style code from it (:func:`~rgbt.translate.base.takes_style`).
+Translators without a style input (``model: pix2pixhd``) have one fixed mapping: only ``bank``
+(the default) is accepted.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ from rgbt.data.source import FrameSource, detect_format, open_source
 from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint
 from rgbt.engine.run import resolve_device
+from rgbt.translate.base import takes_style
 from rgbt.translate.methods import TRANSLATORS
-from rgbt.translate.pix2pixhd import Pix2PixHDTranslator
 from rgbt.translate.transfer import bank_period, latent_mean_cov, latent_stats
 from rgbt.translate.translator import METHODS, FlowTranslator
 
@@ -118,14 +119,6 @@ def build_translator_from_config(
             a bad size.
     """
     return build_translator_pair(model_cfg, loss_cfg, seed)[0]
-
-
-def takes_style(translator: nn.Module) -> bool:
-    """Whether ``translator.translate`` uses an RGB ``style=`` image ((B|1, 3, H, W) in [0, 1]).
-
-    Every translator but pix2pixHD's (a paired conditional GAN with one fixed mapping) does.
-    """
-    return not isinstance(translator, Pix2PixHDTranslator)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -16,10 +16,10 @@ day frames first, so both periods are sampled):
   period, FLIR and pairs, count as day; ``None`` when there is none);
 * ``frames``: frames evaluated.
 
-Translators without an inverse (``invertible = False``, e.g. pix2pixHD) report the round-trip and
-rounds values as ``None`` (null in the JSON). With ``style="paired"`` every translator that takes a
-style image (:func:`~rgbt.engine.translation.takes_style`: all but pix2pixHD) is given the frame's own
-RGB; pix2pixHD is scored on its one mapping whatever ``style`` says.
+Translators without an inverse (:func:`~rgbt.translate.base.is_invertible`: all but the flow) report
+the round-trip and rounds values as ``None`` (null in the JSON). With ``style="paired"`` every
+translator that takes a style image (:func:`~rgbt.translate.base.takes_style`: all but pix2pixHD) is
+given the frame's own RGB; pix2pixHD is scored on its one mapping whatever ``style`` says.
 
 The fake RGB is what ``rgbt translate`` would write with the same style (not quantised).
 """
@@ -39,8 +39,8 @@ import torch
 from rgbt.atomic import atomic_write_bytes
 from rgbt.data.dataset import image_to_tensor, tensor_to_image
 from rgbt.data.source import FrameSource, open_source
-from rgbt.engine.translation import LoadedTranslator, load_translator, read_frame, takes_style
-from rgbt.translate.methods import is_invertible
+from rgbt.engine.translation import LoadedTranslator, load_translator, read_frame
+from rgbt.translate.base import is_invertible, takes_style
 from rgbt.translate.metrics import (
     edge_f1,
     finite_or_none,

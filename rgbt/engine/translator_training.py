@@ -67,10 +67,11 @@ from rgbt.engine.translation import (
     frame_period,
     read_frame,
 )
+from rgbt.translate.base import ExtraLoss
 from rgbt.translate.flow import ActNorm
 from rgbt.translate.metrics import psnr, ssim
 from rgbt.translate.transfer import StyleBank, bank_period
-from rgbt.translate.translator import ExtraLoss, FlowTranslator
+from rgbt.translate.translator import FlowTranslator
 
 log = logging.getLogger(__name__)
 

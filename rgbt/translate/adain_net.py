@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
+from rgbt.translate.base import Translator
 from rgbt.translate.perceptual import VGGEncoder
 from rgbt.translate.transfer import StyleBank, adain, bank_period, latent_stats
 
@@ -75,7 +76,7 @@ def feature_style_loss(mine: Sequence[Tensor], theirs: Sequence[Tensor]) -> Tens
     return torch.stack(terms).sum()
 
 
-class AdaINTranslator(nn.Module):
+class AdaINTranslator(Translator):
     """Thermal -> RGB by AdaIN in VGG space and a trained decoder (see the module docstring).
 
     Args:
@@ -86,6 +87,7 @@ class AdaINTranslator(nn.Module):
     """
 
     invertible = False
+    takes_style = True
 
     def __init__(self, encoder: VGGEncoder, content_weight: float = 1.0, style_weight: float = 10.0,
                  alpha: float = 1.0, momentum: float = 0.01) -> None:

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
+from rgbt.translate.base import Translator
 from rgbt.translate.perceptual import VGGEncoder
 from rgbt.translate.transfer import bank_period
 
@@ -92,7 +93,7 @@ class GramBank(nn.Module):
         return [getattr(self, f"{period}_gram{k}")[None] for k in range(len(_CHANNELS))]
 
 
-class GatysTranslator(nn.Module):
+class GatysTranslator(Translator):
     """Optimisation-based thermal -> RGB transfer (see the module docstring).
 
     Args:
@@ -107,6 +108,7 @@ class GatysTranslator(nn.Module):
     """
 
     invertible = False
+    takes_style = True
 
     def __init__(self, encoder: VGGEncoder, content_weight: float = 1.0, style_weight: float = 10.0,
                  steps: int = 100, init: str = "content", optimizer: str = "adam", step_size: float = 0.02,

@@ -30,7 +30,7 @@ from rgbt.translate.munit import build_munit_from_config
 from rgbt.translate.pix2pixhd import build_pix2pixhd
 from rgbt.translate.translator import METHODS, build_translator
 
-__all__ = ["TRANSLATORS", "Builder", "build_flow", "build_pix2pixhd_from_config", "is_invertible"]
+__all__ = ["TRANSLATORS", "Builder", "build_flow", "build_pix2pixhd_from_config"]
 
 #: ``builder(model_cfg, loss_cfg, seed) -> (translator, adversary or None)``
 Builder = Callable[[TranslatorModelConfig, TranslatorLossConfig, "int | None"], "tuple[nn.Module, nn.Module | None]"]
@@ -86,11 +86,6 @@ def build_pix2pixhd_from_config(model_cfg: TranslatorModelConfig, loss_cfg: Tran
         w_l1=loss_cfg.l1,
         seed=seed,
     )
-
-
-def is_invertible(translator: nn.Module) -> bool:
-    """Whether ``translator`` has an exact inverse: its ``invertible`` class flag."""
-    return bool(getattr(translator, "invertible", False))
 
 
 #: ``model.model`` -> builder.

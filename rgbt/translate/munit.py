@@ -38,7 +38,8 @@ from torch import Tensor, nn
 
 from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
-from rgbt.translate.pix2pixhd import AdversarialTranslator, MultiscaleDiscriminator, ResidualBlock, lsgan_loss
+from rgbt.translate.base import AdversarialTranslator
+from rgbt.translate.pix2pixhd import MultiscaleDiscriminator, ResidualBlock, lsgan_loss
 
 __all__ = [
     "ContentEncoder",
@@ -209,6 +210,8 @@ class MunitTranslator(AdversarialTranslator):
 
     #: No inverse: ``rgbt translate-eval`` reports the round-trip and rounds metrics as null.
     invertible = False
+    #: An RGB image lends its encoded style code.
+    takes_style = True
     method = "MUNIT"
 
     def __init__(self, hidden: int = 64, n_downsample: int = 2, n_residual: int = 4, style_dim: int = 8,
@@ -255,7 +258,8 @@ class MunitTranslator(AdversarialTranslator):
             style: ``None``: one code from N(0, I) seeded by ``style_seed`` for the whole batch (the same
                 output on every call); a (B or 1, style_dim) tensor of codes; or RGB images (B or 1, 3, H', W')
                 in [0, 1] whose encoded styles are used.
-            period, alpha, method: accepted for the common translator signature and ignored.
+            period, alpha, method: accepted for the :class:`~rgbt.translate.base.Translator` signature
+                and ignored.
         """
         x = self._prepare(thermal, 1, "thermal")
         b, (h, w) = thermal.shape[0], thermal.shape[-2:]

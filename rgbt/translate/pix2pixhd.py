@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rgbt.seeding import build_seeded
+from rgbt.translate.base import AdversarialTranslator
 
 __all__ = [
     "GlobalGenerator",
@@ -316,30 +317,6 @@ def feature_matching_loss(fake: Sequence[Sequence[Tensor]], real: Sequence[Seque
     return total
 
 
-class AdversarialTranslator(nn.Module):
-    """Common training entry of the GAN translators: ``forward`` is their generator objective.
-
-    Subclasses define ``method`` (a name for messages) and ``generator_loss(thermal, rgb,
-    discriminator) -> dict`` with a ``total`` entry.
-    """
-
-    method = "GAN"
-
-    def forward(self, thermal: Tensor, rgb: Tensor, period: object = "day", extra_loss: object = None,
-                discriminator: nn.Module | None = None) -> dict[str, Tensor]:
-        """``generator_loss`` (the training entry point DistributedDataParallel wraps).
-
-        ``period`` is accepted for the common signature and ignored; VGG ``extra_loss`` terms are not
-        part of these baselines and must be ``None``.
-        """
-        if discriminator is None:
-            raise ValueError(f"the {self.method} generator objective needs its discriminator")
-        if extra_loss is not None:
-            raise ValueError(f"the {self.method} translator takes no VGG content / style loss "
-                             "(set loss.content/style 0)")
-        return self.generator_loss(thermal, rgb, discriminator)
-
-
 class Pix2PixHDTranslator(AdversarialTranslator):
     """Thermal (B, 1, H, W) in [0, 1] -> fake RGB (B, 3, H, W) in [0, 1] with a pix2pixHD generator.
 
@@ -350,6 +327,8 @@ class Pix2PixHDTranslator(AdversarialTranslator):
 
     #: No inverse: ``rgbt translate-eval`` reports the round-trip and rounds metrics as null.
     invertible = False
+    #: A paired conditional GAN: one fixed mapping, no style input.
+    takes_style = False
     method = "pix2pixHD"
 
     def __init__(self, generator: GlobalGenerator | LocalEnhancer, w_gan: float = 1.0, w_feat: float = 10.0,
@@ -396,7 +375,8 @@ class Pix2PixHDTranslator(AdversarialTranslator):
     def translate(self, thermal: Tensor, style: object = None, period: object = "day", alpha: float = 1.0,
                   method: str = "adain") -> Tensor:
         """Fake RGB (B, 3, H, W) in [0, 1]. ``style``, ``period``, ``alpha`` and ``method`` exist for the
-        common translator signature and are ignored: a paired conditional GAN takes no style."""
+        :class:`~rgbt.translate.base.Translator` signature and are ignored: a paired conditional GAN
+        takes no style."""
         return self.generate(thermal).clamp(0.0, 1.0).contiguous()
 
     @staticmethod

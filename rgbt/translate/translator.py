@@ -12,31 +12,29 @@ frame (L1 + 1 - SSIM + gradient term, optional NLL); the RGB latent statistics f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rgbt.seeding import build_seeded
+from rgbt.translate.base import ExtraLoss, Translator
 from rgbt.translate.flow import Glow
 from rgbt.translate.losses import translation_loss
 from rgbt.translate.transfer import Period, StyleBank, adain, latent_mean_cov, latent_stats, wct
 
-__all__ = ["FlowTranslator", "build_translator", "METHODS", "ExtraLoss"]
+__all__ = ["FlowTranslator", "build_translator", "METHODS"]
 
 #: Latent style-transfer methods accepted by :meth:`FlowTranslator.translate`.
 METHODS = ("adain", "wct")
 
 Style = Tensor | tuple[Tensor, Tensor] | None
 
-#: An extra training objective ``fn(pred, content, rgb) -> {component: value, ..., "total": weighted sum}``
-#: on the unclamped translation, the flow input and the paired RGB (e.g. the VGG losses of
-#: :class:`rgbt.translate.perceptual.PerceptualLoss`).
-ExtraLoss = Callable[[Tensor, Tensor, Tensor], dict[str, Tensor]]
 
-
-class FlowTranslator(nn.Module):
+class FlowTranslator(Translator):
     """Thermal (B, 1, H, W) in [0, 1] -> fake RGB (B, C, H, W) in [0, 1] through an invertible flow.
+
+    A :class:`~rgbt.translate.base.Translator`, invertible and taking a style.
 
     Args:
         flow: the projection flow; its ``in_channels`` is the RGB channel count ``C``.
@@ -48,6 +46,7 @@ class FlowTranslator(nn.Module):
 
     #: the translation has an exact inverse (round-trip and rounds tests apply)
     invertible = True
+    takes_style = True
 
     def __init__(
         self,
@@ -180,7 +179,7 @@ class FlowTranslator(nn.Module):
             thermal: (B, 1, H, W) in [0, 1].
             rgb: (B, C, H, W) in [0, 1], the paired RGB frames (same size).
             period: "day"/"night" (or the bank's names), one or one per sample.
-            extra_loss: an optional further objective (see :data:`ExtraLoss`); its components join
+            extra_loss: an optional further objective (see :data:`~rgbt.translate.base.ExtraLoss`); its components join
                 the returned dict and its ``total`` is added to ``total``.
 
         Returns:
