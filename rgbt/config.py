@@ -78,7 +78,7 @@ class OptimConfig:
 class TranslatorModelConfig:
     """Architecture of the thermal-to-RGB translator."""
 
-    model: str = "flow"  # flow | pix2pixhd | adain | gatys ...: see rgbt.translate.methods.TRANSLATORS
+    model: str = "flow"  # flow | pix2pixhd | adain | gatys ...: see rgbt.engine.translator_builder.TRANSLATORS
     n_blocks: int = 2  # squeeze + steps blocks (spatial factor 2**n_blocks)
     n_flows: int = 8  # flow steps per block
     hidden: int = 64  # channels of each coupling network (pix2pixhd: of the generator's first layer)

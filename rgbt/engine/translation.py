@@ -1,9 +1,9 @@
 """Writing a fake-RGB dataset: ``rgbt translate`` as a library call.
 
-:func:`load_translator` rebuilds the translator a checkpoint was trained with (its stored config
-fixes the architecture) and :func:`translate_dataset` runs it over a dataset root, writing one
-fake-RGB image per thermal frame where the data layer reads them back
-(``open_source(root, ..., fake_rgb_root=OUT)``):
+:func:`translate_dataset` runs a translator checkpoint (rebuilt by
+:func:`rgbt.engine.translator_builder.load_translator`) over a dataset root, writing one fake-RGB
+image per thermal frame where the data layer reads them back (``open_source(root, ...,
+fake_rgb_root=OUT)``):
 
 * KAIST layout: ``OUT/images/setXX/VYYY/fake_visible/IZZZZZ.<ext>``;
 * FLIR and folders of pairs: ``OUT/fake_visible/<frame_id>.<ext>``.
@@ -32,7 +32,6 @@ Translators without a style input (``model: pix2pixhd``) have one fixed mapping:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -40,33 +39,23 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from rgbt.atomic import atomic_write_text
-from rgbt.config import (
-    TranslatorConfig,
-    TranslatorLossConfig,
-    TranslatorModelConfig,
-    config_from_dict,
-    config_to_dict,
-)
+from rgbt.atomic import atomic_write_text, file_sha256
+from rgbt.config import config_to_dict
 from rgbt.data.dataset import tensor_to_image
 from rgbt.data.imageio import read_image, write_image
 from rgbt.data.kaist import parse_frame_id
 from rgbt.data.source import FrameSource, detect_format, open_source
 from rgbt.engine import distributed
-from rgbt.engine.checkpoint import load_checkpoint
-from rgbt.engine.run import resolve_device
+from rgbt.engine.translator_builder import LoadedTranslator, load_translator
 from rgbt.translate.base import takes_style
-from rgbt.translate.methods import TRANSLATORS
 from rgbt.translate.transfer import bank_period, latent_mean_cov, latent_stats
 from rgbt.translate.translator import METHODS, FlowTranslator
 
@@ -82,89 +71,6 @@ IMAGE_FORMATS = ("jpg", "png")
 NAMED_STYLES = ("bank", "paired")
 #: Manifest fields that must agree for a second run to reuse (and add to) a folder.
 _SETTING_KEYS = ("source_root", "data_format", "checkpoint_sha256", "settings")
-
-
-# --------------------------------------------------------------------------------------------
-# building and loading
-# --------------------------------------------------------------------------------------------
-
-
-def build_translator_pair(
-    model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig, seed: int | None = None
-) -> tuple[nn.Module, nn.Module | None]:
-    """``(translator, adversary or None)`` for ``model.model`` (:data:`rgbt.translate.methods.TRANSLATORS`).
-
-    Same values and seed: same initial weights. The adversary is the discriminator a GAN method
-    trains against; inference needs only the translator.
-
-    Raises:
-        ValueError: an unknown ``model.model``, or a bad value for that method.
-    """
-    builder = TRANSLATORS.get(model_cfg.model)
-    if builder is None:
-        raise ValueError(f"model.model must be one of {sorted(TRANSLATORS)}, got {model_cfg.model!r}")
-    return builder(model_cfg, loss_cfg, seed)
-
-
-def build_translator_from_config(
-    model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig, seed: int | None = None
-) -> nn.Module:
-    """The translator a config describes (see :func:`build_translator_pair`), without its adversary.
-
-    For ``model: flow``, a :class:`FlowTranslator`; ``loss.tv`` is the weight of its gradient /
-    checkerboard term; the VGG terms are not part of the model (see :mod:`rgbt.translate.perceptual`).
-
-    Raises:
-        ValueError: an unknown ``model.model`` or ``model.transfer``, ``alpha`` outside [0, 1], or
-            a bad size.
-    """
-    return build_translator_pair(model_cfg, loss_cfg, seed)[0]
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class LoadedTranslator:
-    """A translator rebuilt from a checkpoint, with what it came from."""
-
-    translator: nn.Module  #: in eval mode, on ``device`` (a FlowTranslator for ``model: flow``)
-    config: TranslatorConfig  #: the config it was trained with
-    checkpoint: Path
-    sha256: str  #: of the checkpoint file
-    device: torch.device
-    step: int | None  #: training step of the checkpoint (None for a bare state dict)
-
-
-def load_translator(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto") -> LoadedTranslator:
-    """Rebuild the translator of a ``rgbt train-translator`` checkpoint (``last.pt`` / ``best.pt``).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a translator checkpoint (no translator config / mismatching weights).
-    """
-    path = Path(checkpoint)
-    device = resolve_device(device) if isinstance(device, str) else device
-    state = load_checkpoint(path, map_location="cpu")
-    if not isinstance(state, dict) or "model" not in state or not isinstance(state.get("config"), dict):
-        raise ValueError(f"{path}: not a translator checkpoint written by `rgbt train-translator` (no model/config)")
-    try:
-        config = config_from_dict(TranslatorConfig, state["config"])
-    except ValueError as err:
-        raise ValueError(f"{path}: the stored config is not a translator config ({err})") from None
-    translator = build_translator_from_config(config.model, config.loss)
-    try:
-        translator.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not fit the translator its config describes ({err})") from None
-    translator.to(device).eval()
-    return LoadedTranslator(translator, config, path, file_sha256(path), device, state.get("step"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,7 +39,8 @@ import torch
 from rgbt.atomic import atomic_write_bytes
 from rgbt.data.dataset import image_to_tensor, tensor_to_image
 from rgbt.data.source import FrameSource, open_source
-from rgbt.engine.translation import LoadedTranslator, load_translator, read_frame
+from rgbt.engine.translation import read_frame
+from rgbt.engine.translator_builder import LoadedTranslator, load_translator
 from rgbt.translate.base import is_invertible, takes_style
 from rgbt.translate.metrics import (
     edge_f1,
@@ -103,7 +104,7 @@ def evaluate_translation(
     """Score ``loaded`` on ``source`` (see the module docstring).
 
     Args:
-        loaded: the translator (:func:`rgbt.engine.translation.load_translator`).
+        loaded: the translator (:func:`rgbt.engine.translator_builder.load_translator`).
         source: the frames (RGB needed for the rounds styles and the day PSNR/SSIM).
         max_frames: frames evaluated, spread evenly over the list.
         style: ``bank`` (the frame period's bank statistics) or ``paired`` (the frame's own RGB).

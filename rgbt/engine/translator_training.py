@@ -1,6 +1,6 @@
 """Training a thermal-to-RGB translator: ``rgbt train-translator`` as a library call.
 
-``model.model`` picks the method (:data:`rgbt.translate.methods.TRANSLATORS`): ``flow`` (below)
+``model.model`` picks the method (:data:`rgbt.engine.translator_builder.TRANSLATORS`): ``flow`` (below)
 or ``pix2pixhd`` (:mod:`rgbt.translate.pix2pixhd`: the same frames and crops; the generator
 objective LSGAN + feature matching + L1 is logged as ``gan``, ``feat``, ``l1``; its multi-scale
 discriminator is the Trainer's ``adversary``, updated before every generator step and logged as
@@ -33,7 +33,7 @@ atomic ``last.pt`` / ``best.pt`` and exact resume):
   bank's day style (``psnr_bank``), what ``rgbt translate`` uses by default.
 
 The run directory receives ``config.yaml``, ``log.txt``, ``log.csv``, ``loss.png``, ``eval.csv``,
-``last.pt`` / ``best.pt`` (model, with the config, so :func:`rgbt.engine.translation.load_translator`
+``last.pt`` / ``best.pt`` (model, with the config, so :func:`rgbt.engine.translator_builder.load_translator`
 rebuilds the translator from the file alone) and ``result.json``.
 """
 
@@ -61,12 +61,8 @@ from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, save_checkpoint
 from rgbt.engine.run import finish_run, prepare_run_dir, resolve_device, seed_everything
 from rgbt.engine.trainer import EvalFn, Trainer
-from rgbt.engine.translation import (
-    build_translator_from_config,
-    build_translator_pair,
-    frame_period,
-    read_frame,
-)
+from rgbt.engine.translation import frame_period, read_frame
+from rgbt.engine.translator_builder import build_translator_from_config, build_translator_pair
 from rgbt.translate.base import ExtraLoss
 from rgbt.translate.flow import ActNorm
 from rgbt.translate.metrics import psnr, ssim

@@ -29,13 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
 from rgbt.translate.base import Translator
 from rgbt.translate.perceptual import VGGEncoder
 from rgbt.translate.transfer import StyleBank, adain, bank_period, latent_stats
 
-__all__ = ["AdaINDecoder", "AdaINTranslator", "build_adain", "build_adain_from_config", "feature_style_loss"]
+__all__ = ["AdaINDecoder", "AdaINTranslator", "build_adain", "feature_style_loss"]
 
 #: Style given as an RGB image (B|1, 3, Hs, Ws) in [0, 1] or as ``relu4_1`` statistics ``(mean, std)``.
 Style = Tensor | tuple[Tensor, Tensor]
@@ -207,12 +206,3 @@ def build_adain(vgg_weights: str = "", content_weight: float = 1.0, style_weight
         return AdaINTranslator(VGGEncoder(vgg_weights or None), content_weight, style_weight, alpha, momentum)
 
     return build_seeded(make, seed)
-
-
-def build_adain_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,
-                            seed: int | None = None) -> tuple[AdaINTranslator, None]:
-    """:data:`rgbt.translate.methods.TRANSLATORS` builder: ``loss.vgg_weights``, ``loss.method_content``,
-    ``loss.method_style``, ``model.alpha``, ``model.bank_momentum``; no adversary."""
-    translator = build_adain(loss_cfg.vgg_weights, loss_cfg.method_content, loss_cfg.method_style, model_cfg.alpha,
-                             model_cfg.bank_momentum, seed)
-    return translator, None

@@ -28,14 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
 from rgbt.translate.base import Translator
 from rgbt.translate.perceptual import VGGEncoder
 from rgbt.translate.transfer import bank_period
 
-__all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "GramBank", "GatysTranslator", "build_gatys", "build_gatys_from_config",
-           "gram"]
+__all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "GramBank", "GatysTranslator", "build_gatys", "gram"]
 
 #: The paper's five style layers as indices into ``vgg19().features``.
 STYLE_LAYERS: dict[str, int] = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "relu5_1": 29}
@@ -252,14 +250,3 @@ def build_gatys(vgg_weights: str = "", content_weight: float = 1.0, style_weight
                                momentum)
 
     return build_seeded(make, seed)
-
-
-def build_gatys_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,
-                            seed: int | None = None) -> tuple[GatysTranslator, None]:
-    """:data:`rgbt.translate.methods.TRANSLATORS` builder: ``loss.vgg_weights``, ``loss.method_content``,
-    ``loss.method_style``, ``model.steps``, ``init``, ``optimizer``, ``step_size``, ``pool``, ``alpha``,
-    ``bank_momentum``; no adversary."""
-    translator = build_gatys(loss_cfg.vgg_weights, loss_cfg.method_content, loss_cfg.method_style, model_cfg.steps,
-                             model_cfg.init, model_cfg.optimizer, model_cfg.step_size, model_cfg.pool,
-                             model_cfg.alpha, model_cfg.bank_momentum, seed)
-    return translator, None

@@ -36,7 +36,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
 from rgbt.translate.base import AdversarialTranslator
 from rgbt.translate.pix2pixhd import MultiscaleDiscriminator, ResidualBlock, lsgan_loss
@@ -49,7 +48,6 @@ __all__ = [
     "MunitDiscriminators",
     "MunitTranslator",
     "build_munit",
-    "build_munit_from_config",
 ]
 
 
@@ -361,25 +359,3 @@ def build_munit(
         return translator, discriminator
 
     return build_seeded(make, seed)
-
-
-def build_munit_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,
-                            seed: int | None = None) -> tuple[MunitTranslator, MunitDiscriminators]:
-    """The :data:`rgbt.translate.methods.TRANSLATORS` builder: ``hidden``, ``n_downsample``, ``n_residual``,
-    ``style_dim``, ``mlp_dim``, ``disc_*``; loss weights ``gan``, ``recon_image``, ``recon_content``,
-    ``recon_style`` (the flow's and pix2pixHD's other weights do not apply)."""
-    return build_munit(
-        hidden=model_cfg.hidden,
-        n_downsample=model_cfg.n_downsample,
-        n_residual=model_cfg.n_residual,
-        style_dim=model_cfg.style_dim,
-        mlp_dim=model_cfg.mlp_dim,
-        disc_hidden=model_cfg.disc_hidden,
-        disc_layers=model_cfg.disc_layers,
-        disc_scales=model_cfg.disc_scales,
-        w_gan=loss_cfg.gan,
-        w_image=loss_cfg.recon_image,
-        w_content=loss_cfg.recon_content,
-        w_style=loss_cfg.recon_style,
-        seed=seed,
-    )

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from rgbt.atomic import file_sha256
 from rgbt.cli import main
 from rgbt.data.dataset import image_to_tensor
 from rgbt.data.imageio import read_image
 from rgbt.data.source import open_source
 from rgbt.engine import distributed
-from rgbt.engine.translation import MANIFEST_NAME, file_sha256, load_translator, translate_dataset
+from rgbt.engine.translation import MANIFEST_NAME, translate_dataset
+from rgbt.engine.translator_builder import load_translator
 from rgbt.translate.flow import ActNorm
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "translator" / "tiny.yaml"
@@ -115,7 +117,7 @@ def test_training_lowers_the_loss(synthetic_root: Path, short_run: Path, checkpo
 @pytest.mark.parametrize("name", ["tiny", "default", "artflow"])
 def test_shipped_configs_load_and_build(name: str) -> None:
     from rgbt.config import TranslatorConfig, load_config
-    from rgbt.engine.translation import build_translator_from_config
+    from rgbt.engine.translator_builder import build_translator_from_config
 
     config = load_config(TranslatorConfig, TINY.parent / f"{name}.yaml")
     translator = build_translator_from_config(config.model, config.loss, seed=0)
