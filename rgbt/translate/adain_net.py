@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from rgbt.seeding import build_seeded
 from rgbt.translate.base import Translator
 from rgbt.translate.perceptual import VGGEncoder
-from rgbt.translate.transfer import StyleBank, adain, bank_period, latent_stats
+from rgbt.translate.transfer import DEFAULT_MOMENTUM, StyleBank, adain, bank_period, latent_stats
 
 __all__ = ["AdaINDecoder", "AdaINTranslator", "build_adain", "feature_style_loss"]
 
@@ -89,7 +89,7 @@ class AdaINTranslator(Translator):
     takes_style = True
 
     def __init__(self, encoder: VGGEncoder, content_weight: float = 1.0, style_weight: float = 10.0,
-                 alpha: float = 1.0, momentum: float = 0.01) -> None:
+                 alpha: float = 1.0, momentum: float = DEFAULT_MOMENTUM) -> None:
         super().__init__()
         for name, value in (("content_weight", content_weight), ("style_weight", style_weight)):
             if not value >= 0:
@@ -198,7 +198,7 @@ class AdaINTranslator(Translator):
 
 
 def build_adain(vgg_weights: str = "", content_weight: float = 1.0, style_weight: float = 10.0, alpha: float = 1.0,
-                momentum: float = 0.01, seed: int | None = None) -> AdaINTranslator:
+                momentum: float = DEFAULT_MOMENTUM, seed: int | None = None) -> AdaINTranslator:
     """:class:`AdaINTranslator` with the VGG encoder from ``vgg_weights`` (``""``: random fixed features,
     warned) and a decoder in PyTorch's default initialisation; ``seed`` makes random weights
     reproducible without touching torch's global RNG."""

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from rgbt.seeding import build_seeded
 from rgbt.translate.base import Translator
 from rgbt.translate.perceptual import VGGEncoder
-from rgbt.translate.transfer import bank_period
+from rgbt.translate.transfer import DEFAULT_MOMENTUM, DEFAULT_PERIODS, bank_period
 
 __all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "GramBank", "GatysTranslator", "build_gatys", "gram"]
 
@@ -58,7 +58,7 @@ class GramBank(nn.Module):
     :func:`rgbt.translate.transfer.bank_period` picks the entry to use.
     """
 
-    def __init__(self, periods: Sequence[str] = ("day", "night"), momentum: float = 0.01) -> None:
+    def __init__(self, periods: Sequence[str] = DEFAULT_PERIODS, momentum: float = DEFAULT_MOMENTUM) -> None:
         super().__init__()
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
@@ -110,7 +110,7 @@ class GatysTranslator(Translator):
 
     def __init__(self, encoder: VGGEncoder, content_weight: float = 1.0, style_weight: float = 10.0,
                  steps: int = 100, init: str = "content", optimizer: str = "adam", step_size: float = 0.02,
-                 alpha: float = 1.0, momentum: float = 0.01) -> None:
+                 alpha: float = 1.0, momentum: float = DEFAULT_MOMENTUM) -> None:
         super().__init__()
         if len(encoder.features) <= STYLE_LAYERS["relu5_1"]:
             raise ValueError("the Gatys translator needs a VGG encoder up to relu5_1 (VGGEncoder(..., last=29))")
@@ -233,7 +233,7 @@ class GatysTranslator(Translator):
 
 def build_gatys(vgg_weights: str = "", content_weight: float = 1.0, style_weight: float = 10.0, steps: int = 100,
                 init: str = "content", optimizer: str = "adam", step_size: float = 0.02, pool: str = "max",
-                alpha: float = 1.0, momentum: float = 0.01, seed: int | None = None) -> GatysTranslator:
+                alpha: float = 1.0, momentum: float = DEFAULT_MOMENTUM, seed: int | None = None) -> GatysTranslator:
     """:class:`GatysTranslator` with a VGG-19 up to ``relu5_1`` from ``vgg_weights`` (``""``: random
     fixed features, warned), max or average (``pool="avg"``) pooling; ``seed`` makes random
     features reproducible without touching torch's global RNG."""

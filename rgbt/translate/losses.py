@@ -24,7 +24,21 @@ __all__ = [
     "gradient_loss",
     "nll_bits_per_dim",
     "translation_loss",
+    "DEFAULT_W_L1",
+    "DEFAULT_W_SSIM",
+    "DEFAULT_W_GRAD",
+    "DEFAULT_W_NLL",
+    "DEFAULT_MS_SSIM",
 ]
+
+# The default weights of the objective (see the module docstring), stated here only: the flow
+# translator, build_translator and the translator config's loss section start from them.
+DEFAULT_W_L1 = 1.0
+DEFAULT_W_SSIM = 1.0
+DEFAULT_W_GRAD = 1.0
+DEFAULT_W_NLL = 0.0
+#: SSIM, not MS-SSIM (which needs frames larger than 160 px)
+DEFAULT_MS_SSIM = False
 
 
 def check_image_pair(pred: Tensor, target: Tensor, where: str) -> None:
@@ -113,11 +127,11 @@ def translation_loss(
     *,
     z: Tensor | None = None,
     logdet: Tensor | None = None,
-    w_l1: float = 1.0,
-    w_ssim: float = 1.0,
-    w_grad: float = 1.0,
-    w_nll: float = 0.0,
-    use_ms_ssim: bool = False,
+    w_l1: float = DEFAULT_W_L1,
+    w_ssim: float = DEFAULT_W_SSIM,
+    w_grad: float = DEFAULT_W_GRAD,
+    w_nll: float = DEFAULT_W_NLL,
+    use_ms_ssim: bool = DEFAULT_MS_SSIM,
 ) -> dict[str, Tensor]:
     """The default objective and its parts.
 

@@ -21,9 +21,15 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
-__all__ = ["latent_stats", "latent_mean_cov", "adain", "wct", "StyleBank", "PeriodBank", "bank_period"]
+__all__ = ["latent_stats", "latent_mean_cov", "adain", "wct", "StyleBank", "PeriodBank", "bank_period",
+           "DEFAULT_PERIODS", "DEFAULT_MOMENTUM"]
 
 Period = str | Sequence[str]
+
+#: Entries of a style bank: frames by day and by night look nothing alike in RGB.
+DEFAULT_PERIODS = ("day", "night")
+#: EMA weight of each new batch in a style bank's running statistics.
+DEFAULT_MOMENTUM = 0.01
 
 
 def _check_latent(z: Tensor, where: str) -> None:
@@ -212,8 +218,8 @@ class StyleBank(nn.Module):
     def __init__(
         self,
         num_channels: int,
-        periods: Sequence[str] = ("day", "night"),
-        momentum: float = 0.01,
+        periods: Sequence[str] = DEFAULT_PERIODS,
+        momentum: float = DEFAULT_MOMENTUM,
         eps: float = 1e-5,
     ) -> None:
         super().__init__()

@@ -19,9 +19,34 @@ from torch import Tensor
 
 from rgbt.seeding import build_seeded
 from rgbt.translate.base import ExtraLoss, Translator
-from rgbt.translate.flow import Glow
-from rgbt.translate.losses import translation_loss
-from rgbt.translate.transfer import Period, StyleBank, adain, latent_mean_cov, latent_stats, wct
+from rgbt.translate.flow import (
+    DEFAULT_AFFINE,
+    DEFAULT_CHANNELS_LAST,
+    DEFAULT_HIDDEN,
+    DEFAULT_N_BLOCKS,
+    DEFAULT_N_FLOWS,
+    DEFAULT_SCALE_BOUND,
+    DEFAULT_TILE_BYTES,
+    Glow,
+)
+from rgbt.translate.losses import (
+    DEFAULT_MS_SSIM,
+    DEFAULT_W_GRAD,
+    DEFAULT_W_L1,
+    DEFAULT_W_NLL,
+    DEFAULT_W_SSIM,
+    translation_loss,
+)
+from rgbt.translate.transfer import (
+    DEFAULT_MOMENTUM,
+    DEFAULT_PERIODS,
+    Period,
+    StyleBank,
+    adain,
+    latent_mean_cov,
+    latent_stats,
+    wct,
+)
 
 __all__ = ["FlowTranslator", "build_translator", "METHODS"]
 
@@ -52,11 +77,11 @@ class FlowTranslator(Translator):
         self,
         flow: Glow,
         bank: StyleBank,
-        w_l1: float = 1.0,
-        w_ssim: float = 1.0,
-        w_grad: float = 1.0,
-        w_nll: float = 0.0,
-        use_ms_ssim: bool = False,
+        w_l1: float = DEFAULT_W_L1,
+        w_ssim: float = DEFAULT_W_SSIM,
+        w_grad: float = DEFAULT_W_GRAD,
+        w_nll: float = DEFAULT_W_NLL,
+        use_ms_ssim: bool = DEFAULT_MS_SSIM,
     ) -> None:
         super().__init__()
         if bank.num_channels != flow.latent_channels:
@@ -214,20 +239,20 @@ class FlowTranslator(Translator):
 
 def build_translator(
     in_channels: int = 3,
-    n_blocks: int = 2,
-    n_flows: int = 8,
-    hidden: int = 64,
-    affine: bool = False,
-    scale_bound: float = 2.0,
-    periods: Sequence[str] = ("day", "night"),
-    momentum: float = 0.01,
-    w_l1: float = 1.0,
-    w_ssim: float = 1.0,
-    w_grad: float = 1.0,
-    w_nll: float = 0.0,
-    use_ms_ssim: bool = False,
-    channels_last: bool = True,
-    tile_bytes: int | None = 4 << 20,
+    n_blocks: int = DEFAULT_N_BLOCKS,
+    n_flows: int = DEFAULT_N_FLOWS,
+    hidden: int = DEFAULT_HIDDEN,
+    affine: bool = DEFAULT_AFFINE,
+    scale_bound: float = DEFAULT_SCALE_BOUND,
+    periods: Sequence[str] = DEFAULT_PERIODS,
+    momentum: float = DEFAULT_MOMENTUM,
+    w_l1: float = DEFAULT_W_L1,
+    w_ssim: float = DEFAULT_W_SSIM,
+    w_grad: float = DEFAULT_W_GRAD,
+    w_nll: float = DEFAULT_W_NLL,
+    use_ms_ssim: bool = DEFAULT_MS_SSIM,
+    channels_last: bool = DEFAULT_CHANNELS_LAST,
+    tile_bytes: int | None = DEFAULT_TILE_BYTES,
     seed: int | None = None,
 ) -> FlowTranslator:
     """The default translator: Glow (2 blocks x 8 steps, hidden 64, additive) + day/night bank.
