@@ -111,7 +111,8 @@ def translator_loss(
     model: nn.Module, batch: tuple[dict[str, Any], list[dict[str, Any]]], device: torch.device,
     extra_loss: ExtraLoss | None = None, adversary: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The Trainer's ``compute_loss``: ``{'loss': total, **the translator's named components}``.
+    """The Trainer's ``compute_loss``: ``{'loss': total, **the translator's named components}``, from the
+    training step of :class:`~rgbt.translate.base.Translator` (``forward``).
 
     For the flow: ``l1``, ``ssim``, ``grad``, ``nll`` [, ``content``, ``style``]; for pix2pixHD:
     ``gan``, ``feat``, ``l1``.

@@ -60,8 +60,8 @@ class Translator(nn.Module, ABC):
                   method: str = "adain") -> Tensor:
         """Fake RGB for a batch of thermal frames (run under ``torch.inference_mode()`` in eval mode).
 
-        Every translator accepts every argument, so callers pass the same ones; a method ignores
-        those it has no use for (pix2pixHD all but ``thermal``).
+        Every translator takes every argument, so callers pass the same ones, and ignores those
+        it has no use for (pix2pixHD all but ``thermal``).
 
         Args:
             thermal: (B, 1, H, W) float in [0, 1], any H and W (padded and cropped back internally).
@@ -70,8 +70,10 @@ class Translator(nn.Module, ABC):
                 ``takes_style``: an RGB image (B|1, 3, H', W') in [0, 1] of any size, whose global
                 appearance is used (alignment with the thermal frame does not matter); a method
                 may accept more (the flow: latent statistics; MUNIT: style codes).
-            period: the style-bank entry when ``style`` is ``None``: one name or one per frame
-                (:func:`~rgbt.translate.transfer.bank_period` picks the entry a frame's period uses).
+            period: the style-bank entry when ``style`` is ``None``: one name or one per frame.
+                AdaIN and Gatys map a frame's period to an entry themselves
+                (:func:`~rgbt.translate.transfer.bank_period`); the flow needs an entry with
+                statistics, so callers map it first.
             alpha: style strength in [0, 1]; AdaIN and Gatys read ``None`` as their configured one.
             method: ``adain`` or ``wct``, the flow's latent transfer (AdaIN accepts ``adain``).
 
