@@ -8,6 +8,7 @@ functions so ``rgbt --help`` stays fast. :func:`main` takes ``argv`` so tests ca
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -112,19 +113,29 @@ def _add_training(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def _run_training(args: argparse.Namespace, config_cls: type, train: Callable[..., dict]) -> int:
-    """Resolve the config (file or RUN/config.yaml on resume, then --set and --data) and train."""
+    """Resolve the config and train.
+
+    The config is the file given, else on ``--resume`` the one inside ``RUN/last.pt`` (the truth of
+    an interrupted run; ``RUN/config.yaml`` when the run stopped before its first checkpoint), else
+    the dataclass defaults; then ``--set`` and ``--data``. A resumed run refuses other settings.
+    """
     import json
     from pathlib import Path
 
-    from rgbt.config import load_config
+    from rgbt.config import apply_overrides, load_config
     from rgbt.engine import distributed
+    from rgbt.engine.run import checkpoint_config
 
     config_path = args.config
     saved = Path(args.out) / "config.yaml"
-    if config_path is None and args.resume and saved.is_file():
-        config_path = saved
-    # Without a file the dataclass defaults apply (plus --set and --data).
-    config = load_config(config_cls, config_path, args.overrides)
+    resumed = checkpoint_config(config_cls, Path(args.out) / "last.pt") if args.resume and not config_path else None
+    if resumed is not None:
+        config = apply_overrides(resumed, args.overrides)
+    else:
+        if config_path is None and args.resume and saved.is_file():
+            config_path = saved
+        # Without a file the dataclass defaults apply (plus --set and --data).
+        config = load_config(config_cls, config_path, args.overrides)
     if args.data:
         config.data.root = args.data
     try:
@@ -519,6 +530,21 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
+#: Commands whose ``--out`` is a folder they write over a long time: one process at a time may hold it.
+LOCKED_OUTPUT = frozenset({"demo", "synth", "train-detector", "train-translator", "translate", "misalign"})
+
+
+def _output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The writer lock of ``args.out`` for :data:`LOCKED_OUTPUT` commands (rank 0 only under torchrun)."""
+    import os
+
+    if args.command not in LOCKED_OUTPUT or not getattr(args, "out", None) or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    from rgbt.outlock import lock_output
+
+    return lock_output(args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rgbt`` parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -545,17 +571,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _help, _add, run = COMMANDS[args.command]
+    from rgbt.interrupt import INTERRUPTED_EXIT, TERMINATED_EXIT, Terminated, terminate_as_interrupt
+
     try:
-        return int(run(args) or 0)
+        with terminate_as_interrupt(), _output_lock(args):
+            return int(run(args) or 0)
     except (ValueError, FileNotFoundError, OSError) as err:
         # Bad input (malformed files, unknown config keys, missing paths) is reported, not traced.
         print(f"rgbt {args.command}: error: {err}", file=sys.stderr)
         if args.verbose:
             raise
         return 1
-    except KeyboardInterrupt:
-        print(f"rgbt {args.command}: interrupted; finished work is kept, re-run to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
+        print(f"rgbt {args.command}: {what}; finished work is kept, re-run to resume", file=sys.stderr)
+        return TERMINATED_EXIT if isinstance(err, Terminated) else INTERRUPTED_EXIT
 
 
 if __name__ == "__main__":

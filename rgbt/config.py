@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from rgbt.atomic import atomic_write_text
 from rgbt.translate.flow import DEFAULT_AFFINE, DEFAULT_HIDDEN, DEFAULT_N_BLOCKS, DEFAULT_N_FLOWS
 from rgbt.translate.losses import DEFAULT_MS_SSIM, DEFAULT_W_L1, DEFAULT_W_NLL, DEFAULT_W_SSIM
 from rgbt.translate.transfer import DEFAULT_MOMENTUM
@@ -72,6 +73,7 @@ class OptimConfig:
     seed: int = 0  # seeds python, numpy and torch
     eval_every: int = 1  # evaluate every N epochs; 0 disables periodic evaluation
     log_every: int = 10  # steps between CSV log rows
+    save_every: int = 200  # steps between RUN/last.pt saves (besides epoch ends and interruptions); 0: epoch ends only
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
@@ -350,6 +352,4 @@ def save_config(config: Any, run_dir: str | os.PathLike[str], name: str = "confi
     """Write the resolved config into a run directory and return the file path."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / name
-    path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")
-    return path
+    return atomic_write_text(run_dir / name, yaml.safe_dump(config_to_dict(config), sort_keys=False))

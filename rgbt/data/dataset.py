@@ -79,6 +79,12 @@ def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
     return (image[..., 0] if image.shape[-1] == 1 else image).cpu().numpy()
 
 
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed for item ``index`` of epoch ``epoch`` of a run seeded with ``seed``."""
+    words = [int(seed) % 2**63, int(epoch), int(index)]
+    return int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
 def images_to_float(images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """uint8 image tensors (0-255) to float32 in [0, 1]; float tensors pass unchanged.
 
@@ -152,6 +158,19 @@ class PairDataset(Dataset):
         if not keep_empty:
             self.indices = [i for i in self.indices if self._has_positive(source.annotations(i))]
         self._configured_pid: int | None = None
+        self.epoch: int | None = None
+        self.seed = int(getattr(transform, "seed", None) or 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw each item's augmentation from ``(seed, epoch, index)`` from now on.
+
+        With an epoch set, a transform with a ``set_seed(int)`` method (every rgbt transform has
+        one) is reseeded before each item, so what item ``index`` looks like in epoch ``epoch``
+        depends on nothing else: not the DataLoader worker that loads it, not what was loaded
+        before, not whether the run was interrupted and resumed. The trainer calls this before
+        every epoch; ``seed`` is the transform's own seed (0 when it has none).
+        """
+        self.epoch = int(epoch)
 
     def _ignore_mask(self, sample: PairSample) -> np.ndarray:
         mask = sample.ignore | np.array([label not in self.classes for label in sample.labels], dtype=bool)
@@ -185,6 +204,9 @@ class PairDataset(Dataset):
         sample = sample.with_images(**{m: None for m in MODALITIES if m not in self.modalities})
         sample = replace(sample, ignore=self._ignore_mask(sample))
         if self.transform is not None:
+            set_seed = getattr(self.transform, "set_seed", None)
+            if self.epoch is not None and callable(set_seed):
+                set_seed(item_seed(self.seed, self.epoch, index))
             sample = self.transform(sample)
         images = {m: image_to_tensor(sample.image(m), self.image_dtype) for m in self.modalities}
         labels = [self.classes.index(label) + 1 if label in self.classes else 0 for label in sample.labels]

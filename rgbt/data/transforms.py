@@ -19,7 +19,10 @@ stages:
 Randomness: each stage is an ``albumentations.Compose`` with its own generator. A transform built
 with ``seed`` is reproducible in the main process; inside a torch ``DataLoader`` worker it reseeds
 from ``(seed, worker seed)`` on first use, so workers never repeat each other's draws and a run
-seeded with ``torch.manual_seed`` augments identically every time.
+seeded with ``torch.manual_seed`` augments identically every time. Training goes further:
+:meth:`rgbt.data.dataset.PairDataset.set_epoch` reseeds the transform (:meth:`PairedTransform.set_seed`)
+before every item from ``(seed, epoch, index)``, which makes augmentation independent of workers
+and exactly repeatable after a resume.
 
 albumentations is imported with ``NO_ALBUMENTATIONS_UPDATE=1`` (it otherwise checks the network
 for a newer version).
@@ -125,7 +128,7 @@ class PairedTransform:
         self._rng = np.random.default_rng()
         self._seeded_for: int | None = None
         if seed is not None:
-            self.set_seed(seed)
+            self._seed_stages(seed)
 
     def __repr__(self) -> str:
         def names(compose: A.Compose | None) -> list[str]:
@@ -135,7 +138,14 @@ class PairedTransform:
                 f"thermal_photometric={names(self.thermal_photometric)}, shift_rgb={self.shift_rgb})")
 
     def set_seed(self, seed: int | None) -> None:
-        """Reseed every stage (albumentations composes and the shift generator)."""
+        """Reseed every stage (albumentations composes and the shift generator).
+
+        This also stands in for the per-worker reseeding: the caller chose the stream.
+        """
+        self._seeded_for = _worker_seed()
+        self._seed_stages(seed)
+
+    def _seed_stages(self, seed: int | None) -> None:
         children = np.random.SeedSequence(seed).spawn(4) if seed is not None else [None] * 4
         ints = [int(c.generate_state(1)[0]) if c is not None else None for c in children]
         for compose, child in zip((self.geometric, self.rgb_photometric, self.thermal_photometric), ints):
@@ -148,7 +158,7 @@ class PairedTransform:
         worker = _worker_seed()
         if worker is not None and worker != self._seeded_for:
             self._seeded_for = worker
-            self.set_seed(int(np.random.SeedSequence([self.seed or 0, worker % 2**63]).generate_state(1)[0]))
+            self._seed_stages(int(np.random.SeedSequence([self.seed or 0, worker % 2**63]).generate_state(1)[0]))
 
     def __call__(self, sample: PairSample) -> PairSample:
         """Augment one sample; returns a new :class:`PairSample` (the input is not modified)."""

@@ -239,7 +239,7 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: 
     if not data.root:
         raise ValueError("no dataset root: set data.root in the config or pass --data ROOT")
     main = distributed.is_main_process()
-    run_dir = prepare_run_dir(out, config) if main else Path(out)
+    run_dir = prepare_run_dir(out) if main else Path(out)
     seed_everything(config.train.seed)
     device = resolve_device(config.train.device)
     kind = detect_format(data.root) if data.format == "auto" else data.format

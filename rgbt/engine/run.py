@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from rgbt.atomic import atomic_write_text
-from rgbt.config import save_config
 from rgbt.engine import distributed
 
 if TYPE_CHECKING:
@@ -44,12 +43,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def prepare_run_dir(out: str | os.PathLike[str], config: Any | None = None, log_name: str = "log.txt") -> Path:
-    """Create ``out``, write ``config.yaml`` there and mirror the ``rgbt`` log into ``out/log.txt``."""
+def prepare_run_dir(out: str | os.PathLike[str], log_name: str = "log.txt") -> Path:
+    """Create ``out`` and mirror the ``rgbt`` log into ``out/log.txt``.
+
+    The resolved config is written by the trainer once the run really starts (a resume refused for
+    other settings leaves the run's ``config.yaml`` as it was).
+    """
     run_dir = Path(out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if config is not None:
-        save_config(config, run_dir)
     logger = logging.getLogger("rgbt")
     log_path = (run_dir / log_name).resolve()
     if not any(getattr(h, "baseFilename", None) == str(log_path) for h in logger.handlers):
@@ -59,6 +60,30 @@ def prepare_run_dir(out: str | os.PathLike[str], config: Any | None = None, log_
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
     return run_dir
+
+
+def checkpoint_config(cls: type, path: str | os.PathLike[str]) -> Any | None:
+    """The config stored in training checkpoint ``path`` as a ``cls`` instance; None when the file is absent.
+
+    Raises:
+        ValueError: the file is not a training checkpoint, or its config is not a ``cls`` config
+            (e.g. a translator run resumed with ``train-detector``).
+    """
+    from rgbt.config import ConfigError, config_from_dict
+    from rgbt.engine.checkpoint import load_checkpoint
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    state = load_checkpoint(path)
+    saved = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: not a training checkpoint of rgbt (it holds no run config)")
+    try:
+        return config_from_dict(cls, saved)
+    except ConfigError as err:
+        raise ValueError(f"{path}: this run's config is not a {cls.__name__} ({err}); was it trained by "
+                         "another command?") from None
 
 
 def write_result(run_dir: str | os.PathLike[str], result: dict[str, Any], name: str = "result.json") -> Path:

@@ -5,10 +5,20 @@ What it takes care of, so model code does not repeat it:
 * a deterministic shuffled order per ``(seed, epoch)``, sharded across ``torchrun`` ranks;
 * mixed precision on CUDA (bf16 where supported, else fp16 with a gradient scaler), gradient
   clipping, warm-up + decay learning-rate schedule;
-* ``RUN/last.pt`` written atomically at every epoch end and on interruption, holding model,
-  optimiser, scheduler, scaler, RNG states, position and config, so ``resume=True`` continues
-  exactly where the run stopped (mid-epoch included); ``RUN/best.pt`` when a validation metric
-  improves;
+* ``RUN/last.pt`` written atomically every ``save_every`` steps, at every epoch end (before the
+  epoch's evaluation, so a failing evaluation loses nothing) and on interruption (Ctrl-C, or
+  SIGTERM under :func:`rgbt.interrupt.terminate_as_interrupt`), holding model, optimiser,
+  scheduler, scaler, RNG states, position and config, so ``resume=True`` continues exactly where
+  the run stopped (mid-epoch included) and ends bit-identical to an uninterrupted run;
+  ``RUN/best.pt`` when a validation metric improves;
+* exact augmentation on resume: a dataset with a ``set_epoch(epoch)`` method (like
+  :class:`rgbt.data.dataset.PairDataset`) is told the epoch before each pass and draws every
+  item's randomness from ``(seed, epoch, index)``, so neither worker count nor an interruption
+  changes what a sample looks like; the DataLoader has its own seeded generator and never draws
+  from the global RNG that model code uses;
+* the resolved config written to ``RUN/config.yaml`` (atomically) once the run really starts; on
+  resume the checkpoint's config must equal the given one (apart from :data:`RESUME_FREE_KEYS`);
+  ``log.csv`` / ``eval.csv`` rows past the resumed step are dropped;
 * a CSV log of every ``log_every`` steps (``RUN/log.csv``), evaluations (``RUN/eval.csv``), a loss
   plot (``RUN/loss.png``) and a tqdm progress bar;
 * a non-finite loss stops training with the epoch, step and frames of the offending batch named;
@@ -21,6 +31,7 @@ What it takes care of, so model code does not repeat it:
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import time
@@ -33,7 +44,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from rgbt.config import OptimConfig, config_to_dict
+from rgbt.atomic import atomic_write_text
+from rgbt.config import OptimConfig, config_to_dict, save_config
 from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from rgbt.engine.optim import build_optimizer, build_scheduler
@@ -46,6 +58,38 @@ LossFn = Callable[[torch.nn.Module, Any, torch.device], dict[str, torch.Tensor]]
 AdversaryLossFn = Callable[[torch.nn.Module, torch.nn.Module, Any, torch.device], dict[str, torch.Tensor]]
 #: ``evaluate(model) -> {metric name: value}``, run on the main process only.
 EvalFn = Callable[[torch.nn.Module], dict[str, float]]
+
+#: Config keys a resumed run may change: where and how fast it runs, and its length (to train a
+#: finished run for longer; the learning-rate schedule then follows the new length), never what a
+#: step computes.
+RESUME_FREE_KEYS = frozenset({"train.device", "data.workers", "train.save_every", "train.log_every",
+                              "train.epochs", "train.max_steps"})
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def config_differences(saved: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """``key: saved -> given`` for every dotted key whose value differs (keys in either dict)."""
+    a, b = _flatten(saved), _flatten(given)
+    missing = object()
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        if key in RESUME_FREE_KEYS:
+            continue
+        old, new = a.get(key, missing), b.get(key, missing)
+        if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+            old, new = list(old), list(new)
+        if old != new:
+            shown = ["<absent>" if value is missing else repr(value) for value in (old, new)]
+            rows.append(f"{key}: {shown[0]} -> {shown[1]}")
+    return rows
 
 
 class EpochSampler(Sampler[int]):
@@ -95,6 +139,34 @@ class TrainState:
     batch_in_epoch: int = 0
     best: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    #: the epoch end was saved but its evaluation has not run yet (it runs first on resume)
+    pending_eval: bool = False
+
+
+def _row_step(row: dict[str, str]) -> float:
+    try:
+        return float(row.get("step") or 0)
+    except ValueError:
+        return 0.0
+
+
+def _check_loop_settings(optim: OptimConfig, workers: int) -> None:
+    """Refuse loop settings that would train nothing or make no sense (they used to pass silently)."""
+    checks = [
+        ("train.epochs", optim.epochs, optim.epochs >= 1, ">= 1"),
+        ("train.max_steps", optim.max_steps, optim.max_steps >= 0, ">= 0 (0: no limit)"),
+        ("train.batch_size", optim.batch_size, optim.batch_size >= 1, ">= 1"),
+        ("train.save_every", optim.save_every, optim.save_every >= 0, ">= 0 (0: epoch ends only)"),
+        ("train.log_every", optim.log_every, optim.log_every >= 1, ">= 1"),
+        ("train.eval_every", optim.eval_every, optim.eval_every >= 0, ">= 0 (0: off)"),
+        ("train.warmup_steps", optim.warmup_steps, optim.warmup_steps >= 0, ">= 0"),
+        ("train.lr", optim.lr, math.isfinite(optim.lr) and optim.lr > 0, "a finite number > 0"),
+        ("train.grad_clip", optim.grad_clip, math.isfinite(optim.grad_clip) and optim.grad_clip >= 0, ">= 0"),
+        ("data.workers", workers, workers >= 0, ">= 0"),
+    ]
+    for key, value, ok, expected in checks:
+        if not ok:
+            raise ValueError(f"{key} must be {expected}, got {value!r}")
 
 
 def _autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
@@ -191,13 +263,19 @@ class Trainer:
             self.train_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if len(dataset) == 0:
             raise ValueError("the training set is empty: check the dataset root, image set and period filter")
+        _check_loop_settings(optim, workers)
+        self.dataset = dataset
         self.sampler = EpochSampler(len(dataset), seed=optim.seed)
+        # Its own generator: creating a DataLoader iterator draws a worker base seed, which must not come from
+        # the global torch RNG (a resumed run creates its iterator at another point of that stream).
+        self.loader_generator = torch.Generator()
         self.loader = DataLoader(
             dataset,
             batch_size=optim.batch_size,
             sampler=self.sampler,
             collate_fn=collate_fn,
             num_workers=workers,
+            generator=self.loader_generator,
         )
         self.steps_per_epoch = math.ceil(len(self.sampler) / optim.batch_size)
         total = optim.epochs * self.steps_per_epoch
@@ -242,6 +320,7 @@ class Trainer:
             "batch_in_epoch": self.state.batch_in_epoch,
             "best": self.state.best,
             "history": self.state.history,
+            "pending_eval": self.state.pending_eval,
             "config": config_to_dict(self.config),
             "rng": rng_state(),
             **adversary,
@@ -259,7 +338,25 @@ class Trainer:
         if not path.is_file():
             return False
         state = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(state["model"])
+        if "model" not in state or "step" not in state:
+            raise ValueError(f"{path}: not a training checkpoint of rgbt (no model/step state to resume from)")
+        differences = config_differences(state.get("config") or {}, config_to_dict(self.config))
+        if differences:
+            shown = "; ".join(differences[:8]) + (f"; ... ({len(differences)} in all)" if len(differences) > 8 else "")
+            raise ValueError(
+                f"{path}: cannot resume with other settings than the run was started with ({shown}); resume without "
+                "--config/--set to continue it, or train into a new --out"
+            )
+        saved_config = _flatten(state.get("config") or {})
+        length = {k: v for k, v in saved_config.items() if k in ("train.epochs", "train.max_steps")}
+        now = {"train.epochs": self.optim.epochs, "train.max_steps": self.optim.max_steps}
+        if any(length.get(k, v) != v for k, v in now.items()):
+            log.warning("resuming %s with another length (%s -> %s): the learning-rate schedule follows the new length",
+                        path, length, now)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise ValueError(f"{path}: the checkpoint's model does not fit the configured model ({err})") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -275,12 +372,39 @@ class Trainer:
             batch_in_epoch=state["batch_in_epoch"],
             best=state["best"],
             history=list(state.get("history", [])),
+            pending_eval=bool(state.get("pending_eval", False)),
         )
         set_rng_state(state["rng"])
+        self._truncate_logs()
         log.info("resumed from %s at epoch %d, step %d", path, self.state.epoch, self.state.step)
         return True
 
     # ---------------------------------------------------------------- logging
+    def _truncate_logs(self) -> None:
+        """Drop ``log.csv`` / ``eval.csv`` rows written after the resumed checkpoint (an interrupted run's)."""
+        if not distributed.is_main_process():
+            return
+        for name in ("log.csv", "eval.csv"):
+            path = self.run_dir / name
+            if not path.is_file():
+                continue
+            with path.open(newline="") as handle:
+                reader = csv.DictReader(handle)
+                fields = reader.fieldnames or []
+                rows = list(reader)
+            keep = [row for row in rows if _row_step(row) <= self.state.step]
+            if name == "eval.csv" and self.state.pending_eval:
+                keep = [row for row in keep if _row_step(row) < self.state.step]
+            if len(keep) == len(rows):
+                continue
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(keep)
+            atomic_write_text(path, buffer.getvalue())
+            log.info("%s: dropped %d row(s) written after step %d by the interrupted run", path, len(rows) - len(keep),
+                     self.state.step)
+
     def _append_csv(self, name: str, row: dict[str, float]) -> None:
         if not distributed.is_main_process():
             return
@@ -337,6 +461,7 @@ class Trainer:
         return {**{k: float(v.detach()) for k, v in losses.items()}, **adversary}
 
     def _run_evaluation(self) -> None:
+        self.state.pending_eval = False
         if self.evaluate is None or not distributed.is_main_process():
             return
         self.model.eval()
@@ -355,18 +480,32 @@ class Trainer:
                 self.state.best = value
                 self.save("best.pt")
 
+    def _set_epoch(self) -> None:
+        """Point the sampler, the loader's generator and the dataset's item seeds at the current epoch."""
+        self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch * self.optim.batch_size)
+        self.loader_generator.manual_seed(self.optim.seed * 100_003 + self.state.epoch)
+        set_epoch = getattr(self.dataset, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(self.state.epoch)
+
     def fit(self, resume: bool = False) -> TrainState:
         """Train until ``optim.epochs`` (or ``optim.max_steps``) are done; returns the final state."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume and not self.resume():
             log.info("nothing to resume in %s: starting a new run", self.run_dir)
-        self.model.train()
         main = distributed.is_main_process()
+        if main:
+            save_config(self.config, self.run_dir)
+        if self.state.pending_eval:
+            self._run_evaluation()
+            self.save()
+        self.model.train()
         bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train", disable=not main, leave=False)
         started = time.perf_counter()
+        every_save = max(0, self.optim.save_every)
         try:
             while self.state.step < self.total_steps and self.state.epoch < self.optim.epochs:
-                self.sampler.set_epoch(self.state.epoch, self.state.batch_in_epoch * self.optim.batch_size)
+                self._set_epoch()
                 for batch in self.loader:
                     losses = self._train_step(batch)
                     self.state.step += 1
@@ -383,6 +522,8 @@ class Trainer:
                         })
                     if self.state.step >= self.total_steps:
                         break
+                    if every_save and self.state.step % every_save == 0:
+                        self.save()
                 finished_epoch = self.state.batch_in_epoch >= self.steps_per_epoch
                 if finished_epoch:
                     self.state.epoch += 1
@@ -390,13 +531,19 @@ class Trainer:
                 last = self.state.step >= self.total_steps or self.state.epoch >= self.optim.epochs
                 every = self.optim.eval_every
                 if every > 0 and (last or (finished_epoch and self.state.epoch % every == 0)):
+                    # Saved first: an evaluation that fails (a corrupt validation image) loses no training.
+                    self.state.pending_eval = True
+                    self.save()
                     self._run_evaluation()
                 self.save()
                 if main and (self.run_dir / "log.csv").exists():
                     _plot_losses(self.run_dir / "log.csv", self.run_dir / "loss.png")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             # Keep every finished step: `--resume` continues from here.
-            self.save()
+            path = self.save()
+            if path is not None:
+                log.warning("%s at step %d: saved %s; run again with --resume to continue", err or "interrupted",
+                            self.state.step, path)
             raise
         finally:
             bar.close()

@@ -79,19 +79,26 @@ INIT_SAMPLES = 16
 class RandomCrop:
     """``PairSample -> PairSample``: the same random ``height x width`` window of every modality.
 
-    Windows are drawn from torch's RNG (seeded by :func:`~rgbt.engine.run.seed_everything`,
-    reseeded per DataLoader worker by torch, saved in every checkpoint), so a seeded run crops
-    identically every time and workers never repeat each other.
+    In training, :class:`~rgbt.data.dataset.PairDataset` calls :meth:`set_seed` before every item
+    with a seed made of ``(seed, epoch, index)``, so the window of an item depends on nothing else
+    (not the worker, not an interruption). Until then, windows come from torch's RNG (seeded by
+    :func:`~rgbt.engine.run.seed_everything`, reseeded per DataLoader worker by torch).
     """
 
-    def __init__(self, height: int, width: int) -> None:
+    def __init__(self, height: int, width: int, seed: int | None = None) -> None:
         if height < 1 or width < 1:
             raise ValueError(f"crop must be two positive sizes (height, width), got {height}, {width}")
         self.height = height
         self.width = width
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+
+    def set_seed(self, seed: int) -> None:
+        """Draw the next windows from a generator seeded with ``seed``."""
+        self._rng = np.random.default_rng(seed)
 
     def __call__(self, sample: PairSample) -> PairSample:
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ())))
+        rng = self._rng if self._rng is not None else np.random.default_rng(int(torch.randint(0, 2**62, ())))
         return random_crop_pair(sample, self.height, self.width, rng)
 
 
@@ -321,13 +328,13 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
     if config.val_frames < 0 or config.bank_frames < 0:
         raise ValueError(f"val_frames and bank_frames must be >= 0, got {config.val_frames}, {config.bank_frames}")
     main = distributed.is_main_process()
-    run_dir = prepare_run_dir(out, config) if main else Path(out)
+    run_dir = prepare_run_dir(out) if main else Path(out)
     seed_everything(config.train.seed)
     device = resolve_device(config.train.device)
     kind = detect_format(data.root) if data.format == "auto" else data.format
 
     source = open_source(data.root, data.train_set, kind, None, None, data.period)
-    dataset = PairDataset(source, ("thermal", "rgb"), RandomCrop(crop_h, crop_w))
+    dataset = PairDataset(source, ("thermal", "rgb"), RandomCrop(crop_h, crop_w, seed=config.train.seed))
     if len(dataset) == 0:
         raise ValueError(f"no training frames in {data.root} (train_set={data.train_set!r}, period={data.period!r})")
     translator, adversary = build_translator_pair(config.model, config.loss, seed=config.train.seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 import torch
@@ -113,3 +114,38 @@ def test_schedule_warms_up_then_decays() -> None:
     assert lr_factor(50, 100, 0, "constant") == 1.0
     with pytest.raises(ValueError, match="unknown schedule"):
         lr_factor(0, 10, 0, "linear")
+
+
+def test_a_failing_evaluation_loses_no_training_and_runs_first_on_resume(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def broken_then_fine(model):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("frame f007: corrupt validation image")
+        return {"mse": 1.0}
+
+    trainer = make_trainer(tmp_path, epochs=2)
+    trainer.evaluate, trainer.metric = broken_then_fine, "mse"
+    with pytest.raises(ValueError, match="corrupt validation image"):
+        trainer.fit()
+    saved = load_checkpoint(tmp_path / "last.pt")
+    assert saved["step"] == trainer.steps_per_epoch and saved["pending_eval"] is True
+    resumed = make_trainer(tmp_path, epochs=2)
+    resumed.evaluate, resumed.metric = broken_then_fine, "mse"
+    state = resumed.fit(resume=True)
+    assert [row["step"] for row in state.history] == [trainer.steps_per_epoch, 2 * trainer.steps_per_epoch]
+
+
+def test_periodic_saves(tmp_path: Path) -> None:
+    seen = []
+    trainer = make_trainer(tmp_path, epochs=1, save_every=2, eval_every=0)
+    original = trainer.save
+
+    def recording(name: str = "last.pt"):  # type: ignore[no-untyped-def]
+        seen.append((name, trainer.state.step))
+        return original(name)
+
+    trainer.save = recording  # type: ignore[method-assign]
+    trainer.fit()
+    assert [step for name, step in seen if name == "last.pt"] == [2, 4, 5]
