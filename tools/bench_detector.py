@@ -30,8 +30,9 @@ from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
-from rgbt.detect.backbone import MODALITY_CHANNELS, TRUNKS
+from rgbt.data.sample import MODALITY_CHANNELS
 from rgbt.detect.detector import ARCHS, build_fusion_detector
+from rgbt.detect.trunk import TRUNKS
 
 
 def build_parser() -> argparse.ArgumentParser:
