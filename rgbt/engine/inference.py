@@ -27,13 +27,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from rgbt.config import DetectorConfig, config_from_dict
+from rgbt.config import DetectorConfig
 from rgbt.data.dataset import image_to_tensor, stack_modalities
 from rgbt.data.misalignment import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
-from rgbt.engine.checkpoint import load_checkpoint
-from rgbt.engine.detector_training import build_detector_from_config
+from rgbt.engine.detector_builder import load_detector_checkpoint
 from rgbt.engine.run import resolve_device
 from rgbt.evaluation.missrate import MissRateCurve, MissRateSetup
 
@@ -142,8 +141,8 @@ def load_detector(
 ) -> FusionDetector:
     """Rebuild the detector of a ``rgbt train-detector`` checkpoint (``last.pt`` / ``best.pt``).
 
-    The checkpoint's stored config gives the architecture, modalities and classes; trunk weight
-    files named in it are not read again (the checkpoint holds every weight).
+    The checkpoint's stored config gives the architecture, modalities and classes (see
+    :func:`~rgbt.engine.detector_builder.load_detector_checkpoint`).
 
     Args:
         path: the checkpoint file.
@@ -156,20 +155,11 @@ def load_detector(
         ValueError: not a detector checkpoint (no config or model weights), or weights that do not
             fit the architecture of its config.
     """
-    path = Path(path)
-    state = load_checkpoint(path, map_location="cpu")
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise ValueError(f"{path}: not a detector checkpoint written by `rgbt train-detector` (no config/model)")
-    config = config_from_dict(DetectorConfig, state["config"])
+    model, config, state = load_detector_checkpoint(path)
     modalities, classes = list(config.data.modalities), list(config.data.classes)
-    model = build_detector_from_config(config.model, modalities, len(classes) + 1, load_weights=False)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not fit the model of its config ({err})") from None
     resolved = device if isinstance(device, torch.device) else resolve_device(str(device))
-    log.info("loaded %s (%s %s, %s fusion, modalities %s, step %s)", path, config.model.arch, config.model.trunk,
-             config.model.fusion, modalities, state.get("step"))
+    log.info("loaded %s (%s %s, %s fusion, modalities %s, step %s)", Path(path), config.model.arch,
+             config.model.trunk, config.model.fusion, modalities, state.get("step"))
     return FusionDetector(model, modalities, classes, resolved, batch_size, output_classes, config)
 
 
