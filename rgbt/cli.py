@@ -333,40 +333,15 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_misalign(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rgbt.data.source import open_source
-    from rgbt.engine.run import prepare_run_dir, resolve_device
-    from rgbt.evaluation.misalignment import GroundTruthDetector, build_sweep, format_table, run_sweep
+    from rgbt.engine.misalign import detector_names, load_sweep_detectors, run_sweep
+    from rgbt.engine.run import prepare_run_dir
+    from rgbt.evaluation.sweep import build_sweep, format_table
 
     points = build_sweep(args.patterns, args.shifts, args.rotations, args.scales, args.blackout, args.modality)
-    specs = args.checkpoint or args.reference
-    if args.names is not None and len(args.names) != len(specs):
-        raise ValueError(f"--names gives {len(args.names)} names for {len(specs)} detectors")
-    if args.names is not None:
-        names = list(args.names)
-    elif args.checkpoint:
-        names = [Path(path).stem for path in args.checkpoint]
-    else:
-        names = [f"gt-{modality}" for modality in args.reference]
-    if len(set(names)) != len(names):
-        raise ValueError(f"detector names must be unique, got {names}; name them with --names")
+    names = detector_names(args.checkpoint, args.reference, args.names)
     source = open_source(args.data, image_set=args.image_set, format=args.format, fake_rgb_root=args.fake_rgb)
-    if args.checkpoint:
-        try:
-            from rgbt.engine.inference import load_detector
-        except ImportError as err:
-            raise ValueError(
-                f"--checkpoint needs rgbt.engine.inference.load_detector, which is not available ({err}); "
-                "use --reference for the ground-truth reference curves"
-            ) from err
-        device = resolve_device(args.device)
-        for path in args.checkpoint:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"checkpoint not found: {path}")
-        detectors = {name: load_detector(path, device) for name, path in zip(names, args.checkpoint)}
-    else:
-        detectors = {name: GroundTruthDetector(modality) for name, modality in zip(names, args.reference)}
+    detectors = load_sweep_detectors(names, args.checkpoint, args.reference, args.device)
     out = prepare_run_dir(args.out)
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),
              len(source), args.data)

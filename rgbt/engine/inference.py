@@ -9,17 +9,21 @@ architecture, modalities and classes) and wraps it in a :class:`FusionDetector`:
 * ``detector.predict(samples)`` gives every class: ``(M, 6)`` ``[x1, y1, x2, y2, score, label]``
   with ``label`` the 1-based index into ``detector.classes`` (what COCO AP evaluation reads).
 
-:func:`detect_source` runs a detector over a whole frame source in batches, optionally through
-perturbations (misalignment), with a progress bar; :func:`evaluate_detector` scores it with the
-KAIST miss rate.
+:func:`detect_source` is the one loop running detectors over a whole frame source in batches,
+optionally through perturbations (misalignment), with a progress bar: ``rgbt detect``, training's
+validation, :func:`evaluate_detector` (the KAIST miss rate) and the misalignment sweep
+(:func:`rgbt.engine.misalign.run_sweep`) all go through it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -180,31 +184,127 @@ class _PerturbedFrames(Dataset):
         return sample
 
 
+def _thread_batches(frames: _PerturbedFrames, batch_size: int, workers: int) -> Iterator[list[PairSample]]:
+    """``frames`` in batches, the next ``workers`` batches loading in threads while the current one is used."""
+    n = len(frames)
+    batches = [range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+    def load(indices: range) -> list[PairSample]:
+        return [frames[i] for i in indices]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[list[PairSample]]] = deque()
+        upcoming = iter(batches)
+        for indices in upcoming:
+            pending.append(pool.submit(load, indices))
+            if len(pending) >= workers:
+                break
+        while pending:
+            batch = pending.popleft().result()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append(pool.submit(load, following))
+            yield batch
+
+
+#: What each row of an ``(M, columns)`` result holds, for error messages.
+_ROW_LAYOUTS: dict[int, str] = {5: " [x1, y1, x2, y2, score]", 6: " [x1, y1, x2, y2, score, label]"}
+
+
+def _checked(name: str | None, samples: list[PairSample], output: Any, columns: int | None) -> list[np.ndarray]:
+    """The detector's results for ``samples`` as a list, one per sample; with ``columns``, each as a
+    float64 ``(M, columns)`` array (an empty result of any shape becomes ``(0, columns)``)."""
+    who = "detector" if name is None else f"detector {name!r}"
+    try:
+        output = list(output)
+    except TypeError:
+        raise ValueError(f"{who} returned {type(output).__name__}, expected a list of arrays") from None
+    if len(output) != len(samples):
+        raise ValueError(f"{who} returned {len(output)} results for {len(samples)} samples")
+    if columns is None:
+        return output
+    checked = []
+    for sample, dets in zip(samples, output):
+        dets = np.asarray(dets, dtype=np.float64)
+        if dets.size == 0:
+            dets = dets.reshape(0, columns)
+        if dets.ndim != 2 or dets.shape[1] != columns:
+            raise ValueError(
+                f"{who} returned shape {dets.shape} for frame {sample.frame_id!r}; "
+                f"expected (M, {columns}){_ROW_LAYOUTS.get(columns, '')}"
+            )
+        checked.append(dets)
+    return checked
+
+
+@overload
 def detect_source(
     detector: DetectFn,
+    source: FrameSource,
+    perturbation: Perturbation | Sequence[Perturbation] | None = ...,
+    batch_size: int = ...,
+    workers: int = ...,
+    progress: bool = ...,
+    *,
+    threads: bool = ...,
+    columns: int | None = ...,
+    on_batch: Callable[[list[PairSample]], None] | None = ...,
+) -> list[np.ndarray]: ...
+
+
+@overload
+def detect_source(
+    detector: Mapping[str, DetectFn],
+    source: FrameSource,
+    perturbation: Perturbation | Sequence[Perturbation] | None = ...,
+    batch_size: int = ...,
+    workers: int = ...,
+    progress: bool = ...,
+    *,
+    threads: bool = ...,
+    columns: int | None = ...,
+    on_batch: Callable[[list[PairSample]], None] | None = ...,
+) -> dict[str, list[np.ndarray]]: ...
+
+
+def detect_source(
+    detector: DetectFn | Mapping[str, DetectFn],
     source: FrameSource,
     perturbation: Perturbation | Sequence[Perturbation] | None = None,
     batch_size: int = 8,
     workers: int = 0,
     progress: bool = True,
-) -> list[np.ndarray]:
-    """Run ``detector`` over every frame of ``source`` in list order.
+    *,
+    threads: bool = False,
+    columns: int | None = None,
+    on_batch: Callable[[list[PairSample]], None] | None = None,
+) -> list[np.ndarray] | dict[str, list[np.ndarray]]:
+    """Run a detector, or several on the same loaded frames, over every frame of ``source`` in list order.
 
     Args:
         detector: ``samples -> per-sample arrays`` (a :class:`FusionDetector`, its ``predict`` for
-            labelled rows, or any harness detector).
+            labelled rows, or any harness detector), or a mapping name -> such detector: every
+            batch is then loaded (and perturbed) once and handed to each detector in turn.
         source: the frames.
         perturbation: one perturbation or several applied in order to every frame before
             detection (e.g. ``Perturbation.parse('shift:4,0')`` moves RGB 4 px right); ``None``: none.
         batch_size: frames per detector call.
-        workers: DataLoader worker processes decoding (and perturbing) the next frames; 0 decodes here.
+        workers: worker processes decoding (and perturbing) the next frames through a DataLoader
+            (the source is pickled into them); 0 decodes here.
         progress: show a tqdm bar.
+        threads: make the ``workers`` threads instead, each loading a whole batch ahead: nothing is
+            pickled and the workers start at once (decoding and warping release the GIL), but the
+            source must tolerate concurrent ``source[i]`` calls.
+        columns: check every result: a float64 ``(M, columns)`` array (5: ``[x1, y1, x2, y2, score]``,
+            6: with a label column); ``None`` passes results on as the detector returns them.
+        on_batch: called with each batch of (perturbed) samples once every detector has seen it.
 
     Returns:
-        one array per frame, as the detector returns it.
+        one array per frame; for a mapping, name -> one array per frame.
 
     Raises:
-        ValueError: ``batch_size < 1``, or a detector returning a wrong number of results.
+        ValueError: ``batch_size < 1``, a detector returning a wrong number of results, or (with
+            ``columns``) a result of another shape; the message names the detector and frame.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -214,18 +314,22 @@ def detect_source(
         perturbations = (perturbation,)
     else:
         perturbations = tuple(perturbation)
-    loader = DataLoader(
-        _PerturbedFrames(source, perturbations), batch_size=batch_size, num_workers=workers, collate_fn=list
-    )
-    results: list[np.ndarray] = []
+    single = not isinstance(detector, Mapping)
+    detectors: dict[str | None, DetectFn] = {None: detector} if single else dict(detector)
+    frames = _PerturbedFrames(source, perturbations)
+    if threads and workers > 0:
+        batches: Iterable[list[PairSample]] = _thread_batches(frames, batch_size, workers)
+    else:
+        batches = DataLoader(frames, batch_size=batch_size, num_workers=workers, collate_fn=list)
+    results: dict[str | None, list[np.ndarray]] = {name: [] for name in detectors}
     with tqdm(total=len(source), unit="frame", desc="detect", disable=not progress, leave=False) as bar:
-        for samples in loader:
-            output = list(detector(samples))
-            if len(output) != len(samples):
-                raise ValueError(f"detector returned {len(output)} results for {len(samples)} frames")
-            results.extend(output)
+        for samples in batches:
+            for name, detect in detectors.items():
+                results[name].extend(_checked(name, samples, detect(samples), columns))
+            if on_batch is not None:
+                on_batch(samples)
             bar.update(len(samples))
-    return results
+    return results[None] if single else results
 
 
 def evaluate_detector(
