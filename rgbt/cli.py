@@ -336,6 +336,7 @@ def _run_misalign(args: argparse.Namespace) -> int:
     from rgbt.data.source import open_source
     from rgbt.engine.misalign import detector_names, load_sweep_detectors, run_sweep
     from rgbt.engine.run import prepare_run_dir
+    from rgbt.evaluation.missrate import height_scaled
     from rgbt.evaluation.sweep import build_sweep, format_table
 
     points = build_sweep(args.patterns, args.shifts, args.rotations, args.scales, args.blackout, args.modality)
@@ -345,7 +346,7 @@ def _run_misalign(args: argparse.Namespace) -> int:
     out = prepare_run_dir(args.out)
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),
              len(source), args.data)
-    setup = _scaled(args.setup, args.height_scale)
+    setup = height_scaled(args.setup, args.height_scale)
     rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=setup, workers=args.workers)
     print(format_table(rows))
     print(f"wrote {out / 'misalignment.csv'}, {out / 'misalignment.json'}, {out / 'misalignment.png'}")
@@ -355,17 +356,6 @@ def _run_misalign(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 # evaluation
 # --------------------------------------------------------------------------------------------
-
-
-def _scaled(setup: str, factor: float) -> object:
-    """The setup name itself (factor 1), else its height range scaled (see ``scaled_setup``)."""
-    if factor == 1.0:
-        return setup
-    from rgbt.evaluation.missrate import SETUPS, scaled_setup
-
-    if setup not in SETUPS:
-        raise ValueError(f"unknown setup {setup!r}; expected one of {', '.join(SETUPS)}")
-    return scaled_setup(SETUPS[setup], factor)
 
 
 def _add_evaluate(parser: argparse.ArgumentParser) -> None:
@@ -395,54 +385,17 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
                         help="miss rate: draw miss rate vs FPPI (first setup, all frames), one curve per result")
 
 
-def _legend_names(paths: Sequence[str]) -> list[str]:
-    from pathlib import Path
-
-    for names in ([Path(p).stem for p in paths], [Path(p).name for p in paths]):
-        if len(set(names)) == len(names):
-            return names
-    return list(paths)
-
-
 def _run_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from rgbt.atomic import atomic_write_text
+    from rgbt.evaluation.scoring import score_results
 
-    metric = args.metric
-    if metric == "auto":
-        from rgbt.evaluation.missrate import is_kaist_ground_truth
-
-        metric = "missrate" if is_kaist_ground_truth(args.gt) else "coco"
-    if metric == "coco":
-        from rgbt.evaluation.coco import evaluate_coco, format_table
-
-        if args.image_set or args.setup or args.plot:
-            raise ValueError("--image-set, --setup and --plot apply to the miss-rate metric only")
-        rows = [{"results": path, **evaluate_coco(args.gt, path, args.classes)} for path in args.results]
-    else:
-        from rgbt.evaluation.detections import read_detections
-        from rgbt.evaluation.missrate import evaluate_periods, format_table, load_ground_truth, report_row
-
-        if args.classes:
-            raise ValueError("--classes applies to the coco metric only (the miss rate scores 'person')")
-        gt = load_ground_truth(args.gt, args.image_set)
-        setups = args.setup or ["reasonable"]
-        rows, curves = [], {}
-        for path, name in zip(args.results, _legend_names(args.results)):
-            detections = read_detections(path, gt.frame_ids, gt.image_ids)
-            for setup in setups:
-                periods = evaluate_periods(gt.samples, detections, _scaled(setup, args.height_scale))
-                rows.append(report_row(path, setup, periods))
-                if setup == setups[0]:
-                    curves[name] = periods["all"]
-        if args.plot:
-            from rgbt.evaluation.plots import plot_miss_rate
-
-            plot_miss_rate(curves, args.plot, title=f"KAIST {setups[0]}, all ({len(gt.frame_ids)} frames)")
-    print(format_table(rows))
+    scores = score_results(args.gt, args.results, args.metric, image_set=args.image_set, setups=args.setup,
+                           height_scale=args.height_scale, classes=args.classes, plot=args.plot)
+    print(scores.table())
     if args.json:
-        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
+        atomic_write_text(args.json, json.dumps(scores.rows, indent=1) + "\n")
     return 0
 
 
