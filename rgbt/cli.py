@@ -165,38 +165,16 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_detect(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    import numpy as np
-
-    from rgbt.atomic import atomic_write_text
     from rgbt.data.misalignment import Perturbation
-    from rgbt.data.source import open_source
-    from rgbt.engine.inference import detect_source, load_detector
-    from rgbt.evaluation.detections import coco_results, write_aggregated_txt
+    from rgbt.engine.inference import write_detections
 
-    output_format = args.format or ("coco" if Path(args.out).suffix.lower() == ".json" else "kaist")
     perturbations = [Perturbation.parse(text) for text in args.perturb]
-    detector = load_detector(args.checkpoint, args.device, args.batch_size)
-    config = detector.config
-    fake_rgb = args.fake_rgb or (config.data.fake_rgb_root if "fake_rgb" in detector.modalities else None) or None
-    image_set = args.image_set or config.data.val_set
-    source = open_source(args.data, image_set, args.data_format, list(detector.classes), fake_rgb)
-    log.info("detecting on %d frames of %s%s", len(source), args.data,
-             f" perturbed by {' + '.join(map(str, perturbations))}" if perturbations else "")
-    if output_format == "kaist":
-        detections = detect_source(detector, source, perturbations, args.batch_size, args.workers)
-        write_aggregated_txt(args.out, detections)
-    else:
-        detections = detect_source(detector.predict, source, perturbations, args.batch_size, args.workers)
-        entries = []
-        for label, _name in enumerate(detector.classes, start=1):
-            per_class = [rows[rows[:, 5] == label, :5] for rows in detections]
-            entries += coco_results(per_class, category_id=label)
-        atomic_write_text(args.out, json.dumps(entries) + "\n")
-    count = int(np.sum([len(rows) for rows in detections]))
-    print(f"wrote {count} detections on {len(source)} frames to {args.out} ({output_format})")
+    summary = write_detections(args.checkpoint, args.data, args.out, output_format=args.format,
+                               image_set=args.image_set, data_format=args.data_format, fake_rgb=args.fake_rgb,
+                               perturbations=perturbations, batch_size=args.batch_size, workers=args.workers,
+                               device=args.device)
+    print(f"wrote {summary['detections']} detections on {summary['frames']} frames to {args.out} "
+          f"({summary['format']})")
     return 0
 
 

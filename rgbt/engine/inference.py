@@ -12,7 +12,8 @@ architecture, modalities and classes) and wraps it in a :class:`FusionDetector`:
 :func:`detect_source` is the one loop running detectors over a whole frame source in batches,
 optionally through perturbations (misalignment), with a progress bar: ``rgbt detect``, training's
 validation, :func:`evaluate_detector` (the KAIST miss rate) and the misalignment sweep
-(:func:`rgbt.engine.misalign.run_sweep`) all go through it.
+(:func:`rgbt.engine.misalign.run_sweep`) all go through it. :func:`write_detections` is ``rgbt detect``:
+a checkpoint over a dataset into a KAIST txt or COCO json results file.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from rgbt.config import DetectorConfig
 from rgbt.data.dataset import image_to_tensor, stack_modalities
 from rgbt.data.misalignment import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
-from rgbt.data.source import FrameSource
+from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.detector_builder import load_detector_checkpoint
 from rgbt.engine.run import resolve_device
+from rgbt.evaluation.detections import write_aggregated_txt, write_coco_results
 from rgbt.evaluation.missrate import MissRateCurve, MissRateSetup
 
 log = logging.getLogger(__name__)
@@ -359,3 +361,61 @@ def evaluate_detector(
     records = with_frame_size([source.annotations(i) for i in range(len(source))], source[0].size)
     detections = detect_source(detector, source, batch_size=batch_size, workers=workers, progress=progress)
     return evaluate_periods(records, detections, setup)
+
+
+#: Result file formats of :func:`write_detections`.
+OUTPUT_FORMATS: tuple[str, ...] = ("kaist", "coco")
+
+
+def write_detections(
+    checkpoint: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    output_format: str | None = None,
+    image_set: str | None = None,
+    data_format: str = "auto",
+    fake_rgb: str | os.PathLike[str] | None = None,
+    perturbations: Sequence[Perturbation] = (),
+    batch_size: int = 8,
+    workers: int = 2,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """``rgbt detect``: run a checkpoint over a dataset and write a results file.
+
+    Args:
+        checkpoint: a ``rgbt train-detector`` checkpoint.
+        data: the dataset root.
+        out: the results file.
+        output_format: ``kaist``: aggregated txt ``idx,x,y,w,h,score`` (``idx`` 1-based over the
+            frame list, the ``person`` detections, see :func:`~rgbt.evaluation.detections.write_aggregated_txt`);
+            ``coco``: results json of every class (``image_id`` the 0-based list position,
+            ``category_id`` the 1-based class index, see :func:`~rgbt.evaluation.detections.write_coco_results`);
+            ``None``: ``coco`` for a ``.json`` suffix, else ``kaist``.
+        image_set: the frames (default: the checkpoint's ``data.val_set``).
+        data_format: the dataset layout (default: detected).
+        fake_rgb: fake-RGB folder for models reading ``fake_rgb`` (default: the checkpoint's
+            ``data.fake_rgb_root``).
+        perturbations: applied in order to every frame first.
+        batch_size, workers, device: see :func:`detect_source` and :func:`load_detector`.
+
+    Returns:
+        ``{'detections': count, 'frames': count, 'format': output_format, 'out': path}``.
+    """
+    output_format = output_format or ("coco" if Path(out).suffix.lower() == ".json" else "kaist")
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown results format {output_format!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    detector = load_detector(checkpoint, device, batch_size)
+    config = detector.config
+    fake_rgb = fake_rgb or (config.data.fake_rgb_root if "fake_rgb" in detector.modalities else None) or None
+    source = open_source(data, image_set or config.data.val_set, data_format, list(detector.classes), fake_rgb)
+    log.info("detecting on %d frames of %s%s", len(source), data,
+             f" perturbed by {' + '.join(map(str, perturbations))}" if perturbations else "")
+    if output_format == "kaist":
+        detections = detect_source(detector, source, perturbations, batch_size, workers)
+        write_aggregated_txt(out, detections)
+    else:
+        detections = detect_source(detector.predict, source, perturbations, batch_size, workers)
+        write_coco_results(out, detections, category_id=None)
+    count = int(np.sum([len(rows) for rows in detections]))
+    return {"detections": count, "frames": len(source), "format": output_format, "out": str(out)}
