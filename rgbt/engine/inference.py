@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import torch
@@ -157,9 +157,8 @@ def load_detector(
         output_classes: see :class:`FusionDetector`.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a detector checkpoint (no config or model weights), or weights that do not
-            fit the architecture of its config.
+        FileNotFoundError, ValueError: as :func:`~rgbt.engine.detector_builder.load_detector_checkpoint`
+            (no such file, not a detector checkpoint, weights that do not fit its config).
     """
     model, config, state = load_detector_checkpoint(path)
     modalities, classes = list(config.data.modalities), list(config.data.classes)
@@ -237,36 +236,6 @@ def _checked(name: str | None, samples: list[PairSample], output: Any, columns: 
             )
         checked.append(dets)
     return checked
-
-
-@overload
-def detect_source(
-    detector: DetectFn,
-    source: FrameSource,
-    perturbation: Perturbation | Sequence[Perturbation] | None = ...,
-    batch_size: int = ...,
-    workers: int = ...,
-    progress: bool = ...,
-    *,
-    threads: bool = ...,
-    columns: int | None = ...,
-    on_batch: Callable[[list[PairSample]], None] | None = ...,
-) -> list[np.ndarray]: ...
-
-
-@overload
-def detect_source(
-    detector: Mapping[str, DetectFn],
-    source: FrameSource,
-    perturbation: Perturbation | Sequence[Perturbation] | None = ...,
-    batch_size: int = ...,
-    workers: int = ...,
-    progress: bool = ...,
-    *,
-    threads: bool = ...,
-    columns: int | None = ...,
-    on_batch: Callable[[list[PairSample]], None] | None = ...,
-) -> dict[str, list[np.ndarray]]: ...
 
 
 def detect_source(
