@@ -186,13 +186,18 @@ class _PerturbedFrames(Dataset):
 
 
 def _thread_batches(frames: _PerturbedFrames, batch_size: int, workers: int) -> Iterator[list[PairSample]]:
-    """``frames`` in batches, the next ``workers`` batches loading in threads while the current one is used."""
+    """``frames`` in batches, the next ``workers`` batches loading in threads while the current one is
+    used (``workers <= 0``: each batch loads in the calling thread when it is asked for)."""
     n = len(frames)
     batches = [range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
 
     def load(indices: range) -> list[PairSample]:
         return [frames[i] for i in indices]
 
+    if workers <= 0:
+        for indices in batches:
+            yield load(indices)
+        return
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: deque[Future[list[PairSample]]] = deque()
         upcoming = iter(batches)
@@ -263,9 +268,10 @@ def detect_source(
         workers: worker processes decoding (and perturbing) the next frames through a DataLoader
             (the source is pickled into them); 0 decodes here.
         progress: show a tqdm bar.
-        threads: make the ``workers`` threads instead, each loading a whole batch ahead: nothing is
-            pickled and the workers start at once (decoding and warping release the GIL), but the
-            source must tolerate concurrent ``source[i]`` calls.
+        threads: load in this process instead of through a DataLoader: ``workers`` threads each load
+            a whole batch ahead (0: the calling thread loads). Nothing is pickled, the workers start
+            at once (decoding and warping release the GIL) and the global torch RNG is left alone,
+            but the source must tolerate concurrent ``source[i]`` calls.
         columns: check every result: a float64 ``(M, columns)`` array (5: ``[x1, y1, x2, y2, score]``,
             6: with a label column); ``None`` passes results on as the detector returns them.
         on_batch: called with each batch of (perturbed) samples once every detector has seen it.
@@ -288,7 +294,7 @@ def detect_source(
     single = not isinstance(detector, Mapping)
     detectors: dict[str | None, DetectFn] = {None: detector} if single else dict(detector)
     frames = _PerturbedFrames(source, perturbations)
-    if threads and workers > 0:
+    if threads:
         batches: Iterable[list[PairSample]] = _thread_batches(frames, batch_size, workers)
     else:
         batches = DataLoader(frames, batch_size=batch_size, num_workers=workers, collate_fn=list)
