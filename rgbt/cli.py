@@ -165,7 +165,7 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_detect(args: argparse.Namespace) -> int:
-    from rgbt.data.misalignment import Perturbation
+    from rgbt.data.perturbation import Perturbation
     from rgbt.engine.inference import write_detections
 
     perturbations = [Perturbation.parse(text) for text in args.perturb]

@@ -144,7 +144,8 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
              device: str = "auto") -> dict[str, Any]:
     """Run every stage (reusing finished ones) and write the report; returns ``report.json``'s content."""
     from rgbt.config import DetectorConfig, TranslatorConfig, load_config
-    from rgbt.data.source import detect_format, open_source
+    from rgbt.data.formats import detect_format
+    from rgbt.data.source import open_source
     from rgbt.data.synthetic import generate_synthetic
     from rgbt.engine.detector_training import train_detector
     from rgbt.engine.inference import evaluate_detector, load_detector

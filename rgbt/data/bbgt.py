@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from rgbt.atomic import atomic_write_text
 from rgbt.data.errors import DataFormatError, parse_number
 
 #: Number of whitespace-separated fields per object line, by bbGt version.
@@ -132,7 +133,9 @@ def format_bbgt(objects: list[BbGtObject], version: int = 3) -> str:
 
 
 def write_bbgt(path: str | os.PathLike[str], objects: list[BbGtObject], version: int = 3) -> None:
-    """Write a bbGt file, creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(format_bbgt(objects, version), encoding="utf-8")
+    """Write a bbGt file (UTF-8, see :func:`format_bbgt`), creating parent folders.
+
+    The write is atomic: an interrupted writer (e.g. a killed synthetic-root generator) leaves the
+    old file or the whole new one, never a truncated annotation.
+    """
+    atomic_write_text(path, format_bbgt(objects, version))

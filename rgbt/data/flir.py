@@ -14,36 +14,43 @@ Released layouts (``ROOT`` is the folder given to :func:`open_flir`)::
                               ROOT/Annotations/FLIR_xxxxx_PreviewData.xml              Pascal VOC
                               ROOT/align_{train,validation}.txt                        FLIR_xxxxx_PreviewData per line
 
-Categories are always matched by *name* (ids differ between releases and files). Names are
-normalised to lower case and the v2 short names ``bike`` and ``motor`` read as ``bicycle`` and
-``motorcycle``, so ``classes=['person', 'car', 'bicycle']`` means the same thing on every release.
-Boxes are converted to ``xyxy`` at I/O: COCO ``[x, y, w, h]``; VOC ``xmin ymin xmax ymax`` as written.
+Categories are always matched by *name* (ids differ between releases and files; see
+:mod:`rgbt.data.labels`), so ``classes=['person', 'car', 'bicycle']`` means the same thing on every
+release. The annotation files are read by :mod:`rgbt.data.coco_json` (v1.3, v2) and
+:mod:`rgbt.data.voc_xml` (FLIR-aligned), which convert the boxes to ``xyxy``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
+from rgbt.data.coco_json import CocoGroundTruth, load_json, read_coco_annotations
 from rgbt.data.errors import DataFormatError
-from rgbt.data.imageio import check_same_size, find_image, read_image
+from rgbt.data.formats import detect_format
+from rgbt.data.imageio import (
+    PAIR_SUFFIXES,
+    check_same_size,
+    fake_rgb_path,
+    find_image,
+    read_fake_rgb,
+    read_image,
+    stem_candidates,
+)
+from rgbt.data.labels import LabelledObject, canonical_label
 from rgbt.data.sample import PairSample, empty_boxes
+from rgbt.data.voc_xml import read_voc_xml
 
 log = logging.getLogger(__name__)
 
 #: Format names understood by :func:`open_flir` (also the ``meta['dataset']`` values).
 FLIR_FORMATS: tuple[str, ...] = ("flir-v1", "flir-v2", "flir-aligned")
-
-#: Category names of some releases -> the name used everywhere in rgbt.
-NAME_ALIASES: dict[str, str] = {"bike": "bicycle", "motor": "motorcycle"}
 
 #: Split names per format (first: canonical name; the dict maps accepted aliases to it).
 V1_SPLITS: tuple[str, ...] = ("train", "val", "video")
@@ -58,135 +65,6 @@ _ALIGNED_ALIASES: dict[str, str] = {"val": "validation"}
 
 _PERIOD_KEYS = ("period", "daytime", "time_of_day", "timeofday", "hours")
 _PERIOD_VALUES = {"day": "day", "daytime": "day", "night": "night", "nighttime": "night"}
-
-
-class FlirObject(NamedTuple):
-    """One annotated object: canonical label, ``xyxy`` box in thermal pixels, ignore flag."""
-
-    label: str
-    box: tuple[float, float, float, float]
-    ignore: bool = False
-
-
-def canonical_label(name: str) -> str:
-    """Lower-case, single-spaced category name with release aliases resolved (``bike`` -> ``bicycle``)."""
-    name = " ".join(str(name).strip().lower().split())
-    return NAME_ALIASES.get(name, name)
-
-
-# --------------------------------------------------------------------------------------------
-# annotation files
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class CocoGroundTruth:
-    """A COCO detection file, read by category name.
-
-    ``images`` are the raw image entries in file order; ``objects[image_id]`` the objects of one
-    image (boxes converted to ``xyxy``); ``categories`` the canonical category names.
-    """
-
-    images: list[dict[str, Any]]
-    objects: dict[int, list[FlirObject]]
-    categories: list[str]
-
-
-def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"not a UTF-8 text file ({err})") from None
-
-
-def read_coco_annotations(path: str | os.PathLike[str]) -> CocoGroundTruth:
-    """Read a COCO detection json (``thermal_annotations.json``, ``coco.json``, ``annotations.json``).
-
-    ``iscrowd`` (or an ``ignore`` key) set to 1 marks an object as ignore. Labels come from the
-    ``categories`` names (see :func:`canonical_label`), never from the ids.
-
-    Raises:
-        FileNotFoundError: ``path`` is missing.
-        DataFormatError: invalid json, missing keys, unknown image or category id, a bad box.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: annotation file missing")
-    data = _load_json(path)
-    if not isinstance(data, dict) or "images" not in data:
-        raise DataFormatError(path, None, "expected a COCO json object with 'images', 'annotations', 'categories'")
-    if not data.get("categories") and data.get("annotations"):
-        raise DataFormatError(path, None, "no 'categories': labels are matched by category name, so names are needed")
-    names: dict[int, str] = {}
-    for cat in data.get("categories", []):
-        if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
-            raise DataFormatError(path, None, f"a category lacks 'id' or 'name': {json.dumps(cat)[:200]}")
-        names[int(cat["id"])] = canonical_label(cat["name"])
-    images = []
-    objects: dict[int, list[FlirObject]] = {}
-    for image in data["images"]:
-        if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
-            raise DataFormatError(path, None, f"an image entry lacks 'id' or 'file_name': {json.dumps(image)[:200]}")
-        images.append(image)
-        objects[int(image["id"])] = []
-    for ann in data.get("annotations", []):
-        where = f"annotation {ann.get('id')!r}" if isinstance(ann, dict) else "an annotation"
-        if not isinstance(ann, dict) or any(key not in ann for key in ("image_id", "category_id", "bbox")):
-            raise DataFormatError(path, None, f"{where} lacks 'image_id', 'category_id' or 'bbox'")
-        image_id = int(ann["image_id"])
-        if image_id not in objects:
-            raise DataFormatError(path, None, f"{where} refers to unknown image_id {image_id}")
-        category = int(ann["category_id"])
-        if category not in names:
-            raise DataFormatError(path, None, f"{where} has category_id {category}, not in 'categories'")
-        try:
-            x, y, w, h = (float(v) for v in ann["bbox"])
-        except (TypeError, ValueError):
-            raise DataFormatError(path, None, f"{where} has a bad bbox {ann['bbox']!r}, not [x, y, w, h]") from None
-        if w < 0 or h < 0 or not np.isfinite([x, y, w, h]).all():
-            raise DataFormatError(path, None, f"{where} has a negative or non-finite size: {ann['bbox']}")
-        ignore = bool(int(ann.get("iscrowd", 0) or 0)) or bool(int(ann.get("ignore", 0) or 0))
-        objects[image_id].append(FlirObject(names[category], (x, y, x + w, y + h), ignore))
-    return CocoGroundTruth(images, objects, sorted(set(names.values())))
-
-
-def read_voc_xml(path: str | os.PathLike[str]) -> list[FlirObject]:
-    """Read one Pascal VOC annotation file (FLIR-aligned); ``difficult`` = 1 marks an ignore object.
-
-    Raises:
-        FileNotFoundError: ``path`` is missing.
-        DataFormatError: not XML, or an object without a name or with a bad ``bndbox``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: annotation file missing")
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as err:
-        raise DataFormatError(path, err.position[0], f"invalid XML: {err}") from None
-    out = []
-    for number, obj in enumerate(root.iter("object"), start=1):
-        name = (obj.findtext("name") or "").strip()
-        if not name:
-            raise DataFormatError(path, None, f"object {number} has no <name>")
-        box = obj.find("bndbox")
-        if box is None:
-            raise DataFormatError(path, None, f"object {number} ({name}) has no <bndbox>")
-        values = []
-        for key in ("xmin", "ymin", "xmax", "ymax"):
-            text = box.findtext(key)
-            try:
-                values.append(float(text))  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise DataFormatError(path, None, f"object {number} ({name}): <{key}> not a number: {text!r}") from None
-        x1, y1, x2, y2 = values
-        if x2 < x1 or y2 < y1 or not np.isfinite(values).all():
-            raise DataFormatError(path, None, f"object {number} ({name}): bad box {x1=} {y1=} {x2=} {y2=}")
-        difficult = (obj.findtext("difficult") or "0").strip() == "1"
-        out.append(FlirObject(canonical_label(name), (x1, y1, x2, y2), difficult))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,7 +85,7 @@ class FlirFrame:
     thermal: Path
     rgb: Path | None
     annotation: Path
-    objects: tuple[FlirObject, ...] | None = None
+    objects: tuple[LabelledObject, ...] | None = None
     period: str = "unknown"
 
 
@@ -264,9 +142,17 @@ class FlirSource:
         frame = self.frames[index]
         fake = None
         if self.fake_rgb_root is not None:
-            stem = self.fake_rgb_root / "fake_visible" / frame.frame_id
-            fake = find_image(stem, (".jpg", ".png")) or stem.with_name(stem.name + ".png")
+            fake = fake_rgb_path(self.fake_rgb_root / "fake_visible" / frame.frame_id)
         return {"rgb": frame.rgb, "thermal": frame.thermal, "fake_rgb": fake}
+
+    def period(self, index: int) -> str:
+        """``day`` / ``night`` where the COCO image entry says so, else ``unknown`` (read when the source opened)."""
+        return self.frames[index].period
+
+    def frame_candidates(self, frame: str) -> list[str]:
+        """Frame ids (file stems) a frame id, file name or path of either image may stand for
+        (see :func:`~rgbt.data.imageio.stem_candidates`)."""
+        return stem_candidates(frame)
 
     def annotations(self, index: int) -> PairSample:
         """Frame ``index`` with annotations (filtered by ``classes``) and meta, no images decoded."""
@@ -306,12 +192,7 @@ class FlirSource:
         paths = self.image_paths(index)
         thermal = read_image(paths["thermal"], "gray")
         rgb = self._read_rgb(paths["rgb"], thermal, paths["thermal"])
-        fake_rgb = None
-        if paths["fake_rgb"] is not None:
-            if not paths["fake_rgb"].is_file():
-                raise FileNotFoundError(f"{paths['fake_rgb']}: fake RGB image missing for frame {sample.frame_id}")
-            fake_rgb = read_image(paths["fake_rgb"], "rgb")
-            check_same_size(paths["fake_rgb"], fake_rgb, paths["thermal"], thermal)
+        fake_rgb = read_fake_rgb(paths["fake_rgb"], sample.frame_id, paths["thermal"], thermal)
         return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)
 
     def _read_rgb(self, path: Path | None, thermal: np.ndarray, thermal_path: Path) -> np.ndarray | None:
@@ -411,7 +292,7 @@ def _read_vid_map(path: Path, thermal_names: set[str]) -> dict[str, str]:
     The released file maps RGB names to thermal names; the direction is checked against the thermal
     annotation file names rather than assumed, so an inverted map works too.
     """
-    data = _load_json(path)
+    data = load_json(path)
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise DataFormatError(path, None, "expected a json object mapping RGB file names to thermal file names")
     pairs = [(Path(k).name, Path(v).name) for k, v in data.items()]
@@ -448,7 +329,7 @@ def _aligned_base(entry: str) -> str:
     for ext in (".jpeg", ".jpg", ".png", ".xml"):
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]
-    for suffix in ("_PreviewData", "_RGB"):
+    for suffix in PAIR_SUFFIXES:
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
     return stem
@@ -521,8 +402,6 @@ def open_flir(
     if not root.is_dir():
         raise FileNotFoundError(f"FLIR root not found: {root}")
     if kind == "auto":
-        from rgbt.data.source import detect_format
-
         kind = detect_format(root)
     categories: set[str] | None = None  # VOC files name their classes per object only
     if kind == "flir-v1":

@@ -142,6 +142,55 @@ def find_image(stem_path: str | os.PathLike[str], extensions: tuple[str, ...] = 
     return None
 
 
+#: Extensions tried for translated (fake RGB) images, in order; ``.png`` is assumed when none exists.
+FAKE_RGB_EXTENSIONS: tuple[str, ...] = (".jpg", ".png")
+
+
+def fake_rgb_path(stem_path: str | os.PathLike[str]) -> Path:
+    """The translated image ``stem_path`` + ``.jpg`` / ``.png`` (any case) that exists, else the ``.png`` path."""
+    stem_path = Path(stem_path)
+    return find_image(stem_path, FAKE_RGB_EXTENSIONS) or stem_path.with_name(stem_path.name + ".png")
+
+
+def read_fake_rgb(
+    path: Path | None, frame_id: str, thermal_path: str | os.PathLike[str] | None, thermal: np.ndarray | None
+) -> np.ndarray | None:
+    """Decode the fake RGB image of frame ``frame_id``: ``(H, W, 3)`` uint8 RGB, or ``None`` when ``path`` is.
+
+    It is computed from the thermal frame, so it must have its size (checked when ``thermal`` is given).
+
+    Raises:
+        FileNotFoundError: ``path`` is missing (the message names the frame).
+        DataFormatError: undecodable, or of another size than ``thermal``.
+    """
+    if path is None:
+        return None
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: fake RGB image missing for frame {frame_id}")
+    fake_rgb = read_image(path, "rgb")
+    if thermal is not None:
+        check_same_size(path, fake_rgb, thermal_path, thermal)  # type: ignore[arg-type]
+    return fake_rgb
+
+
 def is_image_file(path: str | os.PathLike[str]) -> bool:
     """Whether the extension of ``path`` is one of :data:`IMAGE_EXTENSIONS` (any case)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+#: Name endings FLIR-aligned gives the thermal and RGB image of one frame (``FLIR_00002_PreviewData.jpeg``).
+PAIR_SUFFIXES: tuple[str, ...] = ("_PreviewData", "_RGB")
+
+
+def stem_candidates(frame: str) -> list[str]:
+    """Frame ids a user's spelling may stand for where a layout names frames by image file stem.
+
+    Most literal first: the text itself, its file name, the file's stem, then each of these without a
+    :data:`PAIR_SUFFIXES` ending, so either image of a FLIR-aligned pair (or of pairs exported with
+    those names) names its frame: ``data/FLIR_00002_RGB.jpg`` -> ``[..., 'FLIR_00002_RGB', 'FLIR_00002']``.
+    """
+    name = Path(frame.strip()).name
+    candidates = [frame.strip(), name, Path(name).stem]
+    for suffix in PAIR_SUFFIXES:
+        candidates += [c[: -len(suffix)] for c in candidates if c.endswith(suffix)]
+    return candidates

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from rgbt.data.errors import DataFormatError
+from rgbt.data.formats import detect_format
 from rgbt.data.imageio import check_same_size, read_image
-from rgbt.data.kaist import parse_frame_id
-from rgbt.data.source import detect_format, open_source
+from rgbt.data.source import open_source
 
 #: The keys of an inspection report, in order.
 REPORT_KEYS: tuple[str, ...] = (
@@ -40,7 +40,7 @@ def inspect_root(
     """Inspect a dataset root.
 
     Args:
-        root: a KAIST, FLIR or pairs root (see :func:`rgbt.data.source.detect_format`).
+        root: a KAIST, FLIR or pairs root (see :func:`rgbt.data.formats.detect_format`).
         image_set: KAIST image set or FLIR split (``None``: everything).
         decode: also decode every existing image (reports undecodable files and, for registered
             layouts, pairs of different sizes).
@@ -71,14 +71,12 @@ def inspect_root(
         for modality in missing:
             if paths[modality] is None or not Path(paths[modality]).is_file():
                 missing[modality] += 1
+        # Counted apart from the annotations: a KAIST frame whose file is broken still has a period.
+        periods[source.period(index)] += 1
         try:
-            sample = source.annotations(index)
-            labels.update(sample.labels)
-            periods[sample.period] += 1
+            labels.update(source.annotations(index).labels)
         except (DataFormatError, OSError) as err:
             errors.append(_error_text(err))
-            if kind == "kaist":
-                periods[parse_frame_id(source.frame_ids[index]).period] += 1
         if decode:
             errors += _decode_errors(paths, kind in _ALIGNED_FORMATS)
     errors += [

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from rgbt.data.bbgt import BbGtObject, read_bbgt
+from rgbt.data.coco_json import load_json
 from rgbt.data.errors import DataFormatError
-from rgbt.data.imageio import check_same_size, find_image, read_image
+from rgbt.data.imageio import check_same_size, fake_rgb_path, read_fake_rgb, read_image
 from rgbt.data.sample import PairSample, empty_boxes
 
 log = logging.getLogger(__name__)
@@ -180,10 +181,7 @@ def read_kaist_json(path: str | os.PathLike[str]) -> KaistJsonGroundTruth:
     read back as ``person`` with ``ignore = 1``; files written by :func:`write_kaist_json` keep
     the true label and the raw bbGt fields, so they round-trip with the txt form exactly.
     """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
+    data = load_json(path)
     if not isinstance(data, dict):
         raise DataFormatError(path, None, "expected a json object with 'images' and 'annotations'")
     _require(data, ("images", "annotations"), path, "the top-level object")
@@ -267,9 +265,6 @@ def write_kaist_json(
 # --------------------------------------------------------------------------------------------
 # frame source
 # --------------------------------------------------------------------------------------------
-
-#: Extensions tried for translated (fake RGB) images, in order.
-FAKE_RGB_EXTENSIONS: tuple[str, ...] = (".jpg", ".png")
 
 #: Values accepted for the ``period`` filter.
 PERIODS: tuple[str, ...] = ("all", "day", "night")
@@ -386,7 +381,7 @@ class KaistSource:
         if period != "all":
             frames = [f for f in frames if parse_frame_id(f).period == period]
         self.frame_ids: list[str] = frames
-        self.period = period
+        self.period_filter = period
         self.fake_rgb_root = Path(fake_rgb_root) if fake_rgb_root is not None else None
         self.has_paired = (self.root / "annotations_paired").is_dir()
         self._warned_missing_rgb = False
@@ -409,9 +404,20 @@ class KaistSource:
             "fake_rgb": None,
         }
         if self.fake_rgb_root is not None:
-            stem = image_path(self.fake_rgb_root, frame_id, "fake_rgb").with_suffix("")
-            paths["fake_rgb"] = find_image(stem, FAKE_RGB_EXTENSIONS) or stem.with_suffix(".png")
+            paths["fake_rgb"] = fake_rgb_path(image_path(self.fake_rgb_root, frame_id, "fake_rgb").with_suffix(""))
         return paths
+
+    def period(self, index: int) -> str:
+        """``day`` or ``night`` of frame ``index``, from its set number (no file is read)."""
+        return parse_frame_id(self.frame_ids[index]).period
+
+    def frame_candidates(self, frame: str) -> list[str]:
+        """``[setXX/VYYY/IZZZZZ]`` for any spelling :func:`parse_frame_id` reads (``set06_V001_I00459``,
+        an image path ...); ``[]`` for anything else, since every id of a KAIST root has that form."""
+        try:
+            return [str(parse_frame_id(frame))]
+        except ValueError:
+            return []
 
     def _read_objects(self, frame_id: str) -> tuple[list[BbGtObject], list[BbGtObject] | None, dict[str, str]]:
         """Thermal-frame objects, RGB-frame objects (paired roots only) and the files read."""
@@ -439,32 +445,12 @@ class KaistSource:
             DataFormatError: a malformed annotation file, or paired files that disagree.
         """
         frame_id = self.frame_ids[index]
-        fid = parse_frame_id(frame_id)
         thermal_objects, rgb_objects, annotation_files = self._read_objects(frame_id)
         paths = {key: str(path) for key, path in self.image_paths(index).items() if path is not None}
         paths.update(annotation_files)
-        meta = {
-            "dataset": self.name,
-            "split": fid.split,
-            "image_set": self.image_set,
-            "frame_id": frame_id,
-            "set": f"set{fid.set:02d}",
-            "video": f"V{fid.video:03d}",
-            "frame": f"I{fid.frame:05d}",
-            "period": fid.period,
-            "scene": fid.scene,
-            "paths": paths,
-        }
-        return PairSample(
-            rgb=None,
-            thermal=None,
-            boxes=boxes_xyxy(thermal_objects),
-            labels=[obj.label for obj in thermal_objects],
-            ignore=np.asarray([obj.ignore != 0 for obj in thermal_objects], dtype=bool),
-            occlusion=np.asarray([obj.occlusion for obj in thermal_objects], dtype=np.int8),
-            boxes_rgb=boxes_xyxy(rgb_objects) if rgb_objects is not None else None,
-            meta=meta,
-        )
+        sample = objects_to_sample(frame_id, thermal_objects, self.name, rgb_objects=rgb_objects)
+        sample.meta.update(image_set=self.image_set, paths=paths)
+        return sample
 
     def __getitem__(self, index: int) -> PairSample:
         """Frame ``index`` with decoded images (see the class docstring).
@@ -484,23 +470,23 @@ class KaistSource:
         elif not self._warned_missing_rgb:
             self._warned_missing_rgb = True
             log.warning("%s: visible image missing; loading thermal only (further misses not reported)", paths["rgb"])
-        fake_rgb = None
-        if paths["fake_rgb"] is not None:
-            if not paths["fake_rgb"].is_file():
-                raise FileNotFoundError(f"{paths['fake_rgb']}: fake RGB image missing for frame {sample.frame_id}")
-            fake_rgb = read_image(paths["fake_rgb"], "rgb")
-            check_same_size(paths["fake_rgb"], fake_rgb, thermal_path, thermal)
+        fake_rgb = read_fake_rgb(paths["fake_rgb"], sample.frame_id, thermal_path, thermal)
         return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)
 
 
 def objects_to_sample(
-    frame_id: str, objects: Sequence[BbGtObject], dataset: str = "kaist", size: tuple[int, int] | None = None
+    frame_id: str,
+    objects: Sequence[BbGtObject],
+    dataset: str = "kaist",
+    size: tuple[int, int] | None = None,
+    rgb_objects: Sequence[BbGtObject] | None = None,
 ) -> PairSample:
     """An annotation-only :class:`PairSample` (no images) from the bbGt objects of one frame.
 
     ``meta`` holds ``dataset``, ``split``, ``frame_id``, ``set``, ``video``, ``frame``, ``period``,
     ``scene`` and, when given, ``size`` ``(height, width)`` of the frame (used by the evaluator's
-    border rule when no image is loaded).
+    border rule when no image is loaded). ``rgb_objects``, the same objects in the RGB frame
+    (KAIST-Paired), fill ``boxes_rgb``.
     """
     fid = parse_frame_id(frame_id)
     meta = {
@@ -516,6 +502,7 @@ def objects_to_sample(
         labels=[obj.label for obj in objects],
         ignore=np.asarray([obj.ignore != 0 for obj in objects], dtype=bool),
         occlusion=np.asarray([obj.occlusion for obj in objects], dtype=np.int8),
+        boxes_rgb=boxes_xyxy(rgb_objects) if rgb_objects is not None else None,
         meta=meta,
     )
 

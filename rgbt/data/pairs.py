@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rgbt.data.coco_json import read_coco_annotations
 from rgbt.data.errors import DataFormatError
-from rgbt.data.flir import FlirObject, read_coco_annotations
-from rgbt.data.imageio import check_same_size, find_image, is_image_file, read_image
+from rgbt.data.imageio import fake_rgb_path, is_image_file, read_fake_rgb, read_image, stem_candidates
+from rgbt.data.labels import LabelledObject
 from rgbt.data.sample import PairSample, empty_boxes
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class PairsSource:
                     self.root, len(stems_alone), modality, ", ".join(stems_alone[:3]),
                 )
         self.annotation_file: Path | None = None
-        self.objects: dict[str, list[FlirObject]] = {}
+        self.objects: dict[str, list[LabelledObject]] = {}
         self.unmatched_annotations: list[str] = []
         if (self.root / ANNOTATION_FILE).is_file():
             self.annotation_file = self.root / ANNOTATION_FILE
@@ -118,9 +119,17 @@ class PairsSource:
         stem = self.frame_ids[index]
         fake = None
         if self.fake_rgb_root is not None:
-            base = self.fake_rgb_root / "fake_visible" / stem
-            fake = find_image(base, (".jpg", ".png")) or base.with_name(stem + ".png")
+            fake = fake_rgb_path(self.fake_rgb_root / "fake_visible" / stem)
         return {"rgb": self.files["rgb"].get(stem), "thermal": self.files["thermal"].get(stem), "fake_rgb": fake}
+
+    def period(self, index: int) -> str:
+        """``unknown``: a folder of pairs does not say when its frames were taken."""
+        return "unknown"
+
+    def frame_candidates(self, frame: str) -> list[str]:
+        """Frame ids (file stems) a stem, file name or path may stand for (see
+        :func:`~rgbt.data.imageio.stem_candidates`)."""
+        return stem_candidates(frame)
 
     def annotations(self, index: int) -> PairSample:
         """Frame ``index`` with its objects and meta, no images decoded."""
@@ -136,7 +145,7 @@ class PairsSource:
             labels=[o.label for o in objects],
             ignore=np.asarray([o.ignore for o in objects], dtype=bool),
             occlusion=np.zeros(len(objects), dtype=np.int8),
-            meta={"dataset": self.name, "split": "all", "frame_id": stem, "period": "unknown", "paths": paths},
+            meta={"dataset": self.name, "split": "all", "frame_id": stem, "period": self.period(index), "paths": paths},
         )
 
     def __getitem__(self, index: int) -> PairSample:
@@ -156,11 +165,5 @@ class PairsSource:
                 "%s: RGB %s and thermal %s sizes differ (unregistered pair; further ones not reported)",
                 sample.frame_id, rgb.shape[:2], thermal.shape,
             )
-        fake_rgb = None
-        if paths["fake_rgb"] is not None:
-            if not paths["fake_rgb"].is_file():
-                raise FileNotFoundError(f"{paths['fake_rgb']}: fake RGB image missing for frame {sample.frame_id}")
-            fake_rgb = read_image(paths["fake_rgb"], "rgb")
-            if thermal is not None:
-                check_same_size(paths["fake_rgb"], fake_rgb, paths["thermal"], thermal)
+        fake_rgb = read_fake_rgb(paths["fake_rgb"], sample.frame_id, paths["thermal"], thermal)
         return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)

@@ -108,25 +108,14 @@ def render_frame(sample: PairSample) -> np.ndarray:
 
 
 def find_frame(source: FrameSource, frame: str) -> int:
-    """Index of ``frame`` in ``source``: an exact frame id, a KAIST id in any accepted spelling
-    (``set06_V001_I00459``, an image path ...), or a FLIR file name / stem.
+    """Index of ``frame`` in ``source``: a frame id in any spelling the source's layout accepts (its
+    ``frame_candidates``: a KAIST id as ``set06_V001_I00459`` or an image path, a FLIR file name or stem ...).
 
     Raises:
         ValueError: no frame matches.
     """
     index = {frame_id: i for i, frame_id in enumerate(source.frame_ids)}
-    name = Path(frame.strip()).name
-    candidates = [frame.strip(), name, Path(name).stem]
-    for suffix in ("_PreviewData", "_RGB"):
-        candidates += [c[: -len(suffix)] for c in candidates if c.endswith(suffix)]
-    if source.name == "kaist":
-        from rgbt.data.kaist import parse_frame_id
-
-        try:
-            candidates.insert(0, str(parse_frame_id(frame)))
-        except ValueError:
-            pass
-    for candidate in candidates:
+    for candidate in source.frame_candidates(frame):
         if candidate in index:
             return index[candidate]
     examples = ", ".join(source.frame_ids[:3])

@@ -2,7 +2,8 @@
 
 A *frame source* is an indexable collection of :class:`~rgbt.data.sample.PairSample`:
 ``source[i]`` decodes the images of frame ``i``; ``source.annotations(i)`` returns the same
-sample without images (cheap: evaluation and inspection use it). Detectors, translators, the
+sample without images (cheap: evaluation and inspection use it); ``source.period(i)`` is the
+frame's day/night without even that where the layout allows. Detectors, translators, the
 evaluation harness and the CLI only ever talk to this interface, so a KAIST root, a FLIR release
 and a user's folder of pairs are interchangeable.
 """
@@ -14,6 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from rgbt.data.flir import open_flir
+from rgbt.data.formats import detect_format
+from rgbt.data.kaist import KaistSource
+from rgbt.data.pairs import PairsSource
 from rgbt.data.sample import PairSample
 
 
@@ -40,34 +45,16 @@ class FrameSource(Protocol):
         """Files of frame ``index`` per modality (``rgb``, ``thermal``, ``fake_rgb``; None when absent)."""
         ...
 
+    def period(self, index: int) -> str:
+        """``day``, ``night`` or ``unknown`` for frame ``index``: what ``annotations(index).period`` says,
+        without reading an annotation file where the layout tells it otherwise (KAIST frame ids)."""
+        ...
 
-def detect_format(root: str | os.PathLike[str]) -> str:
-    """Guess the layout of a dataset root: ``kaist``, ``flir-v1``, ``flir-v2``, ``flir-aligned`` or ``pairs``.
-
-    Raises:
-        FileNotFoundError: ``root`` does not exist.
-        ValueError: no known layout matches (the message lists what was looked for).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"dataset root not found: {root}")
-    if (root / "images").is_dir() and any((root / "images").glob("set[0-9][0-9]")):
-        return "kaist"
-    if (root / "JPEGImages").is_dir() and (root / "Annotations").is_dir():
-        return "flir-aligned"
-    if any(root.glob("images_thermal_*")) or any(root.glob("video_thermal_*")):
-        return "flir-v2"
-    if any((root / split / "thermal_8_bit").is_dir() for split in ("train", "val", "video")):
-        return "flir-v1"
-    if (root / "thermal_8_bit").is_dir():
-        return "flir-v1"
-    if (root / "lwir").is_dir() or (root / "visible").is_dir():
-        return "pairs"
-    raise ValueError(
-        f"{root}: unknown dataset layout; expected a KAIST root (images/setXX), FLIR ADAS v1.3 "
-        "({train,val,video}/thermal_8_bit), FLIR ADAS v2 (images_thermal_*), FLIR-aligned "
-        "(JPEGImages + Annotations) or a folder of pairs (visible/ + lwir/)"
-    )
+    def frame_candidates(self, frame: str) -> list[str]:
+        """The frame ids a user's spelling of one frame may stand for in this layout, most literal first
+        (``set06_V001_I00459`` -> ``set06/V001/I00459``, ``FLIR_00002_RGB.jpg`` -> ``FLIR_00002``);
+        not checked against ``frame_ids``."""
+        ...
 
 
 def open_source(
@@ -85,7 +72,7 @@ def open_source(
         image_set: which frames: a KAIST image-set name or path; for FLIR the split
             (``train``/``val``/``video`` for v1.3 and v2, ``train``/``validation`` for FLIR-aligned);
             ``None`` takes everything the layout defines as its default.
-        format: ``auto`` (see :func:`detect_format`) or one of its names.
+        format: ``auto`` (see :func:`~rgbt.data.formats.detect_format`) or one of its names.
         classes: FLIR category names kept as objects (matched by name, never by id); ``None``
             keeps every category. Ignored for KAIST, whose labels are fixed.
         fake_rgb_root: folder written by ``rgbt translate``; when given, ``sample.fake_rgb`` is loaded.
@@ -93,15 +80,9 @@ def open_source(
     """
     kind = detect_format(root) if format == "auto" else format
     if kind == "kaist":
-        from rgbt.data.kaist import KaistSource
-
         return KaistSource(root, image_set=image_set, fake_rgb_root=fake_rgb_root, period=period)
     if kind.startswith("flir"):
-        from rgbt.data.flir import open_flir
-
         return open_flir(root, kind, split=image_set, classes=classes, fake_rgb_root=fake_rgb_root)
     if kind == "pairs":
-        from rgbt.data.pairs import PairsSource
-
         return PairsSource(root, fake_rgb_root=fake_rgb_root)
     raise ValueError(f"unknown dataset format {format!r}; expected auto, kaist, flir-v1, flir-v2, flir-aligned, pairs")

@@ -49,7 +49,8 @@ import cv2
 import numpy as np
 
 from rgbt.atomic import atomic_write_text
-from rgbt.data.bbgt import BbGtObject, format_bbgt
+from rgbt.data.bbgt import BbGtObject, write_bbgt
+from rgbt.data.coco_json import load_json
 from rgbt.data.errors import DataFormatError
 from rgbt.data.imageio import write_image
 from rgbt.data.kaist import FrameId, annotation_path, image_path, paired_annotation_path, parse_frame_id
@@ -764,9 +765,9 @@ def write_frame(root: str | os.PathLike[str], frame: SyntheticFrame, lwir_channe
     write_image(image_path(root, fid, "rgb"), frame.rgb, JPEG_QUALITY)
     lwir = cv2.merge([frame.thermal] * 3) if lwir_channels == 3 else frame.thermal
     write_image(image_path(root, fid, "thermal"), lwir, JPEG_QUALITY)
-    atomic_write_text(paired_annotation_path(root, fid, "rgb"), format_bbgt(frame.rgb_objects()))
-    atomic_write_text(paired_annotation_path(root, fid, "thermal"), format_bbgt(frame.objects))
-    atomic_write_text(annotation_path(root, fid), format_bbgt(frame.objects))
+    write_bbgt(paired_annotation_path(root, fid, "rgb"), frame.rgb_objects())
+    write_bbgt(paired_annotation_path(root, fid, "thermal"), frame.objects)
+    write_bbgt(annotation_path(root, fid), frame.objects)
 
 
 def build_manifest(params: SyntheticParams) -> dict[str, Any]:
@@ -787,10 +788,7 @@ def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
         FileNotFoundError: no manifest; DataFormatError: not valid json / not a mapping.
     """
     path = Path(root) / MANIFEST_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
+    data = load_json(path)
     if not isinstance(data, dict) or "frames" not in data:
         raise DataFormatError(path, None, "expected a json object with a 'frames' list")
     return data

@@ -9,7 +9,7 @@ stages:
    frame; an object whose thermal box is then narrower or lower than ``min_size`` pixels is
    dropped together with its label, ignore flag, occlusion and RGB box;
 2. **misalignment** (``shift_rgb > 0``): the RGB stream alone moves by a random integer
-   ``(dx, dy)`` with ``|dx|, |dy| <= shift_rgb`` (:func:`rgbt.data.misalignment.shift_image`, zero
+   ``(dx, dy)`` with ``|dx|, |dy| <= shift_rgb`` (:func:`rgbt.data.perturbation.shift_image`, zero
    fill); thermal, fake RGB and the thermal-frame ground truth are untouched, ``boxes_rgb`` (or,
    without paired boxes, the thermal boxes) move along, and ``meta['augment']['shift_rgb']``
    records the shift;
@@ -38,7 +38,7 @@ import albumentations as A  # noqa: E402  (the variable above must be set before
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rgbt.data.misalignment import shift_image  # noqa: E402
+from rgbt.data.perturbation import shift_image  # noqa: E402
 from rgbt.data.sample import PairSample  # noqa: E402
 
 #: Image fields of a sample, in the order they are handed to albumentations.

@@ -39,8 +39,9 @@ from torch import nn
 
 from rgbt.config import DetectorConfig, TrainIgnoreConfig
 from rgbt.data.dataset import PairDataset, collate_pairs, kaist_train_ignore, stack_modalities
+from rgbt.data.formats import detect_format
 from rgbt.data.sample import PairSample
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.source import FrameSource, open_source
 from rgbt.data.transforms import build_train_transform
 from rgbt.engine import distributed
 from rgbt.engine.detector_builder import build_detector_from_config
@@ -119,7 +120,7 @@ def build_evaluation(
     validation ground truth). ``metric`` names the value that selects ``best.pt`` (``None`` when the
     validation set has nothing to score).
     """
-    from rgbt.data.flir import canonical_label
+    from rgbt.data.labels import canonical_label
     from rgbt.evaluation.coco import evaluate_coco
     from rgbt.evaluation.missrate import evaluate_periods, with_frame_size
 

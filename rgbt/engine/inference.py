@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from rgbt.config import DetectorConfig
 from rgbt.data.dataset import image_to_tensor, stack_modalities
-from rgbt.data.misalignment import Perturbation, apply_perturbation
+from rgbt.data.perturbation import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.detector_builder import load_detector_checkpoint

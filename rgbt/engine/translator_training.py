@@ -54,8 +54,9 @@ from torch import nn
 
 from rgbt.config import TranslatorConfig
 from rgbt.data.dataset import PairDataset, collate_pairs, image_to_tensor
+from rgbt.data.formats import detect_format
 from rgbt.data.sample import PairSample
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.source import FrameSource, open_source
 from rgbt.data.transforms import random_crop_pair
 from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, save_checkpoint

@@ -1,6 +1,6 @@
 """COCO average precision (AP, AP50, AP75, per class) through pycocotools, for FLIR.
 
-Categories are matched by *name* (:func:`rgbt.data.flir.canonical_label`: lower case, ``bike`` ->
+Categories are matched by *name* (:func:`rgbt.data.labels.canonical_label`: lower case, ``bike`` ->
 ``bicycle``), never by id, so results whose class numbering differs from the ground-truth file's
 are still scored against the right category.
 
@@ -24,27 +24,17 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rgbt.data.coco_json import load_json
 from rgbt.data.errors import DataFormatError
-from rgbt.data.flir import canonical_label
+from rgbt.data.labels import canonical_label
 from rgbt.data.sample import PairSample
 
 GroundTruthInput = str | os.PathLike | Mapping[str, Any] | Sequence[PairSample]
 ResultsInput = str | os.PathLike | Sequence[Mapping[str, Any]] | Sequence[np.ndarray]
-
-
-def _load_json(path: str | os.PathLike[str]) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"file not found: {path}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
 
 
 def _samples_to_coco(samples: Sequence[PairSample]) -> dict[str, Any]:
@@ -69,7 +59,7 @@ def _samples_to_coco(samples: Sequence[PairSample]) -> dict[str, Any]:
 
 def _ground_truth_dict(ground_truth: GroundTruthInput) -> tuple[dict[str, Any], str]:
     if isinstance(ground_truth, (str, os.PathLike)):
-        data = _load_json(ground_truth)
+        data = load_json(ground_truth)
         where = str(ground_truth)
     elif isinstance(ground_truth, Mapping):
         data, where = copy.deepcopy(dict(ground_truth)), "<ground truth>"
@@ -96,7 +86,7 @@ def _results_entries(
     """COCO results entries with category ids of the ground truth."""
     if isinstance(results, (str, os.PathLike)):
         where = str(results)
-        entries = _load_json(results)
+        entries = load_json(results)
         if not isinstance(entries, list):
             raise DataFormatError(where, None, "expected a json list of {image_id, category_id, bbox, score}")
     else:

@@ -5,7 +5,7 @@ This module says what a sweep measures and where its results go: the sweep point
 (:func:`build_sweep`), the reference detectors (:class:`GroundTruthDetector`), one result row per
 (detector, point) with its resume key, the result files, the table and the plot. Running it is
 :func:`rgbt.engine.misalign.run_sweep`: for every sweep point each test frame is perturbed with
-:func:`rgbt.data.misalignment.apply_perturbation`, the detectors run in batches
+:func:`rgbt.data.perturbation.apply_perturbation`, the detectors run in batches
 (:func:`rgbt.engine.inference.detect_source`), and the log-average miss rate (percent, all / day /
 night) is computed by :func:`rgbt.evaluation.missrate.evaluate_periods` against the unchanged
 thermal-frame ground truth.
@@ -61,7 +61,7 @@ import numpy as np
 
 from rgbt.atomic import atomic_write_text
 from rgbt.data.errors import DataFormatError
-from rgbt.data.misalignment import Perturbation, apply_perturbation, finite_float
+from rgbt.data.perturbation import Perturbation, apply_perturbation, finite_float
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
 from rgbt.evaluation.missrate import MissRateCurve, MissRateSetup

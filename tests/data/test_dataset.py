@@ -40,6 +40,12 @@ class ListSource:
     def image_paths(self, index: int) -> dict[str, Path | None]:
         return {"rgb": None, "thermal": None, "fake_rgb": None}
 
+    def period(self, index: int) -> str:
+        return self.samples[index].period
+
+    def frame_candidates(self, frame: str) -> list[str]:
+        return [frame]
+
 
 def make_sample(k: int, labels: list[str], ignore: list[bool] | None = None, rgb: bool = True,
                 size: tuple[int, int] = (H, W)) -> PairSample:

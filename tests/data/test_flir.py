@@ -10,9 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
+from rgbt.data.coco_json import read_coco_annotations
 from rgbt.data.errors import DataFormatError
-from rgbt.data.flir import FlirSource, canonical_label, open_flir, read_coco_annotations, read_voc_xml
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.flir import FlirSource, open_flir
+from rgbt.data.formats import detect_format
+from rgbt.data.source import FrameSource, open_source
+from rgbt.data.voc_xml import read_voc_xml
 
 H, W = 8, 10
 
@@ -160,6 +163,13 @@ def test_v2_train_has_no_rgb_partner_and_aliases_names(tmp_path: Path) -> None:
     assert len(open_flir(root, "flir-v2")) == 3
 
 
+def test_period_comes_from_the_image_entries(tmp_path: Path) -> None:
+    for source in (open_flir(make_v2(tmp_path / "v2"), "flir-v2"), open_flir(make_v1(tmp_path / "v1"), "flir-v1")):
+        frames = range(len(source))
+        assert [source.period(i) for i in frames] == [source.annotations(i).period for i in frames]
+    assert open_flir(tmp_path / "v2", "flir-v2", split="train").period(0) == "night"
+
+
 def make_aligned(root: Path, list_folder: str = "") -> Path:
     images = root / "JPEGImages"
     for number, stem in enumerate(("FLIR_00002", "FLIR_00005", "FLIR_08863")):
@@ -201,6 +211,13 @@ def test_aligned_release(tmp_path: Path, list_folder: str) -> None:
     assert open_flir(root, "flir-aligned").annotations(0).labels == ["car", "person"]
 
 
+def test_aligned_frame_spellings(tmp_path: Path) -> None:
+    source = open_flir(make_aligned(tmp_path / "align"), "flir-aligned")
+    for spelling in ("FLIR_00005", "JPEGImages/FLIR_00005_RGB.jpg", "FLIR_00005_PreviewData.jpeg"):
+        assert "FLIR_00005" in source.frame_candidates(spelling)
+    assert source.period(1) == "unknown"
+
+
 def test_aligned_size_mismatch_and_bad_xml(tmp_path: Path) -> None:
     root = make_aligned(tmp_path / "align")
     _jpg(root / "JPEGImages" / "FLIR_00002_RGB.jpg", 20, (H + 1, W, 3))
@@ -233,12 +250,6 @@ def test_coco_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text('{"images": [\n  {"id": 0,}\n]}')
     with pytest.raises(DataFormatError, match=rf"^{path}:2: invalid json"):
         read_coco_annotations(path)
-
-
-def test_canonical_labels() -> None:
-    assert canonical_label(" Bike ") == "bicycle"
-    assert canonical_label("motor") == "motorcycle"
-    assert canonical_label("Other  Vehicle") == "other vehicle"
 
 
 def test_fake_rgb_for_flir(tmp_path: Path) -> None:

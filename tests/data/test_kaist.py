@@ -12,6 +12,7 @@ import pytest
 
 from rgbt.data.bbgt import format_bbgt, read_bbgt
 from rgbt.data.errors import DataFormatError
+from rgbt.data.formats import detect_format
 from rgbt.data.kaist import (
     KaistSource,
     annotation_path,
@@ -26,7 +27,7 @@ from rgbt.data.kaist import (
     write_kaist_json,
 )
 from rgbt.data.sample import PairSample
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.source import FrameSource, open_source
 
 # --------------------------------------------------------------------------------------------
 # real fixtures
@@ -194,6 +195,18 @@ def test_missing_annotation_file_names_the_path(tmp_path: Path) -> None:
         source.annotations(1)
     with pytest.raises(FileNotFoundError):
         source[1]
+
+
+def test_period_and_frame_spellings_need_no_file(tmp_path: Path) -> None:
+    root = make_kaist_root(tmp_path / "kaist")
+    source = KaistSource(root, image_set="tiny")
+    assert [source.period(i) for i in range(len(source))] == [source.annotations(i).period for i in range(len(source))]
+    for frame in FRAMES:
+        annotation_path(root, frame).unlink()
+    assert [source.period(i) for i in range(len(source))] == ["day", "night"]
+    assert source.frame_candidates("set00_V000_I00001") == ["set00/V000/I00001"]
+    assert source.frame_candidates("images/set00/V000/lwir/I00001.jpg") == ["set00/V000/I00001"]
+    assert source.frame_candidates("FLIR_00001") == []
 
 
 def test_missing_rgb_keeps_the_frame_loadable(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

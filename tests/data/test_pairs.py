@@ -12,9 +12,10 @@ import pytest
 
 import rgbt.data.imageio as imageio
 from rgbt.data.errors import DataFormatError
+from rgbt.data.formats import detect_format
 from rgbt.data.imageio import find_image, read_image, write_image
 from rgbt.data.pairs import PairsSource
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.source import FrameSource, open_source
 
 H, W = 8, 10
 
@@ -78,6 +79,13 @@ def test_pairs_without_annotations_and_with_fake_rgb(tmp_path: Path) -> None:
     np.testing.assert_array_equal(sample.fake_rgb, _rgb(6))
     with pytest.raises(FileNotFoundError, match="fake RGB image missing"):
         source[1]
+
+
+def test_pairs_period_is_unknown_and_frames_are_named_by_stem(tmp_path: Path) -> None:
+    source = PairsSource(make_pairs(tmp_path / "mine"))
+    assert {source.period(i) for i in range(len(source))} == {source.annotations(0).period} == {"unknown"}
+    spellings = source.frame_candidates("visible/frame_001.png")
+    assert spellings[:3] == ["visible/frame_001.png", "frame_001.png", "frame_001"]
 
 
 def test_pairs_problems(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from rgbt.config import AugmentConfig
 from rgbt.data import transforms as transforms_module
-from rgbt.data.misalignment import shift_image
+from rgbt.data.perturbation import shift_image
 from rgbt.data.sample import PairSample
 from rgbt.data.transforms import PairedTransform, build_train_transform, random_crop_pair
 

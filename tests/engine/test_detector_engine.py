@@ -13,7 +13,7 @@ import torch
 
 from rgbt.config import DetectorConfig, config_to_dict, load_config
 from rgbt.data.dataset import PairDataset, collate_pairs, kaist_train_ignore
-from rgbt.data.misalignment import Perturbation, shift_image
+from rgbt.data.perturbation import Perturbation, shift_image
 from rgbt.data.source import open_source
 from rgbt.engine import detector_training
 from rgbt.engine.checkpoint import save_checkpoint

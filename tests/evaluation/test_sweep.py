@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rgbt.data.misalignment import Perturbation
+from rgbt.data.perturbation import Perturbation
 from rgbt.data.sample import PairSample
 from rgbt.engine.misalign import run_sweep
 from rgbt.evaluation.sweep import (

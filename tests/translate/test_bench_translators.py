@@ -96,7 +96,7 @@ def flir_aligned_from(kaist: Path, root: Path) -> Path:
 
 
 def test_bench_translators_on_a_flir_aligned_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rgbt.data.source import detect_format
+    from rgbt.data.formats import detect_format
     from rgbt.data.synthetic import generate_synthetic
 
     kaist = generate_synthetic(tmp_path / "kaist", 2, 2, seed=0, width=80, height=64, progress=False)

@@ -1,4 +1,4 @@
-"""Misalignment operators: exact shifts, documented signs, one modality at a time, text forms."""
+"""Perturbation operators: exact shifts, documented signs, one modality at a time, text forms."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rgbt.data.misalignment import (
+from rgbt.data.perturbation import (
     Perturbation,
     apply_perturbation,
     blackout,

@@ -1,4 +1,4 @@
-"""Misalignment operators: shift, rotate, scale or black out one modality of a pair.
+"""Perturbation operators: shift, rotate, scale or black out one modality of a pair (misalignment).
 
 These are the perturbations of the misalignment robustness protocol (AR-CNN, Zhang et al.,
 ICCV 2019): the thermal frame is the reference, one camera is moved against it, and a detector's
