@@ -2,11 +2,13 @@
 
 Data goes to a temporary file in the destination folder, is flushed to disk, then renamed over
 the destination; rename is atomic on POSIX file systems, so an interruption at any moment leaves
-either the old file or the complete new one.
+either the old file or the complete new one. :func:`file_sha256` is how a resumed job tells a
+finished file from one it has to redo.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -39,3 +41,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -5,7 +5,9 @@ A config file names only the keys it changes; ``--set a.b=value`` overrides on t
 work). Unknown keys fail with a "did you mean" hint. :func:`save_config` writes the resolved
 config into a run directory so every result can be traced to its settings.
 
-Modules never see these objects: builders read plain values out of them.
+Modules never see these objects: builders read plain values out of them. A default that is the
+library's own (the flow's size, its loss weights, the style-bank momentum) is not restated here:
+the field takes it from the module that defines it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from rgbt.translate.flow import DEFAULT_AFFINE, DEFAULT_HIDDEN, DEFAULT_N_BLOCKS, DEFAULT_N_FLOWS
+from rgbt.translate.losses import DEFAULT_MS_SSIM, DEFAULT_W_L1, DEFAULT_W_NLL, DEFAULT_W_SSIM
+from rgbt.translate.transfer import DEFAULT_MOMENTUM
 
 T = TypeVar("T")
 
@@ -78,14 +84,14 @@ class OptimConfig:
 class TranslatorModelConfig:
     """Architecture of the thermal-to-RGB translator."""
 
-    model: str = "flow"  # flow | pix2pixhd | adain | gatys ...: see rgbt.translate.methods.TRANSLATORS
-    n_blocks: int = 2  # squeeze + steps blocks (spatial factor 2**n_blocks)
-    n_flows: int = 8  # flow steps per block
-    hidden: int = 64  # channels of each coupling network (pix2pixhd: of the generator's first layer)
-    affine: bool = False  # affine coupling with a bounded scale instead of additive
+    model: str = "flow"  # flow | pix2pixhd | adain | gatys ...: see rgbt.engine.translator_builder.TRANSLATORS
+    n_blocks: int = DEFAULT_N_BLOCKS  # squeeze + steps blocks (spatial factor 2**n_blocks)
+    n_flows: int = DEFAULT_N_FLOWS  # flow steps per block
+    hidden: int = DEFAULT_HIDDEN  # channels of each coupling network (pix2pixhd: of the generator's first layer)
+    affine: bool = DEFAULT_AFFINE  # affine coupling with a bounded scale instead of additive
     transfer: str = "adain"  # adain | wct: latent statistics matching
     alpha: float = 1.0  # style strength in [0, 1]
-    bank_momentum: float = 0.01  # EMA momentum of the day/night latent statistics banks
+    bank_momentum: float = DEFAULT_MOMENTUM  # EMA momentum of the day/night latent statistics banks
     weights: str = ""  # local checkpoint or weights file to start from (never downloaded)
     n_downsample: int = 3  # pix2pixhd: stride-2 convolutions of the global generator
     n_residual: int = 9  # pix2pixhd: residual blocks of the global generator
@@ -107,11 +113,11 @@ class TranslatorModelConfig:
 class TranslatorLossConfig:
     """Weights of the weight-free translator objective."""
 
-    l1: float = 1.0  # L1 between fake and real RGB
-    ssim: float = 1.0  # (1 - SSIM) term
-    ms_ssim: bool = False  # use MS-SSIM instead of SSIM (needs frames >= 160 px)
+    l1: float = DEFAULT_W_L1  # L1 between fake and real RGB
+    ssim: float = DEFAULT_W_SSIM  # (1 - SSIM) term
+    ms_ssim: bool = DEFAULT_MS_SSIM  # use MS-SSIM instead of SSIM (needs frames >= 160 px)
     tv: float = 0.05  # gradient / checkerboard penalty
-    nll: float = 0.0  # negative log-likelihood from the log-det (bits/dim)
+    nll: float = DEFAULT_W_NLL  # negative log-likelihood from the log-det (bits/dim)
     vgg_weights: str = ""  # local VGG-19 weights for the optional ArtFlow-parity perceptual loss
     content: float = 0.0  # VGG content-loss weight (needs vgg_weights)
     style: float = 0.0  # VGG style-loss weight (needs vgg_weights)

@@ -72,11 +72,33 @@ def test_save_and_reload_round_trip(tmp_path) -> None:
     assert config_to_dict(again) == config_to_dict(config)
 
 
+def _leaves(data: dict, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    """``(key path, value)`` of every non-mapping value in a nested dict."""
+    items = []
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            items += _leaves(value, (*prefix, key))
+        else:
+            items.append(((*prefix, key), value))
+    return items
+
+
 def test_every_shipped_config_loads() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "configs"
     files = sorted(root.rglob("*.yaml"))
+    # Both folders ship configs: a moved or emptied folder must fail here, not pass with nothing checked.
+    assert {path.parent.name for path in files} == {"detector", "translator"}, files
     for path in files:
         cls = TranslatorConfig if "translator" in path.parts else DetectorConfig
-        load_config(cls, path)
+        config = config_to_dict(load_config(cls, path))
+        named = _leaves(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        assert named, f"{path} overrides nothing"
+        for keys, value in named:
+            loaded = config
+            for key in keys:
+                loaded = loaded[key]
+            # YAML 1.1 reads "1e-3" as a string; the config stores the float.
+            expected = float(value) if isinstance(value, str) and isinstance(loaded, float) else value
+            assert loaded == expected, (path, ".".join(keys), loaded, value)

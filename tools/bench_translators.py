@@ -141,8 +141,9 @@ def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace) 
     With detectors enabled the training split is translated into the same folder too.
     """
     from rgbt.config import TranslatorConfig, load_config
-    from rgbt.engine.translation import load_translator, translate_dataset
+    from rgbt.engine.translation import translate_dataset
     from rgbt.engine.translation_eval import evaluate_translator
+    from rgbt.engine.translator_builder import load_translator
     from rgbt.engine.translator_training import train_translator
 
     config = load_config(TranslatorConfig, config_path(method, args.config_suffix), translator_overrides(root, args))

@@ -63,6 +63,22 @@ def image_to_tensor(image: np.ndarray, dtype: torch.dtype = torch.float32) -> to
     return torch.from_numpy(np.divide(image, np.float32(255.0), dtype=np.float32))
 
 
+def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
+    """The inverse of :func:`image_to_tensor`: float ``(C, H, W)`` in [0, 1] -> uint8 ``(H, W, C)`` on the CPU.
+
+    ``C = 1`` gives ``(H, W)``; a batch ``(B, C, H, W)`` gives ``(B, H, W, C)`` (``(B, H, W)``).
+    Values are multiplied by 255, rounded half to even (``torch.round``) and clamped to [0, 255]:
+    values outside [0, 1] saturate, and ``tensor_to_image(image_to_tensor(x))`` is ``x`` again.
+
+    Raises:
+        ValueError: not a floating-point tensor of 3 or 4 dimensions.
+    """
+    if tensor.dim() not in (3, 4) or not tensor.is_floating_point():
+        raise ValueError(f"expected a float (C, H, W) or (B, C, H, W) tensor, got {tensor.dtype} {tuple(tensor.shape)}")
+    image = tensor.mul(255.0).round().clamp(0, 255).to(torch.uint8).movedim(-3, -1)
+    return (image[..., 0] if image.shape[-1] == 1 else image).cpu().numpy()
+
+
 def images_to_float(images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """uint8 image tensors (0-255) to float32 in [0, 1]; float tensors pass unchanged.
 

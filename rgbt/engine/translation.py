@@ -1,9 +1,9 @@
 """Writing a fake-RGB dataset: ``rgbt translate`` as a library call.
 
-:func:`load_translator` rebuilds the translator a checkpoint was trained with (its stored config
-fixes the architecture) and :func:`translate_dataset` runs it over a dataset root, writing one
-fake-RGB image per thermal frame where the data layer reads them back
-(``open_source(root, ..., fake_rgb_root=OUT)``):
+:func:`translate_dataset` runs a translator checkpoint (rebuilt by
+:func:`rgbt.engine.translator_builder.load_translator`) over a dataset root, writing one fake-RGB
+image per thermal frame where the data layer reads them back (``open_source(root, ...,
+fake_rgb_root=OUT)``):
 
 * KAIST layout: ``OUT/images/setXX/VYYY/fake_visible/IZZZZZ.<ext>``;
 * FLIR and folders of pairs: ``OUT/fake_visible/<frame_id>.<ext>``.
@@ -25,13 +25,13 @@ checkpoint's :class:`~rgbt.translate.transfer.StyleBank` (one forward and one in
 frame); ``paired`` the frame's own RGB statistics (global statistics: misalignment does not
 matter); any other value is the path of a style image used for every frame. The flow translator
 transfers latent statistics of the style image; AdaIN and Gatys take the style image's feature
-statistics and MUNIT encodes its style code from it (:func:`takes_style`). Translators without a
-style input (``model: pix2pixhd``) have one fixed mapping: only ``bank`` (the default) is accepted.
+statistics and MUNIT encodes its style code from it (:func:`~rgbt.translate.base.takes_style`).
+Translators without a style input (``model: pix2pixhd``) have one fixed mapping: only ``bank``
+(the default) is accepted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -39,33 +39,24 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from rgbt.atomic import atomic_write_text
-from rgbt.config import (
-    TranslatorConfig,
-    TranslatorLossConfig,
-    TranslatorModelConfig,
-    config_from_dict,
-    config_to_dict,
-)
+from rgbt.atomic import atomic_write_text, file_sha256
+from rgbt.config import config_to_dict
+from rgbt.data.dataset import tensor_to_image
+from rgbt.data.formats import detect_format
 from rgbt.data.imageio import read_image, write_image
-from rgbt.data.kaist import parse_frame_id
-from rgbt.data.source import FrameSource, detect_format, open_source
+from rgbt.data.source import FrameSource, open_source
 from rgbt.engine import distributed
-from rgbt.engine.checkpoint import load_checkpoint
-from rgbt.engine.run import resolve_device
-from rgbt.translate.methods import TRANSLATORS
-from rgbt.translate.pix2pixhd import Pix2PixHDTranslator
-from rgbt.translate.transfer import StyleBank, latent_mean_cov, latent_stats
+from rgbt.engine.translator_builder import LoadedTranslator, load_translator
+from rgbt.translate.base import takes_style
+from rgbt.translate.transfer import bank_period, latent_mean_cov, latent_stats
 from rgbt.translate.translator import METHODS, FlowTranslator
 
 log = logging.getLogger(__name__)
@@ -80,119 +71,6 @@ IMAGE_FORMATS = ("jpg", "png")
 NAMED_STYLES = ("bank", "paired")
 #: Manifest fields that must agree for a second run to reuse (and add to) a folder.
 _SETTING_KEYS = ("source_root", "data_format", "checkpoint_sha256", "settings")
-
-
-# --------------------------------------------------------------------------------------------
-# building and loading
-# --------------------------------------------------------------------------------------------
-
-
-def build_translator_pair(
-    model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig, seed: int | None = None
-) -> tuple[nn.Module, nn.Module | None]:
-    """``(translator, adversary or None)`` for ``model.model`` (:data:`rgbt.translate.methods.TRANSLATORS`).
-
-    Same values and seed: same initial weights. The adversary is the discriminator a GAN method
-    trains against; inference needs only the translator.
-
-    Raises:
-        ValueError: an unknown ``model.model``, or a bad value for that method.
-    """
-    builder = TRANSLATORS.get(model_cfg.model)
-    if builder is None:
-        raise ValueError(f"model.model must be one of {sorted(TRANSLATORS)}, got {model_cfg.model!r}")
-    return builder(model_cfg, loss_cfg, seed)
-
-
-def build_translator_from_config(
-    model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig, seed: int | None = None
-) -> nn.Module:
-    """The translator a config describes (see :func:`build_translator_pair`), without its adversary.
-
-    For ``model: flow``, a :class:`FlowTranslator`; ``loss.tv`` is the weight of its gradient /
-    checkerboard term; the VGG terms are not part of the model (see :mod:`rgbt.translate.perceptual`).
-
-    Raises:
-        ValueError: an unknown ``model.model`` or ``model.transfer``, ``alpha`` outside [0, 1], or
-            a bad size.
-    """
-    return build_translator_pair(model_cfg, loss_cfg, seed)[0]
-
-
-def takes_style(translator: nn.Module) -> bool:
-    """Whether ``translator.translate`` uses an RGB ``style=`` image ((B|1, 3, H, W) in [0, 1]).
-
-    Every translator but pix2pixHD's (a paired conditional GAN with one fixed mapping) does.
-    """
-    return not isinstance(translator, Pix2PixHDTranslator)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class LoadedTranslator:
-    """A translator rebuilt from a checkpoint, with what it came from."""
-
-    translator: nn.Module  #: in eval mode, on ``device`` (a FlowTranslator for ``model: flow``)
-    config: TranslatorConfig  #: the config it was trained with
-    checkpoint: Path
-    sha256: str  #: of the checkpoint file
-    device: torch.device
-    step: int | None  #: training step of the checkpoint (None for a bare state dict)
-
-
-def load_translator(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto") -> LoadedTranslator:
-    """Rebuild the translator of a ``rgbt train-translator`` checkpoint (``last.pt`` / ``best.pt``).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a translator checkpoint (no translator config / mismatching weights).
-    """
-    path = Path(checkpoint)
-    device = resolve_device(device) if isinstance(device, str) else device
-    state = load_checkpoint(path, map_location="cpu")
-    if not isinstance(state, dict) or "model" not in state or not isinstance(state.get("config"), dict):
-        raise ValueError(f"{path}: not a translator checkpoint written by `rgbt train-translator` (no model/config)")
-    try:
-        config = config_from_dict(TranslatorConfig, state["config"])
-    except ValueError as err:
-        raise ValueError(f"{path}: the stored config is not a translator config ({err})") from None
-    translator = build_translator_from_config(config.model, config.loss)
-    try:
-        translator.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not fit the translator its config describes ({err})") from None
-    translator.to(device).eval()
-    return LoadedTranslator(translator, config, path, file_sha256(path), device, state.get("step"))
-
-
-def bank_period(bank: StyleBank, period: str, need_stats: bool = True) -> str:
-    """The bank entry used for a frame of ``period`` (``day``, ``night``, ``unknown`` ...).
-
-    The frame's own period when the bank has it (and, with ``need_stats``, has statistics for it);
-    otherwise ``day`` (FLIR and folders of pairs do not know the period; a translator trained on
-    day frames only, the default, has no night statistics), otherwise the first entry with
-    statistics.
-
-    Raises:
-        ValueError: ``need_stats`` and the bank holds no statistics at all (an untrained translator).
-    """
-    def usable(name: str) -> bool:
-        return name in bank.periods and (not need_stats or bank.count(name) > 0)
-
-    if usable(period):
-        return period
-    for name in ("day", *bank.periods):
-        if usable(name):
-            return name
-    raise ValueError("the translator's style bank holds no statistics: train it first, or use --style paired|IMAGE")
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,13 +139,6 @@ def _consolidate(out: Path, header: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def frame_period(source: FrameSource, index: int) -> str:
-    """``day`` / ``night`` / ``unknown`` of frame ``index``; KAIST-layout ids tell it without reading a file."""
-    if source.name == "kaist":
-        return parse_frame_id(source.frame_ids[index]).period
-    return source.annotations(index).period
-
-
 def read_frame(source: FrameSource, index: int, with_rgb: bool = True) -> dict[str, Any]:
     """What translation needs of frame ``index``, straight from its files (no annotations needed).
 
@@ -287,7 +158,7 @@ def read_frame(source: FrameSource, index: int, with_rgb: bool = True) -> dict[s
     if with_rgb and paths["rgb"] is not None and Path(paths["rgb"]).is_file():
         rgb = read_image(paths["rgb"], "rgb")
     return {"index": index, "frame_id": frame_id, "thermal": thermal, "rgb": rgb,
-            "period": frame_period(source, index)}
+            "period": source.period(index)}
 
 
 class _Frames(Dataset):
@@ -311,11 +182,6 @@ def _to_tensor(images: Sequence[np.ndarray], device: torch.device) -> torch.Tens
     array = np.stack(images)
     array = array[:, None] if array.ndim == 3 else array.transpose(0, 3, 1, 2)
     return torch.from_numpy(np.ascontiguousarray(array)).to(device).float().div_(255.0)
-
-
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
-    return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _write_and_hash(path: Path, image: np.ndarray, image_format: str) -> str:
@@ -548,9 +414,9 @@ def translate_dataset(
                         if style_stats is None and styled:
                             periods = [bank_period(model.bank, f["period"]) for f in group]
                     if mix_styles:
-                        fake = _to_uint8(model.mix(thermal, mix_styles, settings["style_weights"], alpha))
+                        fake = tensor_to_image(model.mix(thermal, mix_styles, settings["style_weights"], alpha))
                     else:
-                        fake = _to_uint8(model.translate(thermal, style_arg, periods, alpha, method))
+                        fake = tensor_to_image(model.translate(thermal, style_arg, periods, alpha, method))
                     for frame, image in zip(group, fake):
                         path = targets[frame["index"]]
                         rel = path.relative_to(out).as_posix()

@@ -16,10 +16,10 @@ day frames first, so both periods are sampled):
   period, FLIR and pairs, count as day; ``None`` when there is none);
 * ``frames``: frames evaluated.
 
-Translators without an inverse (``invertible = False``, e.g. pix2pixHD) report the round-trip and
-rounds values as ``None`` (null in the JSON). With ``style="paired"`` every translator that takes a
-style image (:func:`~rgbt.engine.translation.takes_style`: all but pix2pixHD) is given the frame's own
-RGB; pix2pixHD is scored on its one mapping whatever ``style`` says.
+Translators without an inverse (:func:`~rgbt.translate.base.is_invertible`: all but the flow) report
+the round-trip and rounds values as ``None`` (null in the JSON). With ``style="paired"`` every
+translator that takes a style image (:func:`~rgbt.translate.base.takes_style`: all but pix2pixHD) is
+given the frame's own RGB; pix2pixHD is scored on its one mapping whatever ``style`` says.
 
 The fake RGB is what ``rgbt translate`` would write with the same style (not quantised).
 """
@@ -37,10 +37,11 @@ import numpy as np
 import torch
 
 from rgbt.atomic import atomic_write_bytes
-from rgbt.data.dataset import image_to_tensor
+from rgbt.data.dataset import image_to_tensor, tensor_to_image
 from rgbt.data.source import FrameSource, open_source
-from rgbt.engine.translation import LoadedTranslator, bank_period, load_translator, read_frame, takes_style
-from rgbt.translate.methods import is_invertible
+from rgbt.engine.translation import read_frame
+from rgbt.engine.translator_builder import LoadedTranslator, load_translator
+from rgbt.translate.base import is_invertible, takes_style
 from rgbt.translate.metrics import (
     edge_f1,
     finite_or_none,
@@ -50,7 +51,7 @@ from rgbt.translate.metrics import (
     roundtrip_error,
     ssim,
 )
-from rgbt.translate.transfer import latent_stats
+from rgbt.translate.transfer import bank_period, latent_stats
 from rgbt.translate.translator import FlowTranslator
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,6 @@ def _spread(n: int, k: int) -> list[int]:
     return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
 
 
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8."""
-    return image.mul(255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
 def evaluate_translation(
     loaded: LoadedTranslator,
     source: FrameSource,
@@ -108,7 +104,7 @@ def evaluate_translation(
     """Score ``loaded`` on ``source`` (see the module docstring).
 
     Args:
-        loaded: the translator (:func:`rgbt.engine.translation.load_translator`).
+        loaded: the translator (:func:`rgbt.engine.translator_builder.load_translator`).
         source: the frames (RGB needed for the rounds styles and the day PSNR/SSIM).
         max_frames: frames evaluated, spread evenly over the list.
         style: ``bank`` (the frame period's bank statistics) or ``paired`` (the frame's own RGB).
@@ -169,7 +165,7 @@ def evaluate_translation(
             else:
                 period = bank_period(translator.bank, frame["period"])
                 fake = translator.translate(thermal, period=period, alpha=alpha, method=method)
-            fake_uint8 = _to_uint8(fake[0])
+            fake_uint8 = tensor_to_image(fake[0])
             grad_scores.append(gradient_ssim(frame["thermal"], fake[0].float().cpu().permute(1, 2, 0).numpy()))
             edge_scores.append(edge_f1(frame["thermal"], fake_uint8))
             is_day = frame["period"] != "night"

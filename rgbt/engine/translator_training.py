@@ -1,6 +1,6 @@
 """Training a thermal-to-RGB translator: ``rgbt train-translator`` as a library call.
 
-``model.model`` picks the method (:data:`rgbt.translate.methods.TRANSLATORS`): ``flow`` (below)
+``model.model`` picks the method (:data:`rgbt.engine.translator_builder.TRANSLATORS`): ``flow`` (below)
 or ``pix2pixhd`` (:mod:`rgbt.translate.pix2pixhd`: the same frames and crops; the generator
 objective LSGAN + feature matching + L1 is logged as ``gan``, ``feat``, ``l1``; its multi-scale
 discriminator is the Trainer's ``adversary``, updated before every generator step and logged as
@@ -33,7 +33,7 @@ atomic ``last.pt`` / ``best.pt`` and exact resume):
   bank's day style (``psnr_bank``), what ``rgbt translate`` uses by default.
 
 The run directory receives ``config.yaml``, ``log.txt``, ``log.csv``, ``loss.png``, ``eval.csv``,
-``last.pt`` / ``best.pt`` (model, with the config, so :func:`rgbt.engine.translation.load_translator`
+``last.pt`` / ``best.pt`` (model, with the config, so :func:`rgbt.engine.translator_builder.load_translator`
 rebuilds the translator from the file alone) and ``result.json``.
 """
 
@@ -62,17 +62,13 @@ from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, save_checkpoint
 from rgbt.engine.run import finish_run, prepare_run_dir, resolve_device, seed_everything
 from rgbt.engine.trainer import EvalFn, Trainer
-from rgbt.engine.translation import (
-    bank_period,
-    build_translator_from_config,
-    build_translator_pair,
-    frame_period,
-    read_frame,
-)
+from rgbt.engine.translation import read_frame
+from rgbt.engine.translator_builder import build_translator_from_config, build_translator_pair
+from rgbt.translate.base import ExtraLoss
 from rgbt.translate.flow import ActNorm
 from rgbt.translate.metrics import psnr, ssim
-from rgbt.translate.transfer import StyleBank
-from rgbt.translate.translator import ExtraLoss, FlowTranslator
+from rgbt.translate.transfer import StyleBank, bank_period
+from rgbt.translate.translator import FlowTranslator
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +112,8 @@ def translator_loss(
     model: nn.Module, batch: tuple[dict[str, Any], list[dict[str, Any]]], device: torch.device,
     extra_loss: ExtraLoss | None = None, adversary: nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The Trainer's ``compute_loss``: ``{'loss': total, **the translator's named components}``.
+    """The Trainer's ``compute_loss``: ``{'loss': total, **the translator's named components}``, from the
+    training step of :class:`~rgbt.translate.base.Translator` (``forward``).
 
     For the flow: ``l1``, ``ssim``, ``grad``, ``nll`` [, ``content``, ``style``]; for pix2pixHD:
     ``gan``, ``feat``, ``l1``.
@@ -203,7 +200,7 @@ def calibrate_bank(translator: FlowTranslator, source: FrameSource, frames_per_p
     bank = translator.bank
     by_period: dict[str, list[int]] = {name: [] for name in bank.periods}
     for index in range(len(source)):
-        by_period[bank_period(bank, frame_period(source, index), need_stats=False)].append(index)
+        by_period[bank_period(bank, source.period(index), need_stats=False)].append(index)
     fresh = StyleBank(bank.num_channels, bank.periods, momentum=1.0, eps=bank.eps)
     was_training = translator.training
     translator.eval()

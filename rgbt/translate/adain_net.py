@@ -29,12 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
+from rgbt.translate.base import Translator
 from rgbt.translate.perceptual import VGGEncoder
-from rgbt.translate.transfer import StyleBank, adain, latent_stats
+from rgbt.translate.transfer import DEFAULT_MOMENTUM, StyleBank, adain, bank_period, latent_stats
 
-__all__ = ["AdaINDecoder", "AdaINTranslator", "build_adain", "build_adain_from_config", "feature_style_loss"]
+__all__ = ["AdaINDecoder", "AdaINTranslator", "build_adain", "feature_style_loss"]
 
 #: Style given as an RGB image (B|1, 3, Hs, Ws) in [0, 1] or as ``relu4_1`` statistics ``(mean, std)``.
 Style = Tensor | tuple[Tensor, Tensor]
@@ -75,7 +75,7 @@ def feature_style_loss(mine: Sequence[Tensor], theirs: Sequence[Tensor]) -> Tens
     return torch.stack(terms).sum()
 
 
-class AdaINTranslator(nn.Module):
+class AdaINTranslator(Translator):
     """Thermal -> RGB by AdaIN in VGG space and a trained decoder (see the module docstring).
 
     Args:
@@ -86,9 +86,10 @@ class AdaINTranslator(nn.Module):
     """
 
     invertible = False
+    takes_style = True
 
     def __init__(self, encoder: VGGEncoder, content_weight: float = 1.0, style_weight: float = 10.0,
-                 alpha: float = 1.0, momentum: float = 0.01) -> None:
+                 alpha: float = 1.0, momentum: float = DEFAULT_MOMENTUM) -> None:
         super().__init__()
         for name, value in (("content_weight", content_weight), ("style_weight", style_weight)):
             if not value >= 0:
@@ -122,9 +123,6 @@ class AdaINTranslator(nn.Module):
         return latent_stats(self.encoder(self._pad(style))[-1])
 
     def _bank_stats(self, period: str | Sequence[str], batch: int) -> tuple[Tensor, Tensor]:
-        # Imported here: the engine imports this package.
-        from rgbt.engine.translation import bank_period
-
         names = [period] * batch if isinstance(period, str) else list(period)
         return self.bank.stats([bank_period(self.bank, name) for name in names], batch)
 
@@ -200,7 +198,7 @@ class AdaINTranslator(nn.Module):
 
 
 def build_adain(vgg_weights: str = "", content_weight: float = 1.0, style_weight: float = 10.0, alpha: float = 1.0,
-                momentum: float = 0.01, seed: int | None = None) -> AdaINTranslator:
+                momentum: float = DEFAULT_MOMENTUM, seed: int | None = None) -> AdaINTranslator:
     """:class:`AdaINTranslator` with the VGG encoder from ``vgg_weights`` (``""``: random fixed features,
     warned) and a decoder in PyTorch's default initialisation; ``seed`` makes random weights
     reproducible without touching torch's global RNG."""
@@ -208,12 +206,3 @@ def build_adain(vgg_weights: str = "", content_weight: float = 1.0, style_weight
         return AdaINTranslator(VGGEncoder(vgg_weights or None), content_weight, style_weight, alpha, momentum)
 
     return build_seeded(make, seed)
-
-
-def build_adain_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,
-                            seed: int | None = None) -> tuple[AdaINTranslator, None]:
-    """:data:`rgbt.translate.methods.TRANSLATORS` builder: ``loss.vgg_weights``, ``loss.method_content``,
-    ``loss.method_style``, ``model.alpha``, ``model.bank_momentum``; no adversary."""
-    translator = build_adain(loss_cfg.vgg_weights, loss_cfg.method_content, loss_cfg.method_style, model_cfg.alpha,
-                             model_cfg.bank_momentum, seed)
-    return translator, None

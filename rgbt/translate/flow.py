@@ -39,7 +39,31 @@ __all__ = [
     "Squeeze2x2",
     "FlowStep",
     "Glow",
+    "DEFAULT_N_BLOCKS",
+    "DEFAULT_N_FLOWS",
+    "DEFAULT_HIDDEN",
+    "DEFAULT_AFFINE",
+    "DEFAULT_SCALE_BOUND",
+    "DEFAULT_CHANNELS_LAST",
+    "DEFAULT_TILE_BYTES",
 ]
+
+# The default projection, stated here only: Glow, build_translator and the translator config's
+# model section start from it.
+#: 2x2 squeezes (a latent of 48 channels at 1/4 of the frame size for RGB)
+DEFAULT_N_BLOCKS = 2
+#: flow steps per block
+DEFAULT_N_FLOWS = 8
+#: width of the coupling networks
+DEFAULT_HIDDEN = 64
+#: additive (volume-preserving) couplings rather than bounded affine ones
+DEFAULT_AFFINE = False
+#: log-scale bound of affine couplings
+DEFAULT_SCALE_BOUND = 2.0
+#: channels-last activations (oneDNN's CPU convolutions are much faster on them)
+DEFAULT_CHANNELS_LAST = True
+#: band size of the coupling networks without autograd (see :class:`CouplingNet`)
+DEFAULT_TILE_BYTES = 4 << 20
 
 
 def _check_4d(x: Tensor, where: str) -> None:
@@ -321,7 +345,7 @@ class CouplingNet(nn.Module):
     HALO = 2
 
     def __init__(
-        self, in_channels: int, out_channels: int, hidden: int, tile_bytes: int | None = 4 << 20
+        self, in_channels: int, out_channels: int, hidden: int, tile_bytes: int | None = DEFAULT_TILE_BYTES
     ) -> None:
         super().__init__()
         _check_positive_int(in_channels, "in_channels")
@@ -388,7 +412,7 @@ class AdditiveCoupling(FlowLayer):
     the inverse recomputes ``NN(y_a)`` on the same ``y_a``.
     """
 
-    def __init__(self, num_channels: int, hidden: int, tile_bytes: int | None = 4 << 20) -> None:
+    def __init__(self, num_channels: int, hidden: int, tile_bytes: int | None = DEFAULT_TILE_BYTES) -> None:
         super().__init__()
         _check_positive_int(num_channels, "num_channels", minimum=2)
         self.num_channels = num_channels
@@ -416,7 +440,11 @@ class AffineCoupling(FlowLayer):
     """
 
     def __init__(
-        self, num_channels: int, hidden: int, scale_bound: float = 2.0, tile_bytes: int | None = 4 << 20
+        self,
+        num_channels: int,
+        hidden: int,
+        scale_bound: float = DEFAULT_SCALE_BOUND,
+        tile_bytes: int | None = DEFAULT_TILE_BYTES,
     ) -> None:
         super().__init__()
         _check_positive_int(num_channels, "num_channels", minimum=2)
@@ -492,10 +520,10 @@ class FlowStep(_CachingLayer):
         self,
         num_channels: int,
         hidden: int,
-        affine: bool = False,
-        scale_bound: float = 2.0,
+        affine: bool = DEFAULT_AFFINE,
+        scale_bound: float = DEFAULT_SCALE_BOUND,
         generator: torch.Generator | None = None,
-        tile_bytes: int | None = 4 << 20,
+        tile_bytes: int | None = DEFAULT_TILE_BYTES,
     ) -> None:
         super().__init__()
         self.num_channels = num_channels
@@ -592,14 +620,14 @@ class Glow(FlowLayer):
     def __init__(
         self,
         in_channels: int = 3,
-        n_blocks: int = 2,
-        n_flows: int = 8,
-        hidden: int = 64,
-        affine: bool = False,
-        scale_bound: float = 2.0,
+        n_blocks: int = DEFAULT_N_BLOCKS,
+        n_flows: int = DEFAULT_N_FLOWS,
+        hidden: int = DEFAULT_HIDDEN,
+        affine: bool = DEFAULT_AFFINE,
+        scale_bound: float = DEFAULT_SCALE_BOUND,
         generator: torch.Generator | None = None,
-        channels_last: bool = True,
-        tile_bytes: int | None = 4 << 20,
+        channels_last: bool = DEFAULT_CHANNELS_LAST,
+        tile_bytes: int | None = DEFAULT_TILE_BYTES,
     ) -> None:
         super().__init__()
         _check_positive_int(in_channels, "in_channels")

@@ -28,12 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
+from rgbt.translate.base import Translator
 from rgbt.translate.perceptual import VGGEncoder
+from rgbt.translate.transfer import DEFAULT_MOMENTUM, DEFAULT_PERIODS, bank_period
 
-__all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "GramBank", "GatysTranslator", "build_gatys", "build_gatys_from_config",
-           "gram"]
+__all__ = ["STYLE_LAYERS", "CONTENT_LAYER", "GramBank", "GatysTranslator", "build_gatys", "gram"]
 
 #: The paper's five style layers as indices into ``vgg19().features``.
 STYLE_LAYERS: dict[str, int] = {"relu1_1": 1, "relu2_1": 6, "relu3_1": 11, "relu4_1": 20, "relu5_1": 29}
@@ -55,10 +55,10 @@ class GramBank(nn.Module):
 
     Buffers ``{period}_gram{k}`` (C_k, C_k) and ``{period}_count``; the first update copies, later
     ones blend by ``momentum``. Has ``periods`` and ``count`` like the flow's style bank, so
-    :func:`rgbt.engine.translation.bank_period` picks the entry to use.
+    :func:`rgbt.translate.transfer.bank_period` picks the entry to use.
     """
 
-    def __init__(self, periods: Sequence[str] = ("day", "night"), momentum: float = 0.01) -> None:
+    def __init__(self, periods: Sequence[str] = DEFAULT_PERIODS, momentum: float = DEFAULT_MOMENTUM) -> None:
         super().__init__()
         if not 0.0 < momentum <= 1.0:
             raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
@@ -91,7 +91,7 @@ class GramBank(nn.Module):
         return [getattr(self, f"{period}_gram{k}")[None] for k in range(len(_CHANNELS))]
 
 
-class GatysTranslator(nn.Module):
+class GatysTranslator(Translator):
     """Optimisation-based thermal -> RGB transfer (see the module docstring).
 
     Args:
@@ -106,10 +106,11 @@ class GatysTranslator(nn.Module):
     """
 
     invertible = False
+    takes_style = True
 
     def __init__(self, encoder: VGGEncoder, content_weight: float = 1.0, style_weight: float = 10.0,
                  steps: int = 100, init: str = "content", optimizer: str = "adam", step_size: float = 0.02,
-                 alpha: float = 1.0, momentum: float = 0.01) -> None:
+                 alpha: float = 1.0, momentum: float = DEFAULT_MOMENTUM) -> None:
         super().__init__()
         if len(encoder.features) <= STYLE_LAYERS["relu5_1"]:
             raise ValueError("the Gatys translator needs a VGG encoder up to relu5_1 (VGGEncoder(..., last=29))")
@@ -211,11 +212,8 @@ class GatysTranslator(nn.Module):
             with torch.inference_mode(False), torch.no_grad():
                 grams = self.style_grams(style.clone())
         else:
-            # Imported here: the engine imports this package.
-            from rgbt.engine.translation import bank_period
-
             name = period if isinstance(period, str) else period[0]
-            grams = self.bank.grams(bank_period(self.bank, name))  # type: ignore[arg-type]
+            grams = self.bank.grams(bank_period(self.bank, name))
         return self.stylise(thermal, grams, alpha)[0].contiguous()
 
     def forward(self, thermal: Tensor, rgb: Tensor, period: str | Sequence[str] = "day", extra_loss: object = None,
@@ -235,7 +233,7 @@ class GatysTranslator(nn.Module):
 
 def build_gatys(vgg_weights: str = "", content_weight: float = 1.0, style_weight: float = 10.0, steps: int = 100,
                 init: str = "content", optimizer: str = "adam", step_size: float = 0.02, pool: str = "max",
-                alpha: float = 1.0, momentum: float = 0.01, seed: int | None = None) -> GatysTranslator:
+                alpha: float = 1.0, momentum: float = DEFAULT_MOMENTUM, seed: int | None = None) -> GatysTranslator:
     """:class:`GatysTranslator` with a VGG-19 up to ``relu5_1`` from ``vgg_weights`` (``""``: random
     fixed features, warned), max or average (``pool="avg"``) pooling; ``seed`` makes random
     features reproducible without touching torch's global RNG."""
@@ -252,14 +250,3 @@ def build_gatys(vgg_weights: str = "", content_weight: float = 1.0, style_weight
                                momentum)
 
     return build_seeded(make, seed)
-
-
-def build_gatys_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,
-                            seed: int | None = None) -> tuple[GatysTranslator, None]:
-    """:data:`rgbt.translate.methods.TRANSLATORS` builder: ``loss.vgg_weights``, ``loss.method_content``,
-    ``loss.method_style``, ``model.steps``, ``init``, ``optimizer``, ``step_size``, ``pool``, ``alpha``,
-    ``bank_momentum``; no adversary."""
-    translator = build_gatys(loss_cfg.vgg_weights, loss_cfg.method_content, loss_cfg.method_style, model_cfg.steps,
-                             model_cfg.init, model_cfg.optimizer, model_cfg.step_size, model_cfg.pool,
-                             model_cfg.alpha, model_cfg.bank_momentum, seed)
-    return translator, None

@@ -17,16 +17,32 @@ from pytorch_msssim import ms_ssim, ssim
 from torch import Tensor
 
 __all__ = [
+    "check_image_pair",
     "ssim_loss",
     "ms_ssim_loss",
     "checkerboard",
     "gradient_loss",
     "nll_bits_per_dim",
     "translation_loss",
+    "DEFAULT_W_L1",
+    "DEFAULT_W_SSIM",
+    "DEFAULT_W_GRAD",
+    "DEFAULT_W_NLL",
+    "DEFAULT_MS_SSIM",
 ]
 
+# The default weights of the objective (see the module docstring), stated here only: the flow
+# translator, build_translator and the translator config's loss section start from them.
+DEFAULT_W_L1 = 1.0
+DEFAULT_W_SSIM = 1.0
+DEFAULT_W_GRAD = 1.0
+DEFAULT_W_NLL = 0.0
+#: SSIM, not MS-SSIM (which needs frames larger than 160 px)
+DEFAULT_MS_SSIM = False
 
-def _check_pair(pred: Tensor, target: Tensor, where: str) -> None:
+
+def check_image_pair(pred: Tensor, target: Tensor, where: str) -> None:
+    """Raise ``ValueError`` (naming ``where``) unless ``pred`` and ``target`` are (B, C, H, W) of one shape."""
     if pred.dim() != 4 or pred.shape != target.shape:
         raise ValueError(
             f"{where}: expected two (B, C, H, W) tensors of one shape, got {tuple(pred.shape)} "
@@ -42,7 +58,7 @@ def _window(height: int, width: int, win_size: int) -> int:
 
 def ssim_loss(pred: Tensor, target: Tensor, win_size: int = 11) -> Tensor:
     """``1 - SSIM`` (pytorch_msssim, data range 1, Gaussian window, mean over the batch); 0-dim."""
-    _check_pair(pred, target, "ssim_loss")
+    check_image_pair(pred, target, "ssim_loss")
     if win_size < 1 or win_size % 2 == 0:
         raise ValueError(f"win_size must be a positive odd int, got {win_size!r}")
     win = _window(pred.shape[2], pred.shape[3], win_size)
@@ -51,7 +67,7 @@ def ssim_loss(pred: Tensor, target: Tensor, win_size: int = 11) -> Tensor:
 
 def ms_ssim_loss(pred: Tensor, target: Tensor, win_size: int = 11) -> Tensor:
     """``1 - MS-SSIM`` (pytorch_msssim, 5 scales); needs ``min(H, W) > 16 * (win_size - 1)``."""
-    _check_pair(pred, target, "ms_ssim_loss")
+    check_image_pair(pred, target, "ms_ssim_loss")
     need = 16 * (win_size - 1)
     if min(pred.shape[2:]) <= need:
         raise ValueError(
@@ -76,7 +92,7 @@ def gradient_loss(pred: Tensor, target: Tensor) -> Tensor:
     Penalising the difference to the target (rather than the output's own total variation) removes
     2x2 grid artefacts and ringing without blurring the edges the target really has. 0-dim tensor.
     """
-    _check_pair(pred, target, "gradient_loss")
+    check_image_pair(pred, target, "gradient_loss")
     terms = []
     if pred.shape[3] > 1:
         terms.append((pred.diff(dim=3) - target.diff(dim=3)).abs().mean())
@@ -111,11 +127,11 @@ def translation_loss(
     *,
     z: Tensor | None = None,
     logdet: Tensor | None = None,
-    w_l1: float = 1.0,
-    w_ssim: float = 1.0,
-    w_grad: float = 1.0,
-    w_nll: float = 0.0,
-    use_ms_ssim: bool = False,
+    w_l1: float = DEFAULT_W_L1,
+    w_ssim: float = DEFAULT_W_SSIM,
+    w_grad: float = DEFAULT_W_GRAD,
+    w_nll: float = DEFAULT_W_NLL,
+    use_ms_ssim: bool = DEFAULT_MS_SSIM,
 ) -> dict[str, Tensor]:
     """The default objective and its parts.
 
@@ -136,7 +152,7 @@ def translation_loss(
             raise ValueError(f"{name} must be >= 0, got {weight!r}")
     if w_nll > 0 and (z is None or logdet is None):
         raise ValueError("translation_loss: w_nll > 0 needs z and logdet")
-    _check_pair(pred, target, "translation_loss")
+    check_image_pair(pred, target, "translation_loss")
     parts = {
         "l1": (pred - target).abs().mean(),
         "ssim": ms_ssim_loss(pred, target) if use_ms_ssim else ssim_loss(pred, target),

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from rgbt.translate.losses import ssim_loss
+from rgbt.translate.losses import check_image_pair, ssim_loss
 from rgbt.translate.transfer import adain, latent_stats
 from rgbt.translate.translator import FlowTranslator
 
@@ -41,23 +41,16 @@ __all__ = [
 ]
 
 
-def _check_pair(a: Tensor, b: Tensor, where: str) -> None:
-    if a.dim() != 4 or a.shape != b.shape:
-        raise ValueError(
-            f"{where}: expected two (B, C, H, W) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}"
-        )
-
-
 def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
     """Peak signal-to-noise ratio in dB per sample, (B,) float64; ``inf`` for identical images."""
-    _check_pair(pred, target, "psnr")
+    check_image_pair(pred, target, "psnr")
     mse = (pred.double() - target.double()).pow(2).flatten(1).mean(1)
     return 10.0 * torch.log10(data_range**2 / mse)
 
 
 def ssim(pred: Tensor, target: Tensor) -> Tensor:
     """SSIM per sample (pytorch_msssim, Gaussian window shrunk for tiny images, data range 1), (B,)."""
-    _check_pair(pred, target, "ssim")
+    check_image_pair(pred, target, "ssim")
     return torch.stack([1.0 - ssim_loss(p[None].float(), t[None].float()) for p, t in zip(pred, target)])
 
 

@@ -36,9 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rgbt.config import TranslatorLossConfig, TranslatorModelConfig
 from rgbt.seeding import build_seeded
-from rgbt.translate.pix2pixhd import AdversarialTranslator, MultiscaleDiscriminator, ResidualBlock, lsgan_loss
+from rgbt.translate.base import AdversarialTranslator
+from rgbt.translate.pix2pixhd import MultiscaleDiscriminator, ResidualBlock, lsgan_loss
 
 __all__ = [
     "ContentEncoder",
@@ -48,7 +48,6 @@ __all__ = [
     "MunitDiscriminators",
     "MunitTranslator",
     "build_munit",
-    "build_munit_from_config",
 ]
 
 
@@ -209,6 +208,8 @@ class MunitTranslator(AdversarialTranslator):
 
     #: No inverse: ``rgbt translate-eval`` reports the round-trip and rounds metrics as null.
     invertible = False
+    #: An RGB image lends its encoded style code.
+    takes_style = True
     method = "MUNIT"
 
     def __init__(self, hidden: int = 64, n_downsample: int = 2, n_residual: int = 4, style_dim: int = 8,
@@ -255,7 +256,8 @@ class MunitTranslator(AdversarialTranslator):
             style: ``None``: one code from N(0, I) seeded by ``style_seed`` for the whole batch (the same
                 output on every call); a (B or 1, style_dim) tensor of codes; or RGB images (B or 1, 3, H', W')
                 in [0, 1] whose encoded styles are used.
-            period, alpha, method: accepted for the common translator signature and ignored.
+            period, alpha, method: accepted for the :class:`~rgbt.translate.base.Translator` signature
+                and ignored.
         """
         x = self._prepare(thermal, 1, "thermal")
         b, (h, w) = thermal.shape[0], thermal.shape[-2:]
@@ -357,25 +359,3 @@ def build_munit(
         return translator, discriminator
 
     return build_seeded(make, seed)
-
-
-def build_munit_from_config(model_cfg: TranslatorModelConfig, loss_cfg: TranslatorLossConfig,
-                            seed: int | None = None) -> tuple[MunitTranslator, MunitDiscriminators]:
-    """The :data:`rgbt.translate.methods.TRANSLATORS` builder: ``hidden``, ``n_downsample``, ``n_residual``,
-    ``style_dim``, ``mlp_dim``, ``disc_*``; loss weights ``gan``, ``recon_image``, ``recon_content``,
-    ``recon_style`` (the flow's and pix2pixHD's other weights do not apply)."""
-    return build_munit(
-        hidden=model_cfg.hidden,
-        n_downsample=model_cfg.n_downsample,
-        n_residual=model_cfg.n_residual,
-        style_dim=model_cfg.style_dim,
-        mlp_dim=model_cfg.mlp_dim,
-        disc_hidden=model_cfg.disc_hidden,
-        disc_layers=model_cfg.disc_layers,
-        disc_scales=model_cfg.disc_scales,
-        w_gan=loss_cfg.gan,
-        w_image=loss_cfg.recon_image,
-        w_content=loss_cfg.recon_content,
-        w_style=loss_cfg.recon_style,
-        seed=seed,
-    )

@@ -129,7 +129,7 @@ def _normalise(feature: Tensor) -> Tensor:
 
 
 class PerceptualLoss(nn.Module):
-    """ArtFlow's content + style losses, usable as :data:`rgbt.translate.translator.ExtraLoss`.
+    """ArtFlow's content + style losses, usable as :data:`rgbt.translate.base.ExtraLoss`.
 
     * content: MSE between the per-channel normalised ``relu4_1`` maps of the translation and of
       the content image (the thermal input): normalised because thermal and RGB differ in their

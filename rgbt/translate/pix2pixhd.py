@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rgbt.seeding import build_seeded
+from rgbt.translate.base import AdversarialTranslator
 
 __all__ = [
     "GlobalGenerator",
@@ -316,30 +317,6 @@ def feature_matching_loss(fake: Sequence[Sequence[Tensor]], real: Sequence[Seque
     return total
 
 
-class AdversarialTranslator(nn.Module):
-    """Common training entry of the GAN translators: ``forward`` is their generator objective.
-
-    Subclasses define ``method`` (a name for messages) and ``generator_loss(thermal, rgb,
-    discriminator) -> dict`` with a ``total`` entry.
-    """
-
-    method = "GAN"
-
-    def forward(self, thermal: Tensor, rgb: Tensor, period: object = "day", extra_loss: object = None,
-                discriminator: nn.Module | None = None) -> dict[str, Tensor]:
-        """``generator_loss`` (the training entry point DistributedDataParallel wraps).
-
-        ``period`` is accepted for the common signature and ignored; VGG ``extra_loss`` terms are not
-        part of these baselines and must be ``None``.
-        """
-        if discriminator is None:
-            raise ValueError(f"the {self.method} generator objective needs its discriminator")
-        if extra_loss is not None:
-            raise ValueError(f"the {self.method} translator takes no VGG content / style loss "
-                             "(set loss.content/style 0)")
-        return self.generator_loss(thermal, rgb, discriminator)
-
-
 class Pix2PixHDTranslator(AdversarialTranslator):
     """Thermal (B, 1, H, W) in [0, 1] -> fake RGB (B, 3, H, W) in [0, 1] with a pix2pixHD generator.
 
@@ -350,6 +327,8 @@ class Pix2PixHDTranslator(AdversarialTranslator):
 
     #: No inverse: ``rgbt translate-eval`` reports the round-trip and rounds metrics as null.
     invertible = False
+    #: A paired conditional GAN: one fixed mapping, no style input.
+    takes_style = False
     method = "pix2pixHD"
 
     def __init__(self, generator: GlobalGenerator | LocalEnhancer, w_gan: float = 1.0, w_feat: float = 10.0,
@@ -396,7 +375,8 @@ class Pix2PixHDTranslator(AdversarialTranslator):
     def translate(self, thermal: Tensor, style: object = None, period: object = "day", alpha: float = 1.0,
                   method: str = "adain") -> Tensor:
         """Fake RGB (B, 3, H, W) in [0, 1]. ``style``, ``period``, ``alpha`` and ``method`` exist for the
-        common translator signature and are ignored: a paired conditional GAN takes no style."""
+        :class:`~rgbt.translate.base.Translator` signature and are ignored: a paired conditional GAN
+        takes no style."""
         return self.generate(thermal).clamp(0.0, 1.0).contiguous()
 
     @staticmethod
@@ -404,7 +384,9 @@ class Pix2PixHDTranslator(AdversarialTranslator):
         """The conditional discriminator's input: (B, 4, H, W) ``[thermal, rgb]`` in [-1, 1]."""
         return torch.cat([thermal, rgb], dim=1) * 2.0 - 1.0
 
-    def _check_pair(self, thermal: Tensor, rgb: Tensor) -> None:
+    @staticmethod
+    def _check_paired_batch(thermal: Tensor, rgb: Tensor) -> None:
+        """Raise unless ``rgb`` is (B, 3, H, W) with the batch size and frame size of ``thermal``."""
         paired = rgb.shape[0] == thermal.shape[0] and rgb.shape[2:] == thermal.shape[2:]
         if rgb.dim() != 4 or rgb.shape[1] != 3 or not paired:
             raise ValueError(f"thermal {tuple(thermal.shape)} and rgb {tuple(rgb.shape)} are not a paired batch")
@@ -416,7 +398,7 @@ class Pix2PixHDTranslator(AdversarialTranslator):
             0-dim tensors ``gan`` (LSGAN, fake pair labelled real), ``feat`` (feature matching),
             ``l1`` and their weighted sum ``total``.
         """
-        self._check_pair(thermal, rgb)
+        self._check_paired_batch(thermal, rgb)
         fake = self.generate(thermal)
         fake_out = discriminator(self._pair(thermal, fake))
         with torch.no_grad():
@@ -432,7 +414,7 @@ class Pix2PixHDTranslator(AdversarialTranslator):
         Returns:
             0-dim tensors ``d_real``, ``d_fake`` and ``total = (d_real + d_fake) / 2``.
         """
-        self._check_pair(thermal, rgb)
+        self._check_paired_batch(thermal, rgb)
         with torch.no_grad():
             fake = self.generate(thermal)
         # One discriminator pass over both halves (one DDP forward per step).

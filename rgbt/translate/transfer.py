@@ -16,13 +16,20 @@ Statistics conventions:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["latent_stats", "latent_mean_cov", "adain", "wct", "StyleBank"]
+__all__ = ["latent_stats", "latent_mean_cov", "adain", "wct", "StyleBank", "PeriodBank", "bank_period",
+           "DEFAULT_PERIODS", "DEFAULT_MOMENTUM"]
 
 Period = str | Sequence[str]
+
+#: Entries of a style bank: frames by day and by night look nothing alike in RGB.
+DEFAULT_PERIODS = ("day", "night")
+#: EMA weight of each new batch in a style bank's running statistics.
+DEFAULT_MOMENTUM = 0.01
 
 
 def _check_latent(z: Tensor, where: str) -> None:
@@ -211,8 +218,8 @@ class StyleBank(nn.Module):
     def __init__(
         self,
         num_channels: int,
-        periods: Sequence[str] = ("day", "night"),
-        momentum: float = 0.01,
+        periods: Sequence[str] = DEFAULT_PERIODS,
+        momentum: float = DEFAULT_MOMENTUM,
         eps: float = 1e-5,
     ) -> None:
         super().__init__()
@@ -295,3 +302,34 @@ class StyleBank(nn.Module):
         mean = torch.stack([getattr(self, f"{n}_mean") for n in names])[:, :, None, None]
         cov = torch.stack([getattr(self, f"{n}_cov") for n in names])
         return mean, cov
+
+
+class PeriodBank(Protocol):
+    """What :func:`bank_period` reads of a bank: its entry names and how many samples each holds
+    (:class:`StyleBank`, and the Gatys translator's bank of Gram matrices)."""
+
+    periods: tuple[str, ...]
+
+    def count(self, period: str) -> int: ...
+
+
+def bank_period(bank: PeriodBank, period: str, need_stats: bool = True) -> str:
+    """The bank entry used for a frame of ``period`` (``day``, ``night``, ``unknown`` ...).
+
+    The frame's own period when the bank has it (and, with ``need_stats``, has statistics for it);
+    otherwise ``day`` (FLIR and folders of pairs do not know the period; a translator trained on
+    day frames only, the default, has no night statistics), otherwise the first entry with
+    statistics.
+
+    Raises:
+        ValueError: ``need_stats`` and the bank holds no statistics at all (an untrained translator).
+    """
+    def usable(name: str) -> bool:
+        return name in bank.periods and (not need_stats or bank.count(name) > 0)
+
+    if usable(period):
+        return period
+    for name in ("day", *bank.periods):
+        if usable(name):
+            return name
+    raise ValueError("the translator's style bank holds no statistics: train it first, or use --style paired|IMAGE")

@@ -12,31 +12,54 @@ frame (L1 + 1 - SSIM + gradient term, optional NLL); the RGB latent statistics f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rgbt.seeding import build_seeded
-from rgbt.translate.flow import Glow
-from rgbt.translate.losses import translation_loss
-from rgbt.translate.transfer import Period, StyleBank, adain, latent_mean_cov, latent_stats, wct
+from rgbt.translate.base import ExtraLoss, Translator
+from rgbt.translate.flow import (
+    DEFAULT_AFFINE,
+    DEFAULT_CHANNELS_LAST,
+    DEFAULT_HIDDEN,
+    DEFAULT_N_BLOCKS,
+    DEFAULT_N_FLOWS,
+    DEFAULT_SCALE_BOUND,
+    DEFAULT_TILE_BYTES,
+    Glow,
+)
+from rgbt.translate.losses import (
+    DEFAULT_MS_SSIM,
+    DEFAULT_W_GRAD,
+    DEFAULT_W_L1,
+    DEFAULT_W_NLL,
+    DEFAULT_W_SSIM,
+    translation_loss,
+)
+from rgbt.translate.transfer import (
+    DEFAULT_MOMENTUM,
+    DEFAULT_PERIODS,
+    Period,
+    StyleBank,
+    adain,
+    latent_mean_cov,
+    latent_stats,
+    wct,
+)
 
-__all__ = ["FlowTranslator", "build_translator", "METHODS", "ExtraLoss"]
+__all__ = ["FlowTranslator", "build_translator", "METHODS"]
 
 #: Latent style-transfer methods accepted by :meth:`FlowTranslator.translate`.
 METHODS = ("adain", "wct")
 
 Style = Tensor | tuple[Tensor, Tensor] | None
 
-#: An extra training objective ``fn(pred, content, rgb) -> {component: value, ..., "total": weighted sum}``
-#: on the unclamped translation, the flow input and the paired RGB (e.g. the VGG losses of
-#: :class:`rgbt.translate.perceptual.PerceptualLoss`).
-ExtraLoss = Callable[[Tensor, Tensor, Tensor], dict[str, Tensor]]
 
-
-class FlowTranslator(nn.Module):
+class FlowTranslator(Translator):
     """Thermal (B, 1, H, W) in [0, 1] -> fake RGB (B, C, H, W) in [0, 1] through an invertible flow.
+
+    A :class:`~rgbt.translate.base.Translator`, invertible and taking a style.
 
     Args:
         flow: the projection flow; its ``in_channels`` is the RGB channel count ``C``.
@@ -48,16 +71,17 @@ class FlowTranslator(nn.Module):
 
     #: the translation has an exact inverse (round-trip and rounds tests apply)
     invertible = True
+    takes_style = True
 
     def __init__(
         self,
         flow: Glow,
         bank: StyleBank,
-        w_l1: float = 1.0,
-        w_ssim: float = 1.0,
-        w_grad: float = 1.0,
-        w_nll: float = 0.0,
-        use_ms_ssim: bool = False,
+        w_l1: float = DEFAULT_W_L1,
+        w_ssim: float = DEFAULT_W_SSIM,
+        w_grad: float = DEFAULT_W_GRAD,
+        w_nll: float = DEFAULT_W_NLL,
+        use_ms_ssim: bool = DEFAULT_MS_SSIM,
     ) -> None:
         super().__init__()
         if bank.num_channels != flow.latent_channels:
@@ -180,7 +204,7 @@ class FlowTranslator(nn.Module):
             thermal: (B, 1, H, W) in [0, 1].
             rgb: (B, C, H, W) in [0, 1], the paired RGB frames (same size).
             period: "day"/"night" (or the bank's names), one or one per sample.
-            extra_loss: an optional further objective (see :data:`ExtraLoss`); its components join
+            extra_loss: an optional further objective (see :data:`~rgbt.translate.base.ExtraLoss`); its components join
                 the returned dict and its ``total`` is added to ``total``.
 
         Returns:
@@ -215,20 +239,20 @@ class FlowTranslator(nn.Module):
 
 def build_translator(
     in_channels: int = 3,
-    n_blocks: int = 2,
-    n_flows: int = 8,
-    hidden: int = 64,
-    affine: bool = False,
-    scale_bound: float = 2.0,
-    periods: Sequence[str] = ("day", "night"),
-    momentum: float = 0.01,
-    w_l1: float = 1.0,
-    w_ssim: float = 1.0,
-    w_grad: float = 1.0,
-    w_nll: float = 0.0,
-    use_ms_ssim: bool = False,
-    channels_last: bool = True,
-    tile_bytes: int | None = 4 << 20,
+    n_blocks: int = DEFAULT_N_BLOCKS,
+    n_flows: int = DEFAULT_N_FLOWS,
+    hidden: int = DEFAULT_HIDDEN,
+    affine: bool = DEFAULT_AFFINE,
+    scale_bound: float = DEFAULT_SCALE_BOUND,
+    periods: Sequence[str] = DEFAULT_PERIODS,
+    momentum: float = DEFAULT_MOMENTUM,
+    w_l1: float = DEFAULT_W_L1,
+    w_ssim: float = DEFAULT_W_SSIM,
+    w_grad: float = DEFAULT_W_GRAD,
+    w_nll: float = DEFAULT_W_NLL,
+    use_ms_ssim: bool = DEFAULT_MS_SSIM,
+    channels_last: bool = DEFAULT_CHANNELS_LAST,
+    tile_bytes: int | None = DEFAULT_TILE_BYTES,
     seed: int | None = None,
 ) -> FlowTranslator:
     """The default translator: Glow (2 blocks x 8 steps, hidden 64, additive) + day/night bank.

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 import torch
 
+from rgbt.atomic import file_sha256
 from rgbt.cli import main
 from rgbt.data.dataset import image_to_tensor
 from rgbt.data.imageio import read_image
 from rgbt.data.source import open_source
 from rgbt.engine import distributed
-from rgbt.engine.translation import MANIFEST_NAME, bank_period, file_sha256, load_translator, translate_dataset
+from rgbt.engine.translation import MANIFEST_NAME, translate_dataset
+from rgbt.engine.translator_builder import load_translator
 from rgbt.translate.flow import ActNorm
-from rgbt.translate.transfer import StyleBank
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "translator" / "tiny.yaml"
 
@@ -116,7 +117,7 @@ def test_training_lowers_the_loss(synthetic_root: Path, short_run: Path, checkpo
 @pytest.mark.parametrize("name", ["tiny", "default", "artflow"])
 def test_shipped_configs_load_and_build(name: str) -> None:
     from rgbt.config import TranslatorConfig, load_config
-    from rgbt.engine.translation import build_translator_from_config
+    from rgbt.engine.translator_builder import build_translator_from_config
 
     config = load_config(TranslatorConfig, TINY.parent / f"{name}.yaml")
     translator = build_translator_from_config(config.model, config.loss, seed=0)
@@ -264,16 +265,6 @@ def test_sharded_ranks_write_parts_that_rank_zero_merges(checkpoint: Path, synth
     assert summary["skipped"] == 14 and summary["written"] == 0
     assert not list(out.glob("manifest.part*.json"))
     assert len(json.loads((out / MANIFEST_NAME).read_text())["files"]) == 14
-
-
-def test_bank_period_falls_back_to_day() -> None:
-    bank = StyleBank(4)
-    with pytest.raises(ValueError, match="no statistics"):
-        bank_period(bank, "day")
-    bank.update(torch.randn(2, 4, 3, 3), "day")
-    assert bank_period(bank, "night") == "day"  # trained on day frames only
-    assert bank_period(bank, "unknown") == "day"  # FLIR / pairs
-    assert bank_period(bank, "night", need_stats=False) == "night"
 
 
 def test_load_translator_rejects_other_checkpoints(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ import torch
 
 from rgbt.config import TranslatorConfig, load_config
 from rgbt.data.source import open_source
-from rgbt.engine.translation import load_translator, takes_style, translate_dataset
+from rgbt.engine.translation import translate_dataset
 from rgbt.engine.translation_eval import evaluate_translation
+from rgbt.engine.translator_builder import load_translator
 from rgbt.engine.translator_training import train_translator
+from rgbt.translate.base import takes_style
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "translator"
 

@@ -11,7 +11,7 @@ import torch
 from translator_checks import assert_eval_without_inverse, assert_translates_every_frame
 
 from rgbt.cli import main
-from rgbt.engine.translation import load_translator
+from rgbt.engine.translator_builder import load_translator
 from rgbt.translate.adain_net import AdaINTranslator, build_adain
 from rgbt.translate.gatys import GatysTranslator, build_gatys
 

@@ -13,7 +13,7 @@ import torch
 from translator_checks import assert_translates_every_frame
 
 from rgbt.cli import main
-from rgbt.engine.translation import build_translator_pair, load_translator
+from rgbt.engine.translator_builder import build_translator_pair, load_translator
 from rgbt.translate.pix2pixhd import LocalEnhancer, MultiscaleDiscriminator, Pix2PixHDTranslator, build_pix2pixhd
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "translator" / "pix2pixhd_tiny.yaml"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rgbt.translate.flow import Glow
-from rgbt.translate.transfer import StyleBank, adain, latent_mean_cov, latent_stats, wct
+from rgbt.translate.transfer import StyleBank, adain, bank_period, latent_mean_cov, latent_stats, wct
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -123,6 +123,16 @@ def test_style_bank_ema_and_persistence() -> None:
         bank.update(z1, ["day"])
     with pytest.raises(ValueError, match="momentum"):
         StyleBank(12, momentum=0.0)
+
+
+def test_bank_period_falls_back_to_day() -> None:
+    bank = StyleBank(4)
+    with pytest.raises(ValueError, match="no statistics"):
+        bank_period(bank, "day")
+    bank.update(torch.randn(2, 4, 3, 3), "day")
+    assert bank_period(bank, "night") == "day"  # trained on day frames only
+    assert bank_period(bank, "unknown") == "day"  # FLIR / pairs
+    assert bank_period(bank, "night", need_stats=False) == "night"
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
