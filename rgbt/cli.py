@@ -176,38 +176,16 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_detect(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    import numpy as np
-
-    from rgbt.atomic import atomic_write_text
     from rgbt.data.perturbation import Perturbation
-    from rgbt.data.source import open_source
-    from rgbt.engine.inference import detect_source, load_detector
-    from rgbt.evaluation.detections import coco_results, write_aggregated_txt
+    from rgbt.engine.inference import write_detections
 
-    output_format = args.format or ("coco" if Path(args.out).suffix.lower() == ".json" else "kaist")
     perturbations = [Perturbation.parse(text) for text in args.perturb]
-    detector = load_detector(args.checkpoint, args.device, args.batch_size)
-    config = detector.config
-    fake_rgb = args.fake_rgb or (config.data.fake_rgb_root if "fake_rgb" in detector.modalities else None) or None
-    image_set = args.image_set or config.data.val_set
-    source = open_source(args.data, image_set, args.data_format, list(detector.classes), fake_rgb)
-    log.info("detecting on %d frames of %s%s", len(source), args.data,
-             f" perturbed by {' + '.join(map(str, perturbations))}" if perturbations else "")
-    if output_format == "kaist":
-        detections = detect_source(detector, source, perturbations, args.batch_size, args.workers)
-        write_aggregated_txt(args.out, detections)
-    else:
-        detections = detect_source(detector.predict, source, perturbations, args.batch_size, args.workers)
-        entries = []
-        for label, _name in enumerate(detector.classes, start=1):
-            per_class = [rows[rows[:, 5] == label, :5] for rows in detections]
-            entries += coco_results(per_class, category_id=label)
-        atomic_write_text(args.out, json.dumps(entries) + "\n")
-    count = int(np.sum([len(rows) for rows in detections]))
-    print(f"wrote {count} detections on {len(source)} frames to {args.out} ({output_format})")
+    summary = write_detections(args.checkpoint, args.data, args.out, output_format=args.format,
+                               image_set=args.image_set, data_format=args.data_format, fake_rgb=args.fake_rgb,
+                               perturbations=perturbations, batch_size=args.batch_size, workers=args.workers,
+                               device=args.device)
+    print(f"wrote {summary['detections']} detections on {summary['frames']} frames to {args.out} "
+          f"({summary['format']})")
     return 0
 
 
@@ -344,44 +322,20 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_misalign(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rgbt.data.source import open_source
-    from rgbt.engine.run import prepare_run_dir, resolve_device
-    from rgbt.evaluation.misalignment import GroundTruthDetector, build_sweep, format_table, run_sweep
+    from rgbt.engine.misalign import detector_names, load_sweep_detectors, run_sweep
+    from rgbt.engine.run import prepare_run_dir
+    from rgbt.evaluation.missrate import height_scaled
+    from rgbt.evaluation.sweep import build_sweep, format_table
 
     points = build_sweep(args.patterns, args.shifts, args.rotations, args.scales, args.blackout, args.modality)
-    specs = args.checkpoint or args.reference
-    if args.names is not None and len(args.names) != len(specs):
-        raise ValueError(f"--names gives {len(args.names)} names for {len(specs)} detectors")
-    if args.names is not None:
-        names = list(args.names)
-    elif args.checkpoint:
-        names = [Path(path).stem for path in args.checkpoint]
-    else:
-        names = [f"gt-{modality}" for modality in args.reference]
-    if len(set(names)) != len(names):
-        raise ValueError(f"detector names must be unique, got {names}; name them with --names")
+    names = detector_names(args.checkpoint, args.reference, args.names)
     source = open_source(args.data, image_set=args.image_set, format=args.format, fake_rgb_root=args.fake_rgb)
-    if args.checkpoint:
-        try:
-            from rgbt.engine.inference import load_detector
-        except ImportError as err:
-            raise ValueError(
-                f"--checkpoint needs rgbt.engine.inference.load_detector, which is not available ({err}); "
-                "use --reference for the ground-truth reference curves"
-            ) from err
-        device = resolve_device(args.device)
-        for path in args.checkpoint:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"checkpoint not found: {path}")
-        detectors = {name: load_detector(path, device) for name, path in zip(names, args.checkpoint)}
-    else:
-        detectors = {name: GroundTruthDetector(modality) for name, modality in zip(names, args.reference)}
+    detectors = load_sweep_detectors(names, args.checkpoint, args.reference, args.device)
     out = prepare_run_dir(args.out)
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),
              len(source), args.data)
-    setup = _scaled(args.setup, args.height_scale)
+    setup = height_scaled(args.setup, args.height_scale)
     rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=setup, workers=args.workers)
     print(format_table(rows))
     print(f"wrote {out / 'misalignment.csv'}, {out / 'misalignment.json'}, {out / 'misalignment.png'}")
@@ -391,17 +345,6 @@ def _run_misalign(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 # evaluation
 # --------------------------------------------------------------------------------------------
-
-
-def _scaled(setup: str, factor: float) -> object:
-    """The setup name itself (factor 1), else its height range scaled (see ``scaled_setup``)."""
-    if factor == 1.0:
-        return setup
-    from rgbt.evaluation.missrate import SETUPS, scaled_setup
-
-    if setup not in SETUPS:
-        raise ValueError(f"unknown setup {setup!r}; expected one of {', '.join(SETUPS)}")
-    return scaled_setup(SETUPS[setup], factor)
 
 
 def _add_evaluate(parser: argparse.ArgumentParser) -> None:
@@ -431,54 +374,17 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
                         help="miss rate: draw miss rate vs FPPI (first setup, all frames), one curve per result")
 
 
-def _legend_names(paths: Sequence[str]) -> list[str]:
-    from pathlib import Path
-
-    for names in ([Path(p).stem for p in paths], [Path(p).name for p in paths]):
-        if len(set(names)) == len(names):
-            return names
-    return list(paths)
-
-
 def _run_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from rgbt.atomic import atomic_write_text
+    from rgbt.evaluation.scoring import score_results
 
-    metric = args.metric
-    if metric == "auto":
-        from rgbt.evaluation.missrate import is_kaist_ground_truth
-
-        metric = "missrate" if is_kaist_ground_truth(args.gt) else "coco"
-    if metric == "coco":
-        from rgbt.evaluation.coco import evaluate_coco, format_table
-
-        if args.image_set or args.setup or args.plot:
-            raise ValueError("--image-set, --setup and --plot apply to the miss-rate metric only")
-        rows = [{"results": path, **evaluate_coco(args.gt, path, args.classes)} for path in args.results]
-    else:
-        from rgbt.evaluation.detections import read_detections
-        from rgbt.evaluation.missrate import evaluate_periods, format_table, load_ground_truth, report_row
-
-        if args.classes:
-            raise ValueError("--classes applies to the coco metric only (the miss rate scores 'person')")
-        gt = load_ground_truth(args.gt, args.image_set)
-        setups = args.setup or ["reasonable"]
-        rows, curves = [], {}
-        for path, name in zip(args.results, _legend_names(args.results)):
-            detections = read_detections(path, gt.frame_ids, gt.image_ids)
-            for setup in setups:
-                periods = evaluate_periods(gt.samples, detections, _scaled(setup, args.height_scale))
-                rows.append(report_row(path, setup, periods))
-                if setup == setups[0]:
-                    curves[name] = periods["all"]
-        if args.plot:
-            from rgbt.evaluation.plots import plot_miss_rate
-
-            plot_miss_rate(curves, args.plot, title=f"KAIST {setups[0]}, all ({len(gt.frame_ids)} frames)")
-    print(format_table(rows))
+    scores = score_results(args.gt, args.results, args.metric, image_set=args.image_set, setups=args.setup,
+                           height_scale=args.height_scale, classes=args.classes, plot=args.plot)
+    print(scores.table())
     if args.json:
-        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
+        atomic_write_text(args.json, json.dumps(scores.rows, indent=1) + "\n")
     return 0
 
 

@@ -149,11 +149,12 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     from rgbt.data.synthetic import generate_synthetic
     from rgbt.engine.detector_training import train_detector
     from rgbt.engine.inference import evaluate_detector, load_detector
+    from rgbt.engine.misalign import run_sweep
     from rgbt.engine.translation import translate_dataset
     from rgbt.engine.translation_eval import evaluate_translator
     from rgbt.engine.translator_training import train_translator
-    from rgbt.evaluation.misalignment import build_sweep, run_sweep
     from rgbt.evaluation.plots import plot_miss_rate
+    from rgbt.evaluation.sweep import build_sweep
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

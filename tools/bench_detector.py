@@ -30,21 +30,27 @@ from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
-from rgbt.detect.backbone import MODALITY_CHANNELS, TRUNKS
+from rgbt.config import DetectorConfig
+from rgbt.data.sample import MODALITY_CHANNELS
+from rgbt.detect.backbone import FUSIONS
 from rgbt.detect.detector import ARCHS, build_fusion_detector
+from rgbt.detect.trunk import TRUNKS
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The defaults are those of a `rgbt train-detector` run with the default config.
+    config = DetectorConfig()
+    model, data = config.model, config.data
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", choices=ARCHS, default="fasterrcnn")
-    parser.add_argument("--trunk", choices=TRUNKS, default="resnet18")
-    parser.add_argument("--fusion", choices=("concat", "sum", "gate", "early", "late"), default="concat")
+    parser.add_argument("--arch", choices=ARCHS, default=model.arch)
+    parser.add_argument("--trunk", choices=TRUNKS, default=model.trunk)
+    parser.add_argument("--fusion", choices=(*FUSIONS, "late"), default=model.fusion)
     parser.add_argument(
-        "--modalities", nargs="+", choices=sorted(MODALITY_CHANNELS), default=["rgb", "thermal"]
+        "--modalities", nargs="+", choices=sorted(MODALITY_CHANNELS), default=list(data.modalities)
     )
-    parser.add_argument("--size", nargs=2, type=int, default=[512, 640], metavar=("H", "W"))
-    parser.add_argument("--fpn-channels", type=int, default=128)
-    parser.add_argument("--width-mult", type=float, default=1.0, help="trunk width multiplier (tests)")
+    parser.add_argument("--size", nargs=2, type=int, default=[model.min_size, model.max_size], metavar=("H", "W"))
+    parser.add_argument("--fpn-channels", type=int, default=model.fpn_channels)
+    parser.add_argument("--width-mult", type=float, default=model.width_mult, help="trunk width multiplier (tests)")
     parser.add_argument("--batch", type=int, default=2, help="images per training step")
     parser.add_argument("--iters", type=int, default=3, help="timed iterations per measurement")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations before timing")

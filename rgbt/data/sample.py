@@ -17,8 +17,12 @@ import numpy as np
 #: KAIST object labels in bbGt files; ``person`` is the only positive class of the benchmark.
 KAIST_LABELS: tuple[str, ...] = ("person", "people", "cyclist", "person?")
 
+#: Channels of each modality's model tensor, in the canonical modality order: RGB images have 3,
+#: thermal 1 (KAIST's 3 equal channels are reduced at load), fake RGB is an RGB image.
+MODALITY_CHANNELS: dict[str, int] = {"rgb": 3, "thermal": 1, "fake_rgb": 3}
+
 #: Modality names accepted everywhere a modality is chosen (datasets, detectors, perturbations).
-MODALITIES: tuple[str, ...] = ("rgb", "thermal", "fake_rgb")
+MODALITIES: tuple[str, ...] = tuple(MODALITY_CHANNELS)
 
 
 def empty_boxes() -> np.ndarray:

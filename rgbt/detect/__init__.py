@@ -4,7 +4,7 @@ Images are stacked modality channels (``('rgb', 'thermal')`` -> ``[r, g, b, t]``
 boxes are float xyxy pixels of the thermal frame; see :mod:`rgbt.detect.detector` for the contract.
 """
 
-from rgbt.detect.backbone import MODALITY_CHANNELS, MultiStreamBackbone, build_backbone, build_trunk
+from rgbt.detect.backbone import MultiStreamBackbone, build_backbone
 from rgbt.detect.detector import (
     ARCHS,
     LateFusionDetector,
@@ -13,10 +13,10 @@ from rgbt.detect.detector import (
     build_late_fusion_detector,
     fuse_detections,
 )
+from rgbt.detect.trunk import build_trunk
 
 __all__ = [
     "ARCHS",
-    "MODALITY_CHANNELS",
     "LateFusionDetector",
     "MultiStreamBackbone",
     "build_backbone",

@@ -17,7 +17,6 @@ reach high false-positive rates, and normalisation statistics per stacked channe
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 
@@ -40,6 +39,7 @@ from rgbt.detect.heads import (
     IgnoreAwareRPN,
 )
 from rgbt.detect.late_fusion import LateFusionDetector, fuse_detections
+from rgbt.detect.trunk import group_norm
 
 __all__ = [
     "ARCHS",
@@ -73,12 +73,6 @@ def _normalisation(
     if min(std) <= 0:
         raise ValueError(f"image_std must be positive, got {std}")
     return mean, std
-
-
-def _head_norm(channels: int) -> nn.Module:
-    # GroupNorm in the dense heads (torchvision's v2 recipe) trains stably from scratch; the group count
-    # divides the width so narrow test models work too.
-    return nn.GroupNorm(math.gcd(32, channels), channels)
 
 
 def build_detector(
@@ -150,10 +144,11 @@ def build_detector(
     min_size, max_size = min(image_size), max(image_size)
     channels = backbone.out_channels
 
+    # GroupNorm in the dense heads (torchvision's v2 recipe) trains stably from scratch.
     if arch == "fcos":
         anchors = AnchorGenerator(tuple((s,) for s in backbone.strides), ((1.0,),) * len(backbone.strides))
         head = IgnoreAwareFCOSHead(
-            channels, 1, num_classes, norm_layer=_head_norm, ignore_thresh=ignore_thresh
+            channels, 1, num_classes, norm_layer=group_norm, ignore_thresh=ignore_thresh
         )
         return IgnoreAwareFCOS(
             backbone,
@@ -174,7 +169,7 @@ def build_detector(
     num_anchors = anchors.num_anchors_per_location()[0]
     nms = 0.5 if nms_thresh is None else nms_thresh
     if arch == "retinanet":
-        head = RetinaNetHead(channels, num_anchors, num_classes, norm_layer=_head_norm)
+        head = RetinaNetHead(channels, num_anchors, num_classes, norm_layer=group_norm)
         return IgnoreAwareRetinaNet(
             backbone,
             num_classes,

@@ -167,6 +167,12 @@ def check_detection_inputs(
             raise ValueError(f"targets[{i}] has a box with non-positive width or height: {bad}")
 
 
+def _check_ignore_thresh(ignore_thresh: float) -> None:
+    """Every head's ignore threshold is an intersection-over-area fraction in ``(0, 1]``."""
+    if not 0 < ignore_thresh <= 1:
+        raise ValueError(f"ignore_thresh must be in (0, 1], got {ignore_thresh}")
+
+
 class IgnoreAwareRPN(RegionProposalNetwork):
     """torchvision's RPN whose anchor labelling respects ignore regions.
 
@@ -182,8 +188,7 @@ class IgnoreAwareRPN(RegionProposalNetwork):
 
     def __init__(self, *args, ignore_thresh: float = 0.5, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if not 0 < ignore_thresh <= 1:
-            raise ValueError(f"ignore_thresh must be in (0, 1], got {ignore_thresh}")
+        _check_ignore_thresh(ignore_thresh)
         self.ignore_thresh = ignore_thresh
 
     def assign_targets_to_anchors(
@@ -256,8 +261,7 @@ class IgnoreAwareRoIHeads(RoIHeads):
             nms_thresh,
             detections_per_img,
         )
-        if not 0 < ignore_thresh <= 1:
-            raise ValueError(f"ignore_thresh must be in (0, 1], got {ignore_thresh}")
+        _check_ignore_thresh(ignore_thresh)
         self.ignore_thresh = ignore_thresh
 
     def select_training_samples(
@@ -360,8 +364,7 @@ class IgnoreAwareRetinaNet(RetinaNet):
 
     def __init__(self, *args, ignore_thresh: float = 0.5, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if not 0 < ignore_thresh <= 1:
-            raise ValueError(f"ignore_thresh must be in (0, 1], got {ignore_thresh}")
+        _check_ignore_thresh(ignore_thresh)
         self.ignore_thresh = ignore_thresh
 
     def match_anchors(
@@ -435,8 +438,7 @@ class IgnoreAwareFCOSHead(FCOSHead):
         ignore_thresh: float = 0.5,
     ) -> None:
         nn.Module.__init__(self)
-        if not 0 < ignore_thresh <= 1:
-            raise ValueError(f"ignore_thresh must be in (0, 1], got {ignore_thresh}")
+        _check_ignore_thresh(ignore_thresh)
         self.box_coder = det_utils.BoxLinearCoder(normalize_by_size=True)
         self.classification_head = FCOSClassificationHead(
             in_channels, num_anchors, num_classes, num_convs, norm_layer=norm_layer

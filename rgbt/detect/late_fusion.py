@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import box_iou
 
-from rgbt.detect.backbone import MODALITY_CHANNELS
+from rgbt.data.sample import MODALITY_CHANNELS
+from rgbt.detect.backbone import split_modalities
 from rgbt.detect.heads import check_detection_inputs
 
 #: Fusion methods of :func:`fuse_detections`.
@@ -107,7 +108,8 @@ class LateFusionDetector(nn.Module):
             order is the channel stacking order of the input.
         iou_thresh, method: see :func:`fuse_detections`.
         detections_per_img: cap on fused detections per image.
-        modality_channels: modality -> channels; default :data:`MODALITY_CHANNELS` of each name.
+        modality_channels: modality -> channels; default :data:`rgbt.data.sample.MODALITY_CHANNELS` of each
+            name.
 
     Forward: ``images`` list of stacked ``(sum C_m, H, W)`` float in ``[0, 1]``; ``targets`` as for
     every :mod:`rgbt.detect` detector (each modality is trained on the same boxes, which live in the
@@ -149,13 +151,9 @@ class LateFusionDetector(nn.Module):
         self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None
     ) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         check_detection_inputs(images, targets, self.in_channels, self.training)
-        offsets, start = {}, 0
-        for name, count in self.modality_channels.items():
-            offsets[name] = (start, start + count)
-            start += count
+        parts = [split_modalities(image, self.modality_channels) for image in images]
         outputs = {
-            name: detector([image[offsets[name][0] : offsets[name][1]] for image in images], targets)
-            for name, detector in self.detectors.items()
+            name: detector([part[name] for part in parts], targets) for name, detector in self.detectors.items()
         }
         if self.training:
             return {

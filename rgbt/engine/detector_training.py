@@ -37,14 +37,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from rgbt.config import DetectorConfig, DetectorModelConfig, TrainIgnoreConfig
+from rgbt.config import DetectorConfig, TrainIgnoreConfig
 from rgbt.data.dataset import PairDataset, collate_pairs, kaist_train_ignore, stack_modalities
 from rgbt.data.formats import detect_format
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
 from rgbt.data.transforms import build_train_transform
-from rgbt.detect import build_fusion_detector
 from rgbt.engine import distributed
+from rgbt.engine.detector_builder import build_detector_from_config
+from rgbt.engine.inference import FusionDetector, detect_source
 from rgbt.engine.run import finish_run, prepare_run_dir, resolve_device, seed_everything
 from rgbt.engine.trainer import EvalFn, Trainer
 
@@ -52,59 +53,6 @@ log = logging.getLogger(__name__)
 
 #: Miss-rate setup used for validation on KAIST-layout data.
 EVAL_SETUP = "reasonable"
-
-
-def build_detector_from_config(
-    model_cfg: DetectorModelConfig, modalities: Sequence[str], num_classes: int, *, load_weights: bool = True
-) -> nn.Module:
-    """Build the detector a config describes (the same architecture every time for the same values).
-
-    Args:
-        model_cfg: architecture settings (read here; the modules only see plain values).
-        modalities: input modalities in stacking order, e.g. ``['rgb', 'thermal']``.
-        num_classes: classes including the background slot (``len(classes) + 1``).
-        load_weights: read the local trunk weight files of ``model_cfg.weights``; false when a
-            checkpoint's state dict is loaded next anyway (the files may be gone by then).
-
-    Raises:
-        ValueError: inconsistent sizes or an unknown arch, trunk, fusion or norm.
-    """
-    if model_cfg.min_size > model_cfg.max_size:
-        raise ValueError(f"model.min_size ({model_cfg.min_size}) must not exceed model.max_size ({model_cfg.max_size})")
-    return build_fusion_detector(
-        model_cfg.arch,
-        model_cfg.trunk,
-        tuple(modalities),
-        model_cfg.fusion,
-        num_classes,
-        fpn_channels=model_cfg.fpn_channels,
-        trainable_layers=model_cfg.trainable_layers,
-        weights=dict(model_cfg.weights) if load_weights and model_cfg.weights else None,
-        width_mult=model_cfg.width_mult,
-        norm=model_cfg.norm,
-        image_size=(model_cfg.min_size, model_cfg.max_size),
-        image_mean=list(model_cfg.image_mean) or None,
-        image_std=list(model_cfg.image_std) or None,
-        anchor_sizes=list(model_cfg.anchor_sizes),
-        aspect_ratios=tuple(model_cfg.aspect_ratios),
-        score_thresh=model_cfg.score_thresh,
-        detections_per_img=model_cfg.detections_per_img,
-        representation_size=model_cfg.representation_size,
-        **_faster_rcnn_options(model_cfg),
-    )
-
-
-def _faster_rcnn_options(model_cfg: DetectorModelConfig) -> dict[str, Any]:
-    """Sampling and proposal sizes: only Faster R-CNN (also inside late fusion) has them."""
-    if model_cfg.arch != "fasterrcnn":
-        return {}
-    if len(model_cfg.proposals) != 2:
-        raise ValueError(f"model.proposals must be [training, testing], got {model_cfg.proposals}")
-    return {
-        "rpn_batch_size_per_image": model_cfg.rpn_batch_size,
-        "box_batch_size_per_image": model_cfg.roi_batch_size,
-        "proposals": (int(model_cfg.proposals[0]), int(model_cfg.proposals[1])),
-    }
 
 
 def detection_targets(targets: Sequence[dict[str, Any]], device: torch.device) -> list[dict[str, torch.Tensor]]:
@@ -173,7 +121,6 @@ def build_evaluation(
     validation set has nothing to score).
     """
     from rgbt.data.labels import canonical_label
-    from rgbt.engine.inference import FusionDetector, detect_source
     from rgbt.evaluation.coco import evaluate_coco
     from rgbt.evaluation.missrate import evaluate_periods, with_frame_size
 

@@ -9,17 +9,22 @@ architecture, modalities and classes) and wraps it in a :class:`FusionDetector`:
 * ``detector.predict(samples)`` gives every class: ``(M, 6)`` ``[x1, y1, x2, y2, score, label]``
   with ``label`` the 1-based index into ``detector.classes`` (what COCO AP evaluation reads).
 
-:func:`detect_source` runs a detector over a whole frame source in batches, optionally through
-perturbations (misalignment), with a progress bar; :func:`evaluate_detector` scores it with the
-KAIST miss rate.
+:func:`detect_source` is the one loop running detectors over a whole frame source in batches,
+optionally through perturbations (misalignment), with a progress bar: ``rgbt detect``, training's
+validation, :func:`evaluate_detector` (the KAIST miss rate) and the misalignment sweep
+(:func:`rgbt.engine.misalign.run_sweep`) all go through it. :func:`write_detections` is ``rgbt detect``:
+a checkpoint over a dataset into a KAIST txt or COCO json results file.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,14 +32,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from rgbt.config import DetectorConfig, config_from_dict
+from rgbt.config import DetectorConfig
 from rgbt.data.dataset import image_to_tensor, stack_modalities
 from rgbt.data.perturbation import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
-from rgbt.data.source import FrameSource
-from rgbt.engine.checkpoint import load_checkpoint
-from rgbt.engine.detector_training import build_detector_from_config
+from rgbt.data.source import FrameSource, open_source
+from rgbt.engine.detector_builder import load_detector_checkpoint
 from rgbt.engine.run import resolve_device
+from rgbt.evaluation.detections import write_aggregated_txt, write_coco_results
 from rgbt.evaluation.missrate import MissRateCurve, MissRateSetup
 
 log = logging.getLogger(__name__)
@@ -142,8 +147,8 @@ def load_detector(
 ) -> FusionDetector:
     """Rebuild the detector of a ``rgbt train-detector`` checkpoint (``last.pt`` / ``best.pt``).
 
-    The checkpoint's stored config gives the architecture, modalities and classes; trunk weight
-    files named in it are not read again (the checkpoint holds every weight).
+    The checkpoint's stored config gives the architecture, modalities and classes (see
+    :func:`~rgbt.engine.detector_builder.load_detector_checkpoint`).
 
     Args:
         path: the checkpoint file.
@@ -152,24 +157,14 @@ def load_detector(
         output_classes: see :class:`FusionDetector`.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a detector checkpoint (no config or model weights), or weights that do not
-            fit the architecture of its config.
+        FileNotFoundError, ValueError: as :func:`~rgbt.engine.detector_builder.load_detector_checkpoint`
+            (no such file, not a detector checkpoint, weights that do not fit its config).
     """
-    path = Path(path)
-    state = load_checkpoint(path, map_location="cpu")
-    if not isinstance(state, dict) or "config" not in state or "model" not in state:
-        raise ValueError(f"{path}: not a detector checkpoint written by `rgbt train-detector` (no config/model)")
-    config = config_from_dict(DetectorConfig, state["config"])
+    model, config, state = load_detector_checkpoint(path)
     modalities, classes = list(config.data.modalities), list(config.data.classes)
-    model = build_detector_from_config(config.model, modalities, len(classes) + 1, load_weights=False)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not fit the model of its config ({err})") from None
     resolved = device if isinstance(device, torch.device) else resolve_device(str(device))
-    log.info("loaded %s (%s %s, %s fusion, modalities %s, step %s)", path, config.model.arch, config.model.trunk,
-             config.model.fusion, modalities, state.get("step"))
+    log.info("loaded %s (%s %s, %s fusion, modalities %s, step %s)", Path(path), config.model.arch,
+             config.model.trunk, config.model.fusion, modalities, state.get("step"))
     return FusionDetector(model, modalities, classes, resolved, batch_size, output_classes, config)
 
 
@@ -190,31 +185,103 @@ class _PerturbedFrames(Dataset):
         return sample
 
 
+def _thread_batches(frames: _PerturbedFrames, batch_size: int, workers: int) -> Iterator[list[PairSample]]:
+    """``frames`` in batches, the next ``workers`` batches loading in threads while the current one is
+    used (``workers <= 0``: each batch loads in the calling thread when it is asked for)."""
+    n = len(frames)
+    batches = [range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+    def load(indices: range) -> list[PairSample]:
+        return [frames[i] for i in indices]
+
+    if workers <= 0:
+        for indices in batches:
+            yield load(indices)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[list[PairSample]]] = deque()
+        upcoming = iter(batches)
+        for indices in upcoming:
+            pending.append(pool.submit(load, indices))
+            if len(pending) >= workers:
+                break
+        while pending:
+            batch = pending.popleft().result()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append(pool.submit(load, following))
+            yield batch
+
+
+#: What each row of an ``(M, columns)`` result holds, for error messages.
+_ROW_LAYOUTS: dict[int, str] = {5: " [x1, y1, x2, y2, score]", 6: " [x1, y1, x2, y2, score, label]"}
+
+
+def _checked(name: str | None, samples: list[PairSample], output: Any, columns: int | None) -> list[np.ndarray]:
+    """The detector's results for ``samples`` as a list, one per sample; with ``columns``, each as a
+    float64 ``(M, columns)`` array (an empty result of any shape becomes ``(0, columns)``)."""
+    who = "detector" if name is None else f"detector {name!r}"
+    try:
+        output = list(output)
+    except TypeError:
+        raise ValueError(f"{who} returned {type(output).__name__}, expected a list of arrays") from None
+    if len(output) != len(samples):
+        raise ValueError(f"{who} returned {len(output)} results for {len(samples)} samples")
+    if columns is None:
+        return output
+    checked = []
+    for sample, dets in zip(samples, output):
+        dets = np.asarray(dets, dtype=np.float64)
+        if dets.size == 0:
+            dets = dets.reshape(0, columns)
+        if dets.ndim != 2 or dets.shape[1] != columns:
+            raise ValueError(
+                f"{who} returned shape {dets.shape} for frame {sample.frame_id!r}; "
+                f"expected (M, {columns}){_ROW_LAYOUTS.get(columns, '')}"
+            )
+        checked.append(dets)
+    return checked
+
+
 def detect_source(
-    detector: DetectFn,
+    detector: DetectFn | Mapping[str, DetectFn],
     source: FrameSource,
     perturbation: Perturbation | Sequence[Perturbation] | None = None,
     batch_size: int = 8,
     workers: int = 0,
     progress: bool = True,
-) -> list[np.ndarray]:
-    """Run ``detector`` over every frame of ``source`` in list order.
+    *,
+    threads: bool = False,
+    columns: int | None = None,
+    on_batch: Callable[[list[PairSample]], None] | None = None,
+) -> list[np.ndarray] | dict[str, list[np.ndarray]]:
+    """Run a detector, or several on the same loaded frames, over every frame of ``source`` in list order.
 
     Args:
         detector: ``samples -> per-sample arrays`` (a :class:`FusionDetector`, its ``predict`` for
-            labelled rows, or any harness detector).
+            labelled rows, or any harness detector), or a mapping name -> such detector: every
+            batch is then loaded (and perturbed) once and handed to each detector in turn.
         source: the frames.
         perturbation: one perturbation or several applied in order to every frame before
             detection (e.g. ``Perturbation.parse('shift:4,0')`` moves RGB 4 px right); ``None``: none.
         batch_size: frames per detector call.
-        workers: DataLoader worker processes decoding (and perturbing) the next frames; 0 decodes here.
+        workers: worker processes decoding (and perturbing) the next frames through a DataLoader
+            (the source is pickled into them); 0 decodes here.
         progress: show a tqdm bar.
+        threads: load in this process instead of through a DataLoader: ``workers`` threads each load
+            a whole batch ahead (0: the calling thread loads). Nothing is pickled, the workers start
+            at once (decoding and warping release the GIL) and the global torch RNG is left alone,
+            but the source must tolerate concurrent ``source[i]`` calls.
+        columns: check every result: a float64 ``(M, columns)`` array (5: ``[x1, y1, x2, y2, score]``,
+            6: with a label column); ``None`` passes results on as the detector returns them.
+        on_batch: called with each batch of (perturbed) samples once every detector has seen it.
 
     Returns:
-        one array per frame, as the detector returns it.
+        one array per frame; for a mapping, name -> one array per frame.
 
     Raises:
-        ValueError: ``batch_size < 1``, or a detector returning a wrong number of results.
+        ValueError: ``batch_size < 1``, a detector returning a wrong number of results, or (with
+            ``columns``) a result of another shape; the message names the detector and frame.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -224,18 +291,22 @@ def detect_source(
         perturbations = (perturbation,)
     else:
         perturbations = tuple(perturbation)
-    loader = DataLoader(
-        _PerturbedFrames(source, perturbations), batch_size=batch_size, num_workers=workers, collate_fn=list
-    )
-    results: list[np.ndarray] = []
+    single = not isinstance(detector, Mapping)
+    detectors: dict[str | None, DetectFn] = {None: detector} if single else dict(detector)
+    frames = _PerturbedFrames(source, perturbations)
+    if threads:
+        batches: Iterable[list[PairSample]] = _thread_batches(frames, batch_size, workers)
+    else:
+        batches = DataLoader(frames, batch_size=batch_size, num_workers=workers, collate_fn=list)
+    results: dict[str | None, list[np.ndarray]] = {name: [] for name in detectors}
     with tqdm(total=len(source), unit="frame", desc="detect", disable=not progress, leave=False) as bar:
-        for samples in loader:
-            output = list(detector(samples))
-            if len(output) != len(samples):
-                raise ValueError(f"detector returned {len(output)} results for {len(samples)} frames")
-            results.extend(output)
+        for samples in batches:
+            for name, detect in detectors.items():
+                results[name].extend(_checked(name, samples, detect(samples), columns))
+            if on_batch is not None:
+                on_batch(samples)
             bar.update(len(samples))
-    return results
+    return results[None] if single else results
 
 
 def evaluate_detector(
@@ -265,3 +336,61 @@ def evaluate_detector(
     records = with_frame_size([source.annotations(i) for i in range(len(source))], source[0].size)
     detections = detect_source(detector, source, batch_size=batch_size, workers=workers, progress=progress)
     return evaluate_periods(records, detections, setup)
+
+
+#: Result file formats of :func:`write_detections`.
+OUTPUT_FORMATS: tuple[str, ...] = ("kaist", "coco")
+
+
+def write_detections(
+    checkpoint: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    output_format: str | None = None,
+    image_set: str | None = None,
+    data_format: str = "auto",
+    fake_rgb: str | os.PathLike[str] | None = None,
+    perturbations: Sequence[Perturbation] = (),
+    batch_size: int = 8,
+    workers: int = 2,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """``rgbt detect``: run a checkpoint over a dataset and write a results file.
+
+    Args:
+        checkpoint: a ``rgbt train-detector`` checkpoint.
+        data: the dataset root.
+        out: the results file.
+        output_format: ``kaist``: aggregated txt ``idx,x,y,w,h,score`` (``idx`` 1-based over the
+            frame list, the ``person`` detections, see :func:`~rgbt.evaluation.detections.write_aggregated_txt`);
+            ``coco``: results json of every class (``image_id`` the 0-based list position,
+            ``category_id`` the 1-based class index, see :func:`~rgbt.evaluation.detections.write_coco_results`);
+            ``None``: ``coco`` for a ``.json`` suffix, else ``kaist``.
+        image_set: the frames (default: the checkpoint's ``data.val_set``).
+        data_format: the dataset layout (default: detected).
+        fake_rgb: fake-RGB folder for models reading ``fake_rgb`` (default: the checkpoint's
+            ``data.fake_rgb_root``).
+        perturbations: applied in order to every frame first.
+        batch_size, workers, device: see :func:`detect_source` and :func:`load_detector`.
+
+    Returns:
+        ``{'detections': count, 'frames': count, 'format': output_format, 'out': path}``.
+    """
+    output_format = output_format or ("coco" if Path(out).suffix.lower() == ".json" else "kaist")
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown results format {output_format!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    detector = load_detector(checkpoint, device, batch_size)
+    config = detector.config
+    fake_rgb = fake_rgb or (config.data.fake_rgb_root if "fake_rgb" in detector.modalities else None) or None
+    source = open_source(data, image_set or config.data.val_set, data_format, list(detector.classes), fake_rgb)
+    log.info("detecting on %d frames of %s%s", len(source), data,
+             f" perturbed by {' + '.join(map(str, perturbations))}" if perturbations else "")
+    if output_format == "kaist":
+        detections = detect_source(detector, source, perturbations, batch_size, workers)
+        write_aggregated_txt(out, detections)
+    else:
+        detections = detect_source(detector.predict, source, perturbations, batch_size, workers)
+        write_coco_results(out, detections, category_id=None)
+    count = int(np.sum([len(rows) for rows in detections]))
+    return {"detections": count, "frames": len(source), "format": output_format, "out": str(out)}

@@ -340,10 +340,34 @@ def write_coco_results(
     path: str | os.PathLike[str],
     detections: Sequence[np.ndarray],
     image_ids: Sequence[int] | None = None,
-    category_id: int = 1,
+    category_id: int | None = 1,
 ) -> Path:
-    """Write per-frame detections as a COCO results json (atomically); see :func:`coco_results`."""
-    return atomic_write_text(path, json.dumps(coco_results(detections, image_ids, category_id)))
+    """Write per-frame detections as a COCO results json (atomically); see :func:`coco_results`.
+
+    Args:
+        detections: per frame ``(M, 5)`` xyxy+score rows, all of ``category_id``; with
+            ``category_id=None``, ``(M, 6)`` rows ``[x1, y1, x2, y2, score, label]`` whose label is
+            the category id (what :meth:`rgbt.engine.inference.FusionDetector.predict` returns, 1-based
+            class indices), written category by category in ascending id, frames in order.
+        image_ids: json image id of each frame; ``None`` numbers the frames 0..N-1.
+        category_id: the category of every row, or ``None`` (see ``detections``).
+
+    Raises:
+        ValueError: with ``category_id=None``, a frame whose rows are not ``(M, 6)``.
+    """
+    if category_id is not None:
+        entries = coco_results(detections, image_ids, category_id)
+    else:
+        labelled = [np.asarray(rows, dtype=np.float64) for rows in detections]
+        for i, rows in enumerate(labelled):
+            if rows.ndim != 2 or rows.shape[1] != 6:
+                raise ValueError(f"frame {i}: expected (M, 6) [x1, y1, x2, y2, score, label] rows, got {rows.shape}")
+        labels = np.unique(np.concatenate([rows[:, 5] for rows in labelled])) if labelled else []
+        entries = []
+        for label in labels:
+            per_class = [rows[rows[:, 5] == label, :5] for rows in labelled]
+            entries += coco_results(per_class, image_ids, category_id=int(label))
+    return atomic_write_text(path, json.dumps(entries) + "\n")
 
 
 # --------------------------------------------------------------------------------------------

@@ -107,6 +107,23 @@ def scaled_setup(setup: MissRateSetup, factor: float) -> MissRateSetup:
                          f"{setup.description} (heights x{factor:g})")
 
 
+def height_scaled(setup: str, factor: float) -> str | MissRateSetup:
+    """The setup named ``setup`` for frames ``factor`` times KAIST's height (see :func:`scaled_setup`).
+
+    Returns the name itself for ``factor == 1`` (so results keep naming the setup), else the scaled
+    :class:`MissRateSetup`.
+
+    Raises:
+        ValueError: an unknown name (with ``factor != 1``; a name alone is checked where it is used),
+            or ``factor <= 0``.
+    """
+    if factor == 1.0:
+        return setup
+    if setup not in SETUPS:
+        raise ValueError(f"unknown setup {setup!r}; expected one of {', '.join(SETUPS)}")
+    return scaled_setup(SETUPS[setup], factor)
+
+
 @dataclass
 class MissRateCurve:
     """The miss-rate-vs-FPPI curve of one evaluation and its log-average miss rate.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from rgbt.config import DetectorConfig
+
 BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench_detector.py"
 
 
@@ -19,14 +21,17 @@ def bench():
 
 
 def test_parser_defaults_are_the_default_config(bench):
+    config = DetectorConfig()
+    model, data = config.model, config.data
     args = bench.build_parser().parse_args([])
     assert (args.arch, args.trunk, args.fusion, args.modalities) == (
-        "fasterrcnn",
-        "resnet18",
-        "concat",
-        ["rgb", "thermal"],
+        model.arch,
+        model.trunk,
+        model.fusion,
+        list(data.modalities),
     )
-    assert args.size == [512, 640]
+    assert args.size == [model.min_size, model.max_size]
+    assert (args.fpn_channels, args.width_mult) == (model.fpn_channels, model.width_mult)
 
 
 def test_tiny_run_prints_a_table(bench, capsys):

@@ -7,15 +7,10 @@ import torch
 import torchvision
 from detect_helpers import HEIGHT, TINY_BACKBONE, WIDTH
 
-from rgbt.data.sample import MODALITIES
-from rgbt.detect.backbone import (
-    MODALITY_CHANNELS,
-    adapt_first_conv_weight,
-    build_backbone,
-    build_trunk,
-    split_modalities,
-    stack_modalities,
-)
+from rgbt.data.dataset import stack_modalities
+from rgbt.data.sample import MODALITIES, MODALITY_CHANNELS
+from rgbt.detect.backbone import build_backbone, split_modalities
+from rgbt.detect.trunk import adapt_first_conv_weight, build_trunk
 
 
 def test_modality_table_covers_the_data_modalities():

@@ -17,12 +17,8 @@ from rgbt.data.perturbation import Perturbation, shift_image
 from rgbt.data.source import open_source
 from rgbt.engine import detector_training
 from rgbt.engine.checkpoint import save_checkpoint
-from rgbt.engine.detector_training import (
-    build_detector_from_config,
-    build_evaluation,
-    detection_loss,
-    train_detector,
-)
+from rgbt.engine.detector_builder import build_detector_from_config
+from rgbt.engine.detector_training import build_evaluation, detection_loss, train_detector
 from rgbt.engine.inference import FusionDetector, detect_source, load_detector
 from rgbt.engine.run import seed_everything
 

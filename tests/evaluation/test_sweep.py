@@ -1,4 +1,4 @@
-"""The misalignment harness: sweep construction, analytic reference curves, resumable output."""
+"""The misalignment sweep: sweep construction, analytic reference curves, resumable output."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from rgbt.data.perturbation import Perturbation
 from rgbt.data.sample import PairSample
-from rgbt.evaluation.misalignment import (
+from rgbt.engine.misalign import run_sweep
+from rgbt.evaluation.sweep import (
     COLUMNS,
     GroundTruthDetector,
     SweepPoint,
@@ -19,7 +20,6 @@ from rgbt.evaluation.misalignment import (
     format_table,
     parse_range,
     read_rows,
-    run_sweep,
 )
 
 # 30 x 60 px people: "reasonable" (height >= 55, inside the 5 px border of a 640 x 512 frame).

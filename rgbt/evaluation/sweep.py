@@ -1,12 +1,18 @@
-"""The misalignment robustness harness: miss rate of detectors under shifted, rotated, scaled or
+"""The misalignment robustness sweep: miss rate of detectors under shifted, rotated, scaled or
 blacked-out modalities (the AR-CNN protocol, extended).
+
+This module says what a sweep measures and where its results go: the sweep points
+(:func:`build_sweep`), the reference detectors (:class:`GroundTruthDetector`), one result row per
+(detector, point) with its resume key, the result files, the table and the plot. Running it is
+:func:`rgbt.engine.misalign.run_sweep`: for every sweep point each test frame is perturbed with
+:func:`rgbt.data.perturbation.apply_perturbation`, the detectors run in batches
+(:func:`rgbt.engine.inference.detect_source`), and the log-average miss rate (percent, all / day /
+night) is computed by :func:`rgbt.evaluation.missrate.evaluate_periods` against the unchanged
+thermal-frame ground truth.
 
 A *detector* is any callable ``detect(samples: list[PairSample]) -> list[np.ndarray]`` returning,
 per sample, an ``(M, 5)`` float array ``[x1, y1, x2, y2, score]`` in thermal-frame pixels; the
-harness knows nothing else about it. For every sweep point, each test frame is perturbed with
-:func:`rgbt.data.perturbation.apply_perturbation`, the detectors run in batches, and the
-log-average miss rate (percent, all / day / night) is computed by
-:func:`rgbt.evaluation.missrate.evaluate_periods` against the unchanged thermal-frame ground truth.
+sweep knows nothing else about it, except the ``modalities`` it reads when it declares them.
 
 Shift patterns (``s`` is the signed magnitude; rgbt's convention, ``+dx`` right, ``+dy`` down):
 
@@ -46,27 +52,21 @@ import json
 import logging
 import math
 import os
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from rgbt.atomic import atomic_write_text
 from rgbt.data.errors import DataFormatError
 from rgbt.data.perturbation import Perturbation, apply_perturbation, finite_float
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
-from rgbt.evaluation.missrate import MissRateSetup, evaluate_periods
+from rgbt.evaluation.missrate import MissRateCurve, MissRateSetup
 
 log = logging.getLogger(__name__)
-
-#: ``detect(samples) -> per-sample (M, 5) [x1, y1, x2, y2, score]`` in thermal-frame pixels.
-Detector = Callable[[list[PairSample]], list[np.ndarray]]
 
 #: Shift pattern name -> unit direction ``(ux, uy)``; a magnitude ``s`` gives ``(dx, dy) = (s ux, s uy)``.
 PATTERNS: dict[str, tuple[int, int]] = {"S0": (1, 0), "S45": (1, 1), "S90": (0, 1), "S135": (1, -1)}
@@ -131,6 +131,18 @@ class SweepPoint:
             sample = apply_perturbation(sample, p)
         return sample
 
+    def changes(self, modalities: Sequence[str] | None) -> bool:
+        """Whether this point changes an input of a detector reading ``modalities`` (``None``: a
+        detector that does not say what it reads, whose input every point may change)."""
+        if modalities is None:
+            return True
+        touched = set()
+        for p in self.perturbations:
+            touched.add(p.modality)
+            if p.modality == "thermal":
+                touched.add("fake_rgb")  # fake RGB is computed from thermal and moves with it
+        return bool(touched & set(modalities))
+
 
 def parse_range(spec: str | float | Sequence[float]) -> list[float]:
     """Values of a sweep specification.
@@ -191,8 +203,8 @@ def build_sweep(
             ``fake_rgb``; moving ``thermal`` also moves ``fake_rgb``).
 
     Returns:
-        the points; a value shared by several patterns (``s = 0``) gives equal keys, which
-        :func:`run_sweep` computes once.
+        the points; a value shared by several patterns (``s = 0``) gives equal keys, which a
+        sweep measures once (see :func:`pending_points`).
     """
     points: list[SweepPoint] = []
     magnitudes = parse_range(shifts) if shifts not in (None, "") else []
@@ -255,6 +267,57 @@ class GroundTruthDetector:
 
     def __repr__(self) -> str:
         return f"GroundTruthDetector(modality={self.modality!r})"
+
+
+# --------------------------------------------------------------------------------------------
+# rows and resume keys
+# --------------------------------------------------------------------------------------------
+
+
+def _point_columns(point: SweepPoint) -> dict[str, Any]:
+    return {"perturbation": point.key, "value": float(point.value), "dx": float(point.dx), "dy": float(point.dy)}
+
+
+def measured_row(name: str, point: SweepPoint, curves: Mapping[str, MissRateCurve]) -> dict[str, Any]:
+    """The row of detector ``name`` at ``point`` from its :func:`~rgbt.evaluation.missrate.evaluate_periods`
+    curves: the :data:`COLUMNS`, miss rates in percent."""
+    row: dict[str, Any] = {"detector": name, **_point_columns(point)}
+    for period in PERIODS:
+        # No frame of the period, or no positive in it (mr is nan): no miss rate.
+        mr = float(curves[period].mr) if period in curves else math.nan
+        row[period] = None if math.isnan(mr) else mr * 100.0
+    return row
+
+
+def moved_row(row: Mapping[str, Any], point: SweepPoint) -> dict[str, Any]:
+    """``row``'s detector and miss rates at ``point``: for a detector whose input ``point`` does not change."""
+    return {**row, **_point_columns(point)}
+
+
+def pending_points(
+    points: Sequence[SweepPoint], names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, SweepPoint], list[tuple[SweepPoint, list[str]]]]:
+    """What is left to measure, resuming from ``rows``.
+
+    Returns:
+        the distinct points by key (the first of equal keys; equal keys are measured once), and in
+        sweep order each distinct point with the detector ``names`` that have no row at it yet
+        (points where every detector has one are left out).
+    """
+    done = {(row["detector"], row["perturbation"]) for row in rows}
+    unique: dict[str, SweepPoint] = {}
+    for point in points:
+        unique.setdefault(point.key, point)
+    tasks = [(point, [name for name in names if (name, key) not in done]) for key, point in unique.items()]
+    return unique, [(point, missing) for point, missing in tasks if missing]
+
+
+def sweep_rows(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str], keys: Sequence[str]
+) -> list[Mapping[str, Any]]:
+    """The row of every (detector, point key), detectors in ``names`` order, points in ``keys`` order."""
+    by_key = {(row["detector"], row["perturbation"]): row for row in rows}
+    return [by_key[(name, key)] for name in names for key in keys]
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,7 +388,10 @@ def _write_json(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     atomic_write_text(out_dir / JSON_NAME, json.dumps(payload, indent=1) + "\n")
 
 
-def _append_row(out_dir: Path, row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
+def append_row(out_dir: str | os.PathLike[str], row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append ``row`` to ``misalignment.csv`` (flushed to disk) and rewrite ``misalignment.json`` with
+    ``rows`` (which already end with ``row``)."""
+    out_dir = Path(out_dir)
     with open(out_dir / CSV_NAME, "a", encoding="utf-8") as handle:
         handle.write(_csv_line(row))
         handle.flush()
@@ -354,191 +420,25 @@ def _check_run(out_dir: Path, setup: str | MissRateSetup, source: FrameSource) -
         atomic_write_text(path, json.dumps(info, indent=1) + "\n")
 
 
-# --------------------------------------------------------------------------------------------
-# the sweep
-# --------------------------------------------------------------------------------------------
-
-
-def _perturbed_batches(
-    source: FrameSource, point: SweepPoint, batch_size: int, workers: int
-) -> Iterator[list[PairSample]]:
-    """Perturbed samples in batches; with ``workers > 0`` the next batches load in threads
-    (decoding and warping release the GIL) while the detectors run on the current one."""
-    batches = [range(start, min(start + batch_size, len(source))) for start in range(0, len(source), batch_size)]
-
-    def load(indices: range) -> list[PairSample]:
-        return [point.apply(source[i]) for i in indices]
-
-    if workers <= 0:
-        for indices in batches:
-            yield load(indices)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[list[PairSample]]] = deque()
-        upcoming = iter(batches)
-        for indices in upcoming:
-            pending.append(pool.submit(load, indices))
-            if len(pending) >= workers:
-                break
-        while pending:
-            batch = pending.popleft().result()
-            following = next(upcoming, None)
-            if following is not None:
-                pending.append(pool.submit(load, following))
-            yield batch
-
-
-def _check_detections(name: str, samples: list[PairSample], output: Any) -> list[np.ndarray]:
-    try:
-        output = list(output)
-    except TypeError:
-        raise ValueError(f"detector {name!r} returned {type(output).__name__}, expected a list of arrays") from None
-    if len(output) != len(samples):
-        raise ValueError(f"detector {name!r} returned {len(output)} results for {len(samples)} samples")
-    checked = []
-    for sample, dets in zip(samples, output):
-        dets = np.asarray(dets, dtype=np.float64)
-        if dets.size == 0:
-            dets = dets.reshape(0, 5)
-        if dets.ndim != 2 or dets.shape[1] != 5:
-            raise ValueError(
-                f"detector {name!r} returned shape {dets.shape} for frame {sample.frame_id!r}; "
-                "expected (M, 5) [x1, y1, x2, y2, score]"
-            )
-        checked.append(dets)
-    return checked
-
-
-def _reads_perturbed(detector: Detector, point: SweepPoint) -> bool:
-    """Whether ``point`` changes an input of ``detector`` (True when the detector does not say what it reads)."""
-    modalities = getattr(detector, "modalities", None)
-    if modalities is None:
-        return True
-    touched = set()
-    for p in point.perturbations:
-        touched.add(p.modality)
-        if p.modality == "thermal":
-            touched.add("fake_rgb")  # fake RGB is computed from thermal and moves with it
-    return bool(touched & set(modalities))
-
-
-def run_sweep(
-    detectors: Mapping[str, Detector],
-    source: FrameSource,
-    points: Sequence[SweepPoint],
-    out_dir: str | os.PathLike[str],
-    batch_size: int = 8,
-    setup: str | MissRateSetup = "reasonable",
-    *,
-    workers: int = 0,
-    progress: bool = True,
-    plot: bool = True,
+def open_sweep_dir(
+    out_dir: str | os.PathLike[str], setup: str | MissRateSetup, source: FrameSource
 ) -> list[dict[str, Any]]:
-    """Measure every detector at every sweep point; resumable.
+    """Prepare ``out_dir`` for a sweep of ``source`` under ``setup`` and return the rows already in it.
 
-    Args:
-        detectors: name -> detector callable (see :data:`Detector`). Names are the ``detector``
-            column and must be unique strings.
-        source: the test frames (``source[i]`` with images; ``source.annotations(i)`` is the
-            ground truth).
-        points: from :func:`build_sweep`; points with equal keys are computed once. A detector
-            with a ``modalities`` attribute is run once for all the points that perturb none of
-            the modalities it reads (its input, hence its miss rate, is the same for all of them).
-        out_dir: created if needed; rows already in its ``misalignment.csv`` are not recomputed.
-        batch_size: frames per detector call.
-        setup: evaluation setup passed to ``evaluate_periods`` (a name such as ``reasonable``, or a
-            :class:`~rgbt.evaluation.missrate.MissRateSetup`).
-        workers: threads loading and perturbing the next batches while the detectors run (the
-            source must then tolerate concurrent ``source[i]`` calls); 0 loads in the calling thread.
-        progress: show a tqdm bar (batches over the remaining points).
-        plot: write ``misalignment.png`` at the end.
+    Creates the folder, writes ``misalignment_run.json`` (or checks that it describes the same setup
+    and frame list) and rewrites the result files with exactly the rows read back, so new rows can
+    be appended (a cut-short last line is dropped, a missing header is written).
 
-    Returns:
-        one row per (detector, distinct point key), detectors in the given order, points in sweep
-        order: ``detector, perturbation, value, dx, dy`` and MR percent ``all, day, night``
-        (``None`` for a period without frames or positives).
+    Raises:
+        ValueError: ``out_dir`` holds a sweep of another setup or frame list.
+        DataFormatError: a malformed ``misalignment.csv`` or ``misalignment_run.json``.
     """
-    if not detectors:
-        raise ValueError("no detectors to evaluate")
-    if not points:
-        raise ValueError("no sweep points")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if len(source) == 0:
-        raise ValueError(f"the frame source {source.name!r} at {source.root} has no frames")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_run(out_dir, setup, source)
-
     rows = read_rows(out_dir / CSV_NAME)
-    # Rewriting normalises the files (drops a cut-short last line, creates the header) before appending.
     write_rows(out_dir, rows)
-    done = {(row["detector"], row["perturbation"]) for row in rows}
-    unique: dict[str, SweepPoint] = {}
-    for point in points:
-        unique.setdefault(point.key, point)
-    tasks = [
-        (point, [name for name in detectors if (name, key) not in done]) for key, point in unique.items()
-    ]
-    tasks = [(point, names) for point, names in tasks if names]
-    if len(tasks) < len(unique):
-        log.info("resuming in %s: %d of %d points already done", out_dir, len(unique) - len(tasks), len(unique))
-
-    if tasks:
-        # name -> a row measured on inputs no perturbation had touched, reusable for the others.
-        unaffected: dict[str, dict[str, Any]] = {}
-        ground_truth = [source.annotations(i) for i in range(len(source))]
-        n_batches = math.ceil(len(source) / batch_size)
-        bar = tqdm(total=len(tasks) * n_batches, unit="batch", desc="misalignment", disable=not progress)
-        try:
-            for point, names in tasks:
-                bar.set_postfix_str(point.key, refresh=False)
-                reused = {name: unaffected[name] for name in names
-                          if name in unaffected and not _reads_perturbed(detectors[name], point)}
-                running = [name for name in names if name not in reused]
-                detections: dict[str, list[np.ndarray]] = {name: [] for name in running}
-                position = 0
-                if not running:
-                    bar.update(n_batches)
-                for batch in _perturbed_batches(source, point, batch_size, workers) if running else ():
-                    for sample in batch:
-                        # Perturbations keep the frame size: it tells the evaluator's border rule the
-                        # size of frames whose annotation records carry neither images nor meta['size'].
-                        record = ground_truth[position]
-                        bare = record.thermal is None and record.rgb is None and "size" not in record.meta
-                        if bare and (sample.thermal is not None or sample.rgb is not None):
-                            ground_truth[position] = replace(record, meta={**record.meta, "size": sample.size})
-                        position += 1
-                    for name in running:
-                        detections[name].extend(_check_detections(name, batch, detectors[name](batch)))
-                    bar.update(1)
-                for name in names:
-                    if name in reused:
-                        rows.append({**reused[name], "perturbation": point.key, "value": float(point.value),
-                                     "dx": float(point.dx), "dy": float(point.dy)})
-                        _append_row(out_dir, rows[-1], rows)
-                        continue
-                    curves = evaluate_periods(ground_truth, detections[name], setup)
-                    row: dict[str, Any] = {
-                        "detector": name, "perturbation": point.key,
-                        "value": float(point.value), "dx": float(point.dx), "dy": float(point.dy),
-                    }
-                    for period in PERIODS:
-                        # No frame of the period, or no positive in it (mr is nan): no miss rate.
-                        mr = float(curves[period].mr) if period in curves else math.nan
-                        row[period] = None if math.isnan(mr) else mr * 100.0
-                    rows.append(row)
-                    _append_row(out_dir, row, rows)
-                    if not _reads_perturbed(detectors[name], point):
-                        unaffected[name] = row
-        finally:
-            bar.close()
-
-    by_key = {(row["detector"], row["perturbation"]): row for row in rows}
-    result = [by_key[(name, key)] for name in detectors for key in unique]
-    if plot:
-        plot_sweep(result, points, out_dir / PLOT_NAME)
-    return result
+    return rows
 
 
 def plot_sweep(rows: Sequence[Mapping[str, Any]], points: Sequence[SweepPoint], path: str | os.PathLike[str]) -> Path:

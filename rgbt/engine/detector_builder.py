@@ -1,0 +1,105 @@
+"""Detectors from configs: the one place a :class:`~rgbt.config.DetectorModelConfig` becomes a model.
+
+:func:`build_detector_from_config` turns the config's values into the plain arguments of
+:func:`rgbt.detect.build_fusion_detector` (the modules never see the config);
+:func:`load_detector_checkpoint` rebuilds the model a ``rgbt train-detector`` checkpoint holds from the
+config stored in it. Training (:mod:`rgbt.engine.detector_training`) builds with the first, inference
+(:mod:`rgbt.engine.inference`) loads with the second.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from rgbt.config import DetectorConfig, DetectorModelConfig, config_from_dict
+from rgbt.detect import build_fusion_detector
+from rgbt.engine.checkpoint import load_checkpoint
+
+
+def build_detector_from_config(
+    model_cfg: DetectorModelConfig, modalities: Sequence[str], num_classes: int, *, load_weights: bool = True
+) -> nn.Module:
+    """Build the detector a config describes (the same architecture every time for the same values).
+
+    Args:
+        model_cfg: architecture settings (read here; the modules only see plain values).
+        modalities: input modalities in stacking order, e.g. ``['rgb', 'thermal']``.
+        num_classes: classes including the background slot (``len(classes) + 1``).
+        load_weights: read the local trunk weight files of ``model_cfg.weights``; false when a
+            checkpoint's state dict is loaded next anyway (the files may be gone by then).
+
+    Raises:
+        ValueError: inconsistent sizes or an unknown arch, trunk, fusion or norm.
+    """
+    if model_cfg.min_size > model_cfg.max_size:
+        raise ValueError(f"model.min_size ({model_cfg.min_size}) must not exceed model.max_size ({model_cfg.max_size})")
+    return build_fusion_detector(
+        model_cfg.arch,
+        model_cfg.trunk,
+        tuple(modalities),
+        model_cfg.fusion,
+        num_classes,
+        fpn_channels=model_cfg.fpn_channels,
+        trainable_layers=model_cfg.trainable_layers,
+        weights=dict(model_cfg.weights) if load_weights and model_cfg.weights else None,
+        width_mult=model_cfg.width_mult,
+        norm=model_cfg.norm,
+        image_size=(model_cfg.min_size, model_cfg.max_size),
+        image_mean=list(model_cfg.image_mean) or None,
+        image_std=list(model_cfg.image_std) or None,
+        anchor_sizes=list(model_cfg.anchor_sizes),
+        aspect_ratios=tuple(model_cfg.aspect_ratios),
+        score_thresh=model_cfg.score_thresh,
+        detections_per_img=model_cfg.detections_per_img,
+        representation_size=model_cfg.representation_size,
+        **_faster_rcnn_options(model_cfg),
+    )
+
+
+def _faster_rcnn_options(model_cfg: DetectorModelConfig) -> dict[str, Any]:
+    """Sampling and proposal sizes: only Faster R-CNN (also inside late fusion) has them."""
+    if model_cfg.arch != "fasterrcnn":
+        return {}
+    if len(model_cfg.proposals) != 2:
+        raise ValueError(f"model.proposals must be [training, testing], got {model_cfg.proposals}")
+    return {
+        "rpn_batch_size_per_image": model_cfg.rpn_batch_size,
+        "box_batch_size_per_image": model_cfg.roi_batch_size,
+        "proposals": (int(model_cfg.proposals[0]), int(model_cfg.proposals[1])),
+    }
+
+
+def load_detector_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, DetectorConfig, dict[str, Any]]:
+    """The model of a ``rgbt train-detector`` checkpoint (``last.pt`` / ``best.pt``), on the CPU.
+
+    The checkpoint's stored config gives the architecture, modalities and classes (model label ``k``
+    is ``config.data.classes[k - 1]``); trunk weight files named in it are not read again (the
+    checkpoint holds every weight).
+
+    Returns:
+        ``(model, config, state)``: the model with the checkpoint's weights (train mode, as built),
+        the config it was trained with and the whole checkpoint dict (``step``, ``epoch``, ...).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a detector checkpoint (no config or model weights), or weights that do not
+            fit the architecture of its config.
+    """
+    path = Path(path)
+    state = load_checkpoint(path, map_location="cpu")
+    if not isinstance(state, dict) or "config" not in state or "model" not in state:
+        raise ValueError(f"{path}: not a detector checkpoint written by `rgbt train-detector` (no config/model)")
+    config = config_from_dict(DetectorConfig, state["config"])
+    model = build_detector_from_config(
+        config.model, list(config.data.modalities), len(config.data.classes) + 1, load_weights=False
+    )
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ValueError(f"{path}: weights do not fit the model of its config ({err})") from None
+    return model, config, state

@@ -1,0 +1,212 @@
+"""The misalignment sweep as a job: ``rgbt misalign`` as library calls.
+
+:func:`detector_names` and :func:`load_sweep_detectors` name and load the detectors (trained
+checkpoints or the ground-truth references); :func:`run_sweep` measures each of them at every point of a sweep from
+:mod:`rgbt.evaluation.sweep`, which defines the points, the rows and the result files. Detection
+runs through :func:`rgbt.engine.inference.detect_source`: per point, every frame is loaded and
+perturbed once, then handed to each detector that still needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from rgbt.data.sample import PairSample
+from rgbt.data.source import FrameSource
+from rgbt.engine.inference import DetectFn, detect_source, load_detector
+from rgbt.engine.run import resolve_device
+from rgbt.evaluation.missrate import MissRateSetup, evaluate_periods
+from rgbt.evaluation.sweep import (
+    PLOT_NAME,
+    GroundTruthDetector,
+    SweepPoint,
+    append_row,
+    measured_row,
+    moved_row,
+    open_sweep_dir,
+    pending_points,
+    plot_sweep,
+    sweep_rows,
+)
+
+log = logging.getLogger(__name__)
+
+
+def detector_names(
+    checkpoints: Sequence[str | os.PathLike[str]] | None = None,
+    references: Sequence[str] | None = None,
+    names: Sequence[str] | None = None,
+) -> list[str]:
+    """The ``detector`` column of each sweep detector: ``names`` when given, else the checkpoint file
+    stems (``runs/a/last.pt`` -> ``last``), else ``gt-<modality>`` for each reference.
+
+    Raises:
+        ValueError: neither checkpoints nor references, a wrong number of names, or repeated names.
+    """
+    specs = list(checkpoints or references or [])
+    if not specs:
+        raise ValueError("no detectors: give checkpoints or reference modalities")
+    if names is not None and len(names) != len(specs):
+        raise ValueError(f"--names gives {len(names)} names for {len(specs)} detectors")
+    if names is not None:
+        out = list(names)
+    elif checkpoints:
+        out = [Path(path).stem for path in checkpoints]
+    else:
+        out = [f"gt-{modality}" for modality in specs]
+    if len(set(out)) != len(out):
+        raise ValueError(f"detector names must be unique, got {out}; name them with --names")
+    return out
+
+
+def load_sweep_detectors(
+    names: Sequence[str],
+    checkpoints: Sequence[str | os.PathLike[str]] | None = None,
+    references: Sequence[str] | None = None,
+    device: str = "auto",
+) -> dict[str, DetectFn]:
+    """Name -> detector: trained checkpoints, or (without them) ground-truth references.
+
+    Args:
+        names: one per detector (see :func:`detector_names`).
+        checkpoints: ``rgbt train-detector`` checkpoint files, loaded with
+            :func:`~rgbt.engine.inference.load_detector` on ``device``.
+        references: :class:`~rgbt.evaluation.sweep.GroundTruthDetector` modalities (``thermal``, ``rgb``).
+        device: where checkpoints run (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+
+    Raises:
+        FileNotFoundError: a checkpoint file that does not exist (checked before any is loaded).
+    """
+    if not checkpoints:
+        return {name: GroundTruthDetector(modality) for name, modality in zip(names, references or [])}
+    resolved = resolve_device(device)
+    for path in checkpoints:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"checkpoint not found: {path}")
+    return {name: load_detector(path, resolved) for name, path in zip(names, checkpoints)}
+
+
+def run_sweep(
+    detectors: Mapping[str, DetectFn],
+    source: FrameSource,
+    points: Sequence[SweepPoint],
+    out_dir: str | os.PathLike[str],
+    batch_size: int = 8,
+    setup: str | MissRateSetup = "reasonable",
+    *,
+    workers: int = 0,
+    progress: bool = True,
+    plot: bool = True,
+) -> list[dict[str, Any]]:
+    """Measure every detector at every sweep point; resumable.
+
+    Args:
+        detectors: name -> detector callable (see :data:`~rgbt.engine.inference.DetectFn`; each
+            returns per sample an ``(M, 5)`` ``[x1, y1, x2, y2, score]`` array). Names are the
+            ``detector`` column and must be unique strings.
+        source: the test frames (``source[i]`` with images; ``source.annotations(i)`` is the
+            ground truth).
+        points: from :func:`~rgbt.evaluation.sweep.build_sweep`; points with equal keys are
+            computed once. A detector with a ``modalities`` attribute is run once for all the points
+            that perturb none of the modalities it reads (its input, hence its miss rate, is the
+            same for all of them).
+        out_dir: created if needed; rows already in its ``misalignment.csv`` are not recomputed.
+        batch_size: frames per detector call.
+        setup: evaluation setup passed to ``evaluate_periods`` (a name such as ``reasonable``, or a
+            :class:`~rgbt.evaluation.missrate.MissRateSetup`).
+        workers: threads loading and perturbing the next batches while the detectors run (the
+            source must then tolerate concurrent ``source[i]`` calls); 0 loads in the calling thread.
+        progress: show a tqdm bar (batches over the remaining points).
+        plot: write ``misalignment.png`` at the end.
+
+    Returns:
+        one row per (detector, distinct point key), detectors in the given order, points in sweep
+        order: ``detector, perturbation, value, dx, dy`` and MR percent ``all, day, night``
+        (``None`` for a period without frames or positives).
+    """
+    if not detectors:
+        raise ValueError("no detectors to evaluate")
+    if not points:
+        raise ValueError("no sweep points")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(source) == 0:
+        raise ValueError(f"the frame source {source.name!r} at {source.root} has no frames")
+    out_dir = Path(out_dir)
+    rows = open_sweep_dir(out_dir, setup, source)
+    unique, tasks = pending_points(points, list(detectors), rows)
+    if len(tasks) < len(unique):
+        log.info("resuming in %s: %d of %d points already done", out_dir, len(unique) - len(tasks), len(unique))
+
+    if tasks:
+        # name -> a row measured on inputs no perturbation had touched, reusable for the others.
+        unaffected: dict[str, dict[str, Any]] = {}
+        ground_truth = [source.annotations(i) for i in range(len(source))]
+        n_batches = math.ceil(len(source) / batch_size)
+        bar = tqdm(total=len(tasks) * n_batches, unit="batch", desc="misalignment", disable=not progress)
+        try:
+            for point, names in tasks:
+                bar.set_postfix_str(point.key, refresh=False)
+                reused = {name: unaffected[name] for name in names
+                          if name in unaffected and not point.changes(_modalities(detectors[name]))}
+                running = [name for name in names if name not in reused]
+                detections = {}
+                if running:
+                    detections = detect_source(
+                        {name: detectors[name] for name in running}, source, point.perturbations, batch_size,
+                        workers, progress=False, threads=True, columns=5,
+                        on_batch=_FrameSizes(ground_truth, bar),
+                    )
+                else:
+                    bar.update(n_batches)
+                for name in names:
+                    if name in reused:
+                        rows.append(moved_row(reused[name], point))
+                    else:
+                        rows.append(measured_row(name, point, evaluate_periods(ground_truth, detections[name], setup)))
+                        if not point.changes(_modalities(detectors[name])):
+                            unaffected[name] = rows[-1]
+                    append_row(out_dir, rows[-1], rows)
+        finally:
+            bar.close()
+
+    result = sweep_rows(rows, list(detectors), list(unique))
+    if plot:
+        plot_sweep(result, points, out_dir / PLOT_NAME)
+    return result
+
+
+def _modalities(detector: DetectFn) -> Sequence[str] | None:
+    """The modalities a detector declares it reads (``None`` when it does not say)."""
+    return getattr(detector, "modalities", None)
+
+
+class _FrameSizes:
+    """``detect_source``'s ``on_batch`` for a sweep point: advances the progress bar by a batch, and
+    copies each perturbed frame's size into ground-truth records that have no size of their own.
+
+    Perturbations keep the frame size: it tells the evaluator's border rule the size of frames whose
+    annotation records carry neither images nor ``meta['size']``.
+    """
+
+    def __init__(self, ground_truth: list[PairSample], bar: tqdm) -> None:
+        self.ground_truth = ground_truth
+        self.bar = bar
+        self.position = 0
+
+    def __call__(self, batch: list[PairSample]) -> None:
+        for sample in batch:
+            record = self.ground_truth[self.position]
+            bare = record.thermal is None and record.rgb is None and "size" not in record.meta
+            if bare and (sample.thermal is not None or sample.rgb is not None):
+                self.ground_truth[self.position] = replace(record, meta={**record.meta, "size": sample.size})
+            self.position += 1
+        self.bar.update(1)
