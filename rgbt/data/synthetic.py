@@ -54,6 +54,7 @@ from rgbt.data.coco_json import load_json
 from rgbt.data.errors import DataFormatError
 from rgbt.data.imageio import write_image
 from rgbt.data.kaist import FrameId, annotation_path, image_path, paired_annotation_path, parse_frame_id
+from rgbt.outlock import LOCK_NAME
 
 #: Bumped whenever the renderer changes its output; stored in the manifest.
 VERSION = 1
@@ -882,7 +883,7 @@ def generate_synthetic(
             )
         if is_valid_synthetic_root(out, params):
             return out
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty folder or a synthetic dataset root")
     # The manifest goes first: it marks the folder as ours, so an interrupted run can resume.
     atomic_write_text(out / MANIFEST_NAME, manifest_text)
