@@ -44,7 +44,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from rgbt.atomic import atomic_write_text
+from rgbt.atomic import atomic_write, atomic_write_text
 from rgbt.config import OptimConfig, config_to_dict, save_config
 from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -206,7 +206,7 @@ def _plot_losses(csv_path: Path, png_path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    atomic_write(png_path, lambda handle: fig.savefig(handle, format="png", dpi=100))
     plt.close(fig)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rgbt.atomic import atomic_write
 from rgbt.evaluation.missrate import MissRateCurve
 
 #: Miss-rate ticks of the classic Caltech/KAIST figure.
@@ -68,9 +69,8 @@ def plot_miss_rate(
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    # The format follows the suffix (png, pdf, svg ...), as plt.savefig(path) would choose it.
+    return atomic_write(path, lambda handle: fig.savefig(handle, format=path.suffix.lstrip(".").lower() or "png"))
 
 
 def plot_misalignment(
@@ -97,7 +97,6 @@ def plot_misalignment(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from rgbt.atomic import atomic_write
 
     panels: dict[str, list[Mapping[str, object]]] = {}
     for point in series:
