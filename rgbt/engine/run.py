@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,15 +32,30 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+#: What :func:`resolve_device` accepts, for messages.
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N (N: a GPU index)"
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available (the local rank's GPU under torchrun), else CPU."""
+    """``auto`` picks CUDA when available (the local rank's GPU under torchrun), else CPU; ``cpu``,
+    ``cuda`` and ``cuda:N`` name a device.
+
+    Raises:
+        ValueError: any other name (the message lists the accepted ones), CUDA asked for where there
+            is none, or a GPU index this machine does not have.
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
-    device = torch.device(name)
+    found = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", str(name))
+    if found is None or (found[1] == "cpu" and found[2] is not None):
+        raise ValueError(f"unknown device {name!r}; expected one of {DEVICE_NAMES}")
+    device = torch.device(str(name))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

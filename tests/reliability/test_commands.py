@@ -6,12 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from rgbt.cli import main
+from rgbt.config import DetectorConfig, TranslatorConfig, config_to_dict, load_config
 from rgbt.data.synthetic import generate_synthetic
+from rgbt.engine.checkpoint import save_checkpoint
+from rgbt.engine.detector_builder import build_detector_from_config
+from rgbt.engine.translation_eval import evaluate_translator
+from rgbt.engine.translator_builder import build_translator_from_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DETECTOR_TINY = CONFIGS / "detector" / "tiny.yaml"
+TRANSLATOR_TINY = CONFIGS / "translator" / "tiny.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +26,28 @@ def commands_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic KAIST-layout root: 4 train + 4 test frames of 80x64."""
     return generate_synthetic(tmp_path_factory.mktemp("commands") / "root", 4, 4, seed=0, width=80, height=64,
                               progress=False)
+
+
+def _detector_checkpoint(path: Path, seed: int) -> Path:
+    """An untrained tiny detector saved as `rgbt train-detector` saves it (config + model weights)."""
+    config = load_config(DetectorConfig, DETECTOR_TINY)
+    torch.manual_seed(seed)
+    model = build_detector_from_config(config.model, config.data.modalities, len(config.data.classes) + 1)
+    return save_checkpoint(path, {"model": model.state_dict(), "config": config_to_dict(config), "step": 0})
+
+
+@pytest.fixture(scope="module")
+def commands_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two different detectors that are both called ``last.pt``, and a translator."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    config = load_config(TranslatorConfig, TRANSLATOR_TINY)
+    translator = build_translator_from_config(config.model, config.loss, seed=0)
+    return {
+        "detector_a": _detector_checkpoint(folder / "a" / "last.pt", seed=0),
+        "detector_b": _detector_checkpoint(folder / "b" / "last.pt", seed=1),
+        "translator": save_checkpoint(folder / "translator.pt", {"model": translator.state_dict(),
+                                                                 "config": config_to_dict(config), "step": 0}),
+    }
 
 
 def _error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -30,6 +59,54 @@ def _error(capsys: pytest.CaptureFixture[str]) -> str:
 # --------------------------------------------------------------------------------------------
 # nonsense values on the command line and in configs
 # --------------------------------------------------------------------------------------------
+
+_MODEL_RUN = ["--checkpoint", "c.pt", "--data", "root"]
+
+
+@pytest.mark.parametrize(("command", "option", "value"), [
+    (["synth", "--out", "o"], "--workers", "-2"),
+    (["synth", "--out", "o"], "--train", "-1"),
+    (["synth", "--out", "o"], "--test", "-1"),
+    (["synth", "--out", "o"], "--width", "0"),
+    (["synth", "--out", "o"], "--height", "-64"),
+    (["synth", "--out", "o"], "--seed", "-1"),
+    (["synth", "--out", "o"], "--max-shift", "-3"),
+    (["translate-eval", *_MODEL_RUN, "--json", "o.json"], "--max-frames", "-1"),
+    (["detect", *_MODEL_RUN, "--out", "o.txt"], "--batch-size", "0"),
+    (["detect", *_MODEL_RUN, "--out", "o.txt"], "--workers", "-1"),
+    (["translate", *_MODEL_RUN, "--out", "o"], "--batch-size", "-4"),
+    (["translate", *_MODEL_RUN, "--out", "o"], "--workers", "-2"),
+    (["translate", *_MODEL_RUN, "--out", "o"], "--style-seed", "-1"),
+    (["misalign", "--data", "root", "--reference", "thermal", "--out", "o"], "--batch-size", "0"),
+    (["misalign", "--data", "root", "--reference", "thermal", "--out", "o"], "--workers", "-1"),
+    (["misalign", "--data", "root", "--reference", "thermal", "--out", "o"], "--height-scale", "0"),
+    (["evaluate", "--gt", "gt", "--results", "r.txt"], "--height-scale", "nan"),
+    (["detect", *_MODEL_RUN, "--out", "o.txt"], "--batch-size", "two"),
+])
+def test_negative_and_zero_counts_are_usage_errors(
+    command: list[str], option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, f"{option}={value}"])
+    assert exit_info.value.code == 2
+    err = _error(capsys)
+    assert f"argument {option}: expected " in err and f"got {value!r}" in err
+
+
+def test_translate_eval_refuses_negative_max_frames_in_the_library(
+    commands_root: Path, commands_checkpoints: dict[str, Path]
+) -> None:
+    with pytest.raises(ValueError, match="max_frames must be >= 0 .*got -1"):
+        evaluate_translator(commands_checkpoints["translator"], commands_root, max_frames=-1, device="cpu")
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "cpu:0", "gpu"])
+def test_an_unknown_device_lists_the_accepted_ones(device: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", *_MODEL_RUN, "--out", "o.txt", "--device", device])
+    assert exit_info.value.code == 2
+    err = _error(capsys)
+    assert f"argument --device: unknown device {device!r}; expected one of auto, cpu, cuda, cuda:N" in err
 
 
 def test_a_config_file_with_a_repeated_key_is_refused(
@@ -45,9 +122,10 @@ def test_a_config_file_with_a_repeated_key_is_refused(
 
 
 @pytest.mark.parametrize(("override", "expected"), [
+    ("train.device=tpu", "unknown device 'tpu'; expected one of auto, cpu, cuda, cuda:N"),
     ("model.weights={rgb: a.pt, rgb: b.pt}", "override 'model.weights={rgb: a.pt, rgb: b.pt}': duplicate key 'rgb'"),
 ])
-def test_training_refuses_a_repeated_key_in_an_override(
+def test_training_refuses_an_unknown_device_or_a_repeated_key_in_an_override(
     override: str, expected: str, commands_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["train-detector", "--config", str(DETECTOR_TINY), "--data", str(commands_root), "--out",
