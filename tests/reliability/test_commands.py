@@ -134,3 +134,45 @@ def test_training_refuses_an_unknown_device_or_a_repeated_key_in_an_override(
     assert expected in _error(capsys)
 
 
+# --------------------------------------------------------------------------------------------
+# errors that used to be tracebacks
+# --------------------------------------------------------------------------------------------
+
+
+_TRANSLATOR_GIVEN = ("is a translator checkpoint (model.model=flow, from rgbt train-translator); this needs a "
+                     "detector checkpoint from rgbt train-detector")
+_DETECTOR_GIVEN = ("is a detector checkpoint (model.arch=fasterrcnn, from rgbt train-detector); this needs a "
+                   "translator checkpoint from rgbt train-translator")
+
+
+@pytest.mark.parametrize(("command", "output", "given", "expected"), [
+    ("detect", ["--out", "dets.txt"], "translator", _TRANSLATOR_GIVEN),
+    ("misalign", ["--out", "sweep"], "translator", _TRANSLATOR_GIVEN),
+    ("translate", ["--out", "fake"], "detector_a", _DETECTOR_GIVEN),
+    ("translate-eval", ["--json", "eval.json"], "detector_a", _DETECTOR_GIVEN),
+])
+def test_a_checkpoint_of_the_other_kind_says_what_it_is(
+    command: str, output: list[str], given: str, expected: str, commands_root: Path,
+    commands_checkpoints: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    checkpoint = commands_checkpoints[given]
+    option, name = output
+    assert main([command, "--checkpoint", str(checkpoint), "--data", str(commands_root), "--device", "cpu", option,
+                 str(tmp_path / name)]) == 1
+    assert f"{checkpoint} {expected}" in _error(capsys)
+
+
+def test_resume_with_an_empty_config_file_is_refused_as_other_settings(
+    commands_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    config = load_config(TranslatorConfig, TRANSLATOR_TINY)
+    config.data.root = str(commands_root)
+    save_checkpoint(run / "last.pt", {"model": {}, "step": 1, "config": config_to_dict(config)})
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    code = main(["train-translator", "--config", str(empty), "--data", str(commands_root), "--out", str(run),
+                 "--resume"])
+    assert code == 1
+    err = _error(capsys)
+    assert "last.pt: cannot resume with other settings" in err and "model.hidden: 8 -> " in err
