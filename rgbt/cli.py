@@ -532,8 +532,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with terminate_as_interrupt(), _output_lock(args):
             return int(run(args) or 0)
-    except (ValueError, FileNotFoundError, OSError) as err:
-        # Bad input (malformed files, unknown config keys, missing paths) is reported, not traced.
+    except (ValueError, FileNotFoundError, OSError, FloatingPointError) as err:
+        # Bad input (malformed files, unknown config keys, missing paths) and a training run that diverged
+        # (a non-finite loss; the message names the epoch, step and frames) are reported, not traced.
         print(f"rgbt {args.command}: error: {err}", file=sys.stderr)
         if args.verbose:
             raise

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from rgbt.config import DetectorConfig
@@ -38,6 +38,7 @@ from rgbt.data.perturbation import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.detector_builder import load_detector_checkpoint
+from rgbt.engine.loader import ReportingDataLoader
 from rgbt.engine.run import resolve_device
 from rgbt.evaluation.detections import write_aggregated_txt, write_coco_results
 from rgbt.evaluation.missrate import MissRateCurve, MissRateSetup
@@ -297,7 +298,7 @@ def detect_source(
     if threads:
         batches: Iterable[list[PairSample]] = _thread_batches(frames, batch_size, workers)
     else:
-        batches = DataLoader(frames, batch_size=batch_size, num_workers=workers, collate_fn=list)
+        batches = ReportingDataLoader(frames, batch_size=batch_size, num_workers=workers, collate_fn=list)
     results: dict[str | None, list[np.ndarray]] = {name: [] for name in detectors}
     with tqdm(total=len(source), unit="frame", desc="detect", disable=not progress, leave=False) as bar:
         for samples in batches:

@@ -3,6 +3,7 @@ the option, file, key and value: never a Python traceback, never a wrong result 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,9 @@ from rgbt.engine.translator_builder import build_translator_from_config
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DETECTOR_TINY = CONFIGS / "detector" / "tiny.yaml"
 TRANSLATOR_TINY = CONFIGS / "translator" / "tiny.yaml"
+#: The first test frame (detect's default list) and the first day training frame (the translator's).
+TEST_THERMAL = Path("images/set06/V000/lwir/I00000.jpg")
+TRAIN_THERMAL = Path("images/set00/V000/lwir/I00000.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,16 @@ def commands_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic KAIST-layout root: 4 train + 4 test frames of 80x64."""
     return generate_synthetic(tmp_path_factory.mktemp("commands") / "root", 4, 4, seed=0, width=80, height=64,
                               progress=False)
+
+
+@pytest.fixture(scope="module")
+def corrupt_root(commands_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``commands_root`` with the first test and the first training thermal image overwritten by junk."""
+    root = tmp_path_factory.mktemp("corrupt") / "root"
+    shutil.copytree(commands_root, root)
+    for image in (TEST_THERMAL, TRAIN_THERMAL):
+        (root / image).write_bytes(b"not a jpeg")
+    return root
 
 
 def _detector_checkpoint(path: Path, seed: int) -> Path:
@@ -137,6 +151,50 @@ def test_training_refuses_an_unknown_device_or_a_repeated_key_in_an_override(
 # --------------------------------------------------------------------------------------------
 # errors that used to be tracebacks
 # --------------------------------------------------------------------------------------------
+
+
+def test_detect_reports_a_corrupt_image_the_same_with_and_without_workers(
+    corrupt_root: Path, commands_checkpoints: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    messages = []
+    for workers in ("0", "2"):
+        code = main(["detect", "--checkpoint", str(commands_checkpoints["detector_a"]), "--data", str(corrupt_root),
+                     "--out", str(tmp_path / "dets.txt"), "--device", "cpu", "--workers", workers])
+        assert code == 1
+        messages.append(_error(capsys).strip().splitlines()[-1])
+    assert messages[0] == messages[1]
+    assert messages[1] == (f"rgbt detect: error: {corrupt_root / TEST_THERMAL}: cannot decode image (10 bytes; "
+                           "corrupt or not an image)")
+
+
+@pytest.mark.parametrize("command", ["translate", "train-detector"])
+def test_translate_and_training_report_a_corrupt_image_under_workers(
+    command: str, corrupt_root: Path, commands_checkpoints: dict[str, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if command == "translate":  # its default --workers 2
+        args = ["--checkpoint", str(commands_checkpoints["translator"]), "--style", "paired", "--device", "cpu"]
+    else:
+        # The detector reads its first training image in a worker (the flow translator's ActNorm start reads
+        # frames in the training process first).
+        args = ["--config", str(DETECTOR_TINY), "--set", "data.workers=2"]
+    assert main([command, *args, "--data", str(corrupt_root), "--out", str(tmp_path / "out")]) == 1
+    err = _error(capsys)
+    assert f"rgbt {command}: error: {corrupt_root / TRAIN_THERMAL}: cannot decode image" in err
+    assert "DataLoader worker" not in err
+
+
+def test_a_non_finite_loss_is_reported_with_its_epoch_step_and_frames(
+    commands_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A learning rate of 1e30 without clipping blows the weights up after the first step (a few seconds: two
+    # steps of the tiny translator are the cheapest way to a diverging run through the command).
+    code = main(["train-translator", "--config", str(TRANSLATOR_TINY), "--data", str(commands_root), "--out",
+                 str(tmp_path / "run"), "--set", "train.lr=1e30", "train.grad_clip=0"])
+    assert code == 1
+    err = _error(capsys)
+    assert "rgbt train-translator: error: non-finite loss at epoch " in err
+    assert ", step 1 (batch " in err and "set00/V000/I0000" in err
 
 
 _TRANSLATOR_GIVEN = ("is a translator checkpoint (model.model=flow, from rgbt train-translator); this needs a "
