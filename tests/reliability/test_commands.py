@@ -3,12 +3,14 @@ the option, file, key and value: never a Python traceback, never a wrong result 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
+from rgbt.atomic import file_sha256
 from rgbt.cli import main
 from rgbt.config import DetectorConfig, TranslatorConfig, config_to_dict, load_config
 from rgbt.data.synthetic import generate_synthetic
@@ -68,6 +70,63 @@ def _error(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err
     return err
+
+
+# --------------------------------------------------------------------------------------------
+# misalign: a name means one detector in one --out
+# --------------------------------------------------------------------------------------------
+
+
+def _misalign(root: Path, out: Path, *detectors: str) -> list[str]:
+    return ["misalign", "--data", str(root), "--image-set", "test", "--patterns", "S0", "--shifts", "0",
+            "--device", "cpu", "--workers", "0", "--out", str(out), *detectors]
+
+
+def test_misalign_refuses_another_checkpoint_under_the_same_name(
+    commands_root: Path, commands_checkpoints: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    first, second = commands_checkpoints["detector_a"], commands_checkpoints["detector_b"]
+    assert main(_misalign(commands_root, out, "--checkpoint", str(first))) == 0
+    assert main(_misalign(commands_root, out, "--checkpoint", str(first))) == 0  # the same detector resumes
+    rows = (out / "misalignment.csv").read_text()
+    capsys.readouterr()
+    # Both files are called last.pt: the default name 'last' now means another detector.
+    assert main(_misalign(commands_root, out, "--checkpoint", str(second))) == 1
+    err = _error(capsys)
+    assert str(out) in err and "'last'" in err
+    assert f"sha256:{file_sha256(first)}" in err and f"sha256:{file_sha256(second)}" in err
+    assert (out / "misalignment.csv").read_text() == rows
+    recorded = json.loads((out / "misalignment_run.json").read_text())["detectors"]
+    assert recorded == {"last": f"sha256:{file_sha256(first)}"}
+    # Under its own name the second detector joins the folder.
+    assert main(_misalign(commands_root, out, "--checkpoint", str(second), "--names", "other")) == 0
+
+
+def test_misalign_refuses_another_reference_under_the_same_name(
+    commands_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    assert main(_misalign(commands_root, out, "--reference", "thermal", "--names", "ref")) == 0
+    capsys.readouterr()
+    assert main(_misalign(commands_root, out, "--reference", "rgb", "--names", "ref")) == 1
+    err = _error(capsys)
+    assert str(out) in err and "'ref'" in err and "reference:thermal" in err and "reference:rgb" in err
+
+
+def test_misalign_refuses_rows_without_a_recorded_detector(
+    commands_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    assert main(_misalign(commands_root, out, "--reference", "thermal")) == 0
+    sidecar = out / "misalignment_run.json"
+    described = json.loads(sidecar.read_text())
+    del described["detectors"]  # what rgbt wrote before it recorded detectors
+    sidecar.write_text(json.dumps(described))
+    capsys.readouterr()
+    assert main(_misalign(commands_root, out, "--reference", "thermal")) == 1
+    err = _error(capsys)
+    assert str(out) in err and "'gt-thermal'" in err and "do not record which detector" in err
 
 
 # --------------------------------------------------------------------------------------------
