@@ -274,6 +274,29 @@ def _run_translate_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
+                        help="a detector or flow-translator checkpoint (last.pt / best.pt)")
+    parser.add_argument("--format", default="onnx", choices=("onnx",), help="export format (default: onnx)")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="model.onnx (a translator writes FILE_forward.onnx, FILE_inverse.onnx, FILE_styles.json)")
+    parser.add_argument("--height", type=int, default=512,
+                        help="frame height of the traced example (translators: the fixed input height; default 512)")
+    parser.add_argument("--width", type=int, default=640,
+                        help="frame width of the traced example (translators: the fixed input width; default 640)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX operator set (default: 17)")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    import json
+
+    from rgbt.engine.export import export_checkpoint
+
+    print(json.dumps(export_checkpoint(args.checkpoint, args.out, height=args.height, width=args.width,
+                                       opset=args.opset), indent=1))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # misalignment robustness
 # --------------------------------------------------------------------------------------------
@@ -429,6 +452,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                   _add_translate, _run_translate),
     "translate-eval": ("weight-free translator metrics: round trip, rounds test, structure, day PSNR/SSIM",
                        _add_translate_eval, _run_translate_eval),
+    "export": ("export a detector or the flow translator to ONNX (onnx extra)", _add_export, _run_export),
     "misalign": ("miss rate of detectors under shifted/rotated/scaled/blacked-out modalities", _add_misalign,
                  _run_misalign),
     "evaluate": ("score detection results: KAIST log-average miss rate (all/day/night) or COCO AP", _add_evaluate,
