@@ -139,10 +139,12 @@ def _run_synth(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _add_checkpoint_and_frames(parser: argparse.ArgumentParser, what: str, default_frames: str) -> None:
+def _add_checkpoint_and_frames(parser: argparse.ArgumentParser, what: str, default_frames: str,
+                               data_required: bool = True) -> None:
     """``--checkpoint``, ``--data``, ``--image-set`` and ``--data-format``: a model run over a dataset."""
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help=f"{what} checkpoint (last.pt / best.pt)")
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
+    parser.add_argument("--data", required=data_required, metavar="ROOT",
+                        help="dataset root (KAIST layout, FLIR, pairs)")
     parser.add_argument("--image-set", metavar="LIST",
                         help=f"frames: a KAIST image-set name or path, or a FLIR split (default: {default_frames})")
     parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
@@ -207,7 +209,15 @@ def _run_train_detector(args: argparse.Namespace) -> int:
 
 
 def _add_detect(parser: argparse.ArgumentParser) -> None:
-    _add_checkpoint_and_frames(parser, "detector", "the checkpoint's data.val_set")
+    _add_checkpoint_and_frames(parser, "detector", "the checkpoint's data.val_set", data_required=False)
+    videos = parser.add_argument_group("a pair of videos instead of --data (--out is then a folder)")
+    videos.add_argument("--rgb-video", metavar="VIDEO", help="RGB video (e.g. FLIR v2 video_rgb_test as mp4)")
+    videos.add_argument("--thermal-video", metavar="VIDEO", help="thermal video, the reference stream and clock")
+    videos.add_argument("--video-offset", type=float, default=0.0, metavar="S",
+                        help="seconds added to a thermal frame's time to find its RGB frame (default: 0)")
+    videos.add_argument("--no-video", action="store_true", help="skip the annotated side-by-side OUT/annotated.mp4")
+    videos.add_argument("--draw-threshold", type=float, default=0.5, metavar="T",
+                        help="score from which detections are drawn in annotated.mp4 (default: 0.5)")
     parser.add_argument("--fake-rgb", metavar="DIR",
                         help="fake-RGB folder for fake_rgb models (default: the checkpoint's data.fake_rgb_root)")
     parser.add_argument("--out", required=True, metavar="RESULTS", help="results file (.txt KAIST or .json COCO)")
@@ -227,6 +237,11 @@ def _run_detect(args: argparse.Namespace) -> int:
     from rgbt.data.perturbation import Perturbation
     from rgbt.engine.inference import write_detections
 
+    if args.rgb_video or args.thermal_video:
+        return _run_detect_video(args)
+    if not args.data:
+        raise ValueError("give --data ROOT, or --rgb-video and --thermal-video")
+
     perturbations = [Perturbation.parse(text) for text in args.perturb]
     summary = write_detections(args.checkpoint, args.data, args.out, output_format=args.format,
                                image_set=args.image_set, data_format=args.data_format, fake_rgb=args.fake_rgb,
@@ -234,6 +249,22 @@ def _run_detect(args: argparse.Namespace) -> int:
                                device=args.device)
     print(f"wrote {summary['detections']} detections on {summary['frames']} frames to {args.out} "
           f"({summary['format']})")
+    return 0
+
+
+def _run_detect_video(args: argparse.Namespace) -> int:
+    import json
+
+    from rgbt.engine.video import detect_video
+
+    if not (args.rgb_video and args.thermal_video):
+        raise ValueError("videos come in pairs: give both --rgb-video and --thermal-video")
+    if args.data or args.perturb or args.image_set:
+        raise ValueError("--data, --image-set and --perturb do not apply to videos")
+    summary = detect_video(args.checkpoint, args.rgb_video, args.thermal_video, args.out, offset=args.video_offset,
+                           video=not args.no_video, draw_threshold=args.draw_threshold, batch_size=args.batch_size,
+                           workers=args.workers, device=args.device)
+    print(json.dumps(summary, indent=1))
     return 0
 
 
@@ -319,6 +350,29 @@ def _run_translate_eval(args: argparse.Namespace) -> int:
     text = json.dumps(report, indent=1, allow_nan=False)
     atomic_write_text(args.json, text + "\n")
     print(text)
+    return 0
+
+
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
+                        help="a detector or flow-translator checkpoint (last.pt / best.pt)")
+    parser.add_argument("--format", default="onnx", choices=("onnx",), help="export format (default: onnx)")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="model.onnx (a translator writes FILE_forward.onnx, FILE_inverse.onnx, FILE_styles.json)")
+    parser.add_argument("--height", type=positive_int, default=512,
+                        help="frame height of the traced example (translators: the fixed input height; default 512)")
+    parser.add_argument("--width", type=positive_int, default=640,
+                        help="frame width of the traced example (translators: the fixed input width; default 640)")
+    parser.add_argument("--opset", type=positive_int, default=17, help="ONNX operator set (default: 17)")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    import json
+
+    from rgbt.engine.export import export_checkpoint
+
+    print(json.dumps(export_checkpoint(args.checkpoint, args.out, height=args.height, width=args.width,
+                                       opset=args.opset), indent=1))
     return 0
 
 
@@ -479,6 +533,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                   _add_translate, _run_translate),
     "translate-eval": ("weight-free translator metrics: round trip, rounds test, structure, day PSNR/SSIM",
                        _add_translate_eval, _run_translate_eval),
+    "export": ("export a detector or the flow translator to ONNX (onnx extra)", _add_export, _run_export),
     "misalign": ("miss rate of detectors under shifted/rotated/scaled/blacked-out modalities", _add_misalign,
                  _run_misalign),
     "evaluate": ("score detection results: KAIST log-average miss rate (all/day/night) or COCO AP", _add_evaluate,
