@@ -154,6 +154,8 @@ _MODEL_RUN = ["--checkpoint", "c.pt", "--data", "root"]
     (["misalign", "--data", "root", "--reference", "thermal", "--out", "o"], "--workers", "-1"),
     (["misalign", "--data", "root", "--reference", "thermal", "--out", "o"], "--height-scale", "0"),
     (["evaluate", "--gt", "gt", "--results", "r.txt"], "--height-scale", "nan"),
+    (["export", "--checkpoint", "c.pt", "--out", "m.onnx"], "--height", "0"),
+    (["export", "--checkpoint", "c.pt", "--out", "m.onnx"], "--opset", "-1"),
     (["detect", *_MODEL_RUN, "--out", "o.txt"], "--batch-size", "two"),
 ])
 def test_negative_and_zero_counts_are_usage_errors(
