@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from rgbt.atomic import atomic_write_text, file_sha256
@@ -54,6 +54,7 @@ from rgbt.data.formats import detect_format
 from rgbt.data.imageio import read_image, write_image
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine import distributed
+from rgbt.engine.loader import ReportingDataLoader
 from rgbt.engine.translator_builder import LoadedTranslator, load_translator
 from rgbt.translate.base import takes_style
 from rgbt.translate.transfer import bank_period, latent_mean_cov, latent_stats
@@ -375,8 +376,8 @@ def translate_dataset(
         else:
             _write_manifest(part_path, {"rank": rank, "files": record})
 
-    loader = DataLoader(_Frames(source, todo, with_rgb=settings["style"] == "paired"), batch_size=batch_size,
-                        num_workers=workers, collate_fn=list)
+    loader = ReportingDataLoader(_Frames(source, todo, with_rgb=settings["style"] == "paired"),
+                                 batch_size=batch_size, num_workers=workers, collate_fn=list)
     written = fallbacks = unflushed = 0
     pending: deque[tuple[str, Future[str]]] = deque()
     started = time.perf_counter()
