@@ -42,8 +42,10 @@ import torch
 from torch import Tensor, nn
 
 from rgbt.atomic import atomic_write_bytes, atomic_write_text
+from rgbt.config import DetectorConfig
 from rgbt.engine.checkpoint import load_checkpoint
 from rgbt.engine.detector_builder import load_detector_checkpoint
+from rgbt.engine.run import run_config_class
 from rgbt.engine.translator_builder import load_translator
 from rgbt.translate.transfer import adain
 from rgbt.translate.translator import FlowTranslator
@@ -98,16 +100,11 @@ def checkpoint_kind(path: str | os.PathLike[str]) -> str:
         ValueError: the file holds no rgbt run config.
     """
     state = load_checkpoint(path)
-    config = state.get("config") if isinstance(state, dict) else None
-    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+    kind = run_config_class(state.get("config") if isinstance(state, dict) else None)
+    if kind is None:
         raise ValueError(f"{path}: not an rgbt checkpoint (no run config inside); expected last.pt / best.pt of "
                          "`rgbt train-detector` or `rgbt train-translator`")
-    model = config["model"]
-    if "arch" in model or "fusion" in model:
-        return "detector"
-    if "model" in model:
-        return "translator"
-    raise ValueError(f"{path}: its config is neither a detector nor a translator config")
+    return "detector" if kind is DetectorConfig else "translator"
 
 
 def _onnx_bytes(module: nn.Module, args: tuple[Tensor, ...], input_names: list[str], output_names: list[str],

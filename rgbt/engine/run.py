@@ -85,6 +85,22 @@ _RUN_KINDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+def run_config_class(saved: Any) -> type | None:
+    """Which run config a checkpoint's stored ``config`` dict is: ``DetectorConfig``,
+    ``TranslatorConfig`` or ``None`` (neither, or no dict)."""
+    from rgbt.config import ConfigError, DetectorConfig, TranslatorConfig, config_from_dict
+
+    if not isinstance(saved, dict):
+        return None
+    for cls in (DetectorConfig, TranslatorConfig):
+        try:
+            config_from_dict(cls, saved)
+        except ConfigError:
+            continue
+        return cls
+    return None
+
+
 def stored_config(cls: type, path: str | os.PathLike[str], state: Any) -> Any:
     """The run config inside the loaded checkpoint ``state`` (read from ``path``) as a ``cls`` instance.
 
@@ -93,7 +109,7 @@ def stored_config(cls: type, path: str | os.PathLike[str], state: Any) -> Any:
             message says which: ``PATH is a translator checkpoint (model.model=flow) ...``), or one
             that is no ``cls`` at all.
     """
-    from rgbt.config import ConfigError, DetectorConfig, TranslatorConfig, config_from_dict
+    from rgbt.config import ConfigError, config_from_dict
 
     saved = state.get("config") if isinstance(state, dict) else None
     wanted, command, _key = _RUN_KINDS.get(cls.__name__, (cls.__name__, "rgbt", ""))
@@ -104,13 +120,8 @@ def stored_config(cls: type, path: str | os.PathLike[str], state: Any) -> Any:
         return config_from_dict(cls, saved)
     except ConfigError as err:
         problem = err
-    for other in (DetectorConfig, TranslatorConfig):
-        if other is cls:
-            continue
-        try:
-            config_from_dict(other, saved)
-        except ConfigError:
-            continue
+    other = run_config_class(saved)
+    if other is not None and other is not cls:
         kind, other_command, key = _RUN_KINDS[other.__name__]
         section, name = key.split(".")
         value = saved.get(section, {}).get(name, getattr(getattr(other(), section), name))
