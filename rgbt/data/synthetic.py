@@ -811,7 +811,7 @@ def _check_manifest(data: Any, path: Path) -> dict[str, Any]:
         except ValueError as err:
             raise DataFormatError(path, None, f"{where}.frame_id: {err}") from None
         split = get(frame, "split", path, where)
-        if split not in SPLIT_SETS:
+        if not isinstance(split, str) or split not in SPLIT_SETS:
             raise DataFormatError(path, None, f"{where}.split must be one of {list(SPLIT_SETS)}, got {split!r}")
         period = get(frame, "period", path, where)
         if period not in ("day", "night"):

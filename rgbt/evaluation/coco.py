@@ -75,7 +75,10 @@ def _ground_truth_dict(ground_truth: GroundTruthInput) -> tuple[dict[str, Any], 
     # image id without a word (or fail with a KeyError).
     check_coco_annotations(data, where)
     data.setdefault("annotations", [])
-    for ann in data["annotations"]:
+    for number, ann in enumerate(data["annotations"], start=1):
+        # pycocotools indexes annotations by id: a missing or repeated id would fail or merge two
+        # objects. The ids mean nothing to the score, so they are renumbered.
+        ann["id"] = number
         # pycocotools needs an area and an iscrowd flag; KAIST-style files only say "ignore".
         if "area" not in ann:
             ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])

@@ -335,7 +335,8 @@ def _check_coco_entry(
         if key not in record:
             raise DataFormatError(path, None, f"{where}: missing key {key!r}: {json.dumps(record)[:200]}")
     image_id = record["image_id"]
-    if isinstance(image_id, bool) or not isinstance(image_id, _NUMBER_TYPES) or image_id != int(image_id):
+    if isinstance(image_id, bool) or not isinstance(image_id, _NUMBER_TYPES) or not math.isfinite(image_id) \
+            or image_id != int(image_id):
         raise DataFormatError(path, None, f"{where}: image_id is not an integer: {image_id!r}")
     if int(image_id) not in index:
         raise DataFormatError(path, None, f"{where}: image_id {image_id!r} is not an image of the ground truth"

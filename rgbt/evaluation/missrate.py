@@ -100,8 +100,8 @@ def scaled_setup(setup: MissRateSetup, factor: float) -> MissRateSetup:
     ``factor = h / 512`` so the same people count as positives (the synthetic benchmark's default
     256 px frames keep persons of 27.5 px and up in ``reasonable``).
     """
-    if not factor > 0:
-        raise ValueError(f"the height scale factor must be > 0, got {factor}")
+    if not (factor > 0 and math.isfinite(factor)):
+        raise ValueError(f"the height scale factor must be a finite number > 0, got {factor}")
     low, high = setup.height
     return MissRateSetup((low * factor, high * factor), setup.occlusion,
                          f"{setup.description} (heights x{factor:g})")
@@ -535,14 +535,17 @@ def report_row(results: str, setup: str, curves: dict[str, MissRateCurve]) -> di
     """One machine-readable result: MR and final recall per period, in percent (full precision).
 
     Keys: ``results``, ``setup``, ``all``, ``day``, ``night`` (MR %, ``None`` for a period without
-    frames), ``recall`` (``{period: recall % at the end of the curve}``, the number the KAIST matlab
+    frames or positives), ``recall`` (``{period: recall % at the end of the curve}``, ``None`` without
+    positives; the number the KAIST matlab
     wrapper prints next to the MR), ``n_images`` and ``n_positives`` (per period).
     """
     row: dict = {"results": results, "setup": setup}
     for period in PERIODS:
         mr = curves[period].mr if period in curves else math.nan
         row[period] = None if math.isnan(mr) else mr * 100.0
-    row["recall"] = {p: c.recall * 100.0 for p, c in curves.items()}
+    # A period without positives has no recall: None, as for its MR (json has no NaN).
+    row["recall"] = {p: None if c.n_positives == 0 or math.isnan(c.recall) else c.recall * 100.0
+                     for p, c in curves.items()}
     row["n_images"] = {p: c.n_images for p, c in curves.items()}
     row["n_positives"] = {p: c.n_positives for p, c in curves.items()}
     return row
