@@ -890,7 +890,7 @@ def is_valid_synthetic_root(out: str | os.PathLike[str], params: SyntheticParams
     plan = frame_plan(params.n_train, params.n_test)
     for split in ("train", "test"):
         path = out / "imageSets" / f"{split}.txt"
-        if not path.is_file() or path.read_text(encoding="utf-8") != _image_set_text(plan, split):
+        if not path.is_file() or path.read_bytes() != _image_set_text(plan, split).encode():
             return False
     return all(p.is_file() for frame_id, _split in plan for p in _frame_files(out, frame_id))
 
