@@ -103,6 +103,11 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def evaluate(root: Path, results: Path, capsys, image_set: str = LIST_NAME) -> tuple[int, str, str]:
+    """``rgbt evaluate --gt ROOT --image-set LIST --results RESULTS``: exit code, stdout, stderr."""
+    return run(["evaluate", "--gt", root, "--image-set", image_set, "--results", results], capsys)
+
+
 def mr_all(out: str) -> float:
     """The 'all' miss rate of the first row of an ``rgbt evaluate`` table."""
     rows = [line for line in out.splitlines() if line.startswith("|")]

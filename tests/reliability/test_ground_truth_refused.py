@@ -12,6 +12,7 @@ from reliability_fixtures import (
     LIST_NAME,
     PERSONS,
     bbgt_line,
+    evaluate,
     kaist_json,
     make_kaist_root,
     mr_all,
@@ -146,8 +147,7 @@ BBGT_CASES = {
 def test_bbgt_field_outside_its_domain(root: Path, tmp_path: Path, capsys, case: str) -> None:
     line, message = BBGT_CASES[case]
     path = write_bbgt_text(annotation_path(root, FRAMES[1]), [line])
-    code, _out, err = run(["evaluate", "--gt", root, "--image-set", LIST_NAME, "--results",
-                           perfect_txt(tmp_path / "r.txt")], capsys)
+    code, _out, err = evaluate(root, perfect_txt(tmp_path / "r.txt"), capsys)
     assert code == 1
     assert f"{path}:2: {message}" in err
 
@@ -160,8 +160,7 @@ def test_bbgt_field_outside_its_domain(root: Path, tmp_path: Path, capsys, case:
 def test_bbgt_header_rules(root: Path, tmp_path: Path, capsys, header: str, message: str) -> None:
     path = annotation_path(root, FRAMES[0])
     path.write_text(f"{header}\n{bbgt_line(PERSONS[0])}\n")
-    code, _out, err = run(["evaluate", "--gt", root, "--image-set", LIST_NAME, "--results",
-                           perfect_txt(tmp_path / "r.txt")], capsys)
+    code, _out, err = evaluate(root, perfect_txt(tmp_path / "r.txt"), capsys)
     assert code == 1 and f"{path}:1: {message}" in err
 
 
@@ -170,16 +169,14 @@ def test_bbgt_comments_blank_and_tab_lines_are_read(root: Path, tmp_path: Path, 
     x, y, w, h = PERSONS[1]
     path.write_bytes(f"% bbGt version=3\r\n% a comment\r\n \t \r\nperson\t{x:g} {y:g} {w:g} {h:g} 0 0 0 0 0 0 0\r\n"
                      .encode())
-    code, out, _err = run(["evaluate", "--gt", root, "--image-set", LIST_NAME, "--results",
-                           perfect_txt(tmp_path / "r.txt")], capsys)
+    code, out, _err = evaluate(root, perfect_txt(tmp_path / "r.txt"), capsys)
     assert code == 0 and mr_all(out) == 0.0
 
 
 def test_bbgt_that_is_not_utf8_names_the_file(root: Path, tmp_path: Path, capsys) -> None:
     path = annotation_path(root, FRAMES[2])
     path.write_bytes(b"% bbGt version=3\nperson \xff 1 1 1 0 0 0 0 0 0 0\n")
-    code, _out, err = run(["evaluate", "--gt", root, "--image-set", LIST_NAME, "--results",
-                           perfect_txt(tmp_path / "r.txt")], capsys)
+    code, _out, err = evaluate(root, perfect_txt(tmp_path / "r.txt"), capsys)
     assert code == 1 and f"{path}: not a text file (invalid UTF-8 at byte 24" in err
 
 
@@ -191,8 +188,7 @@ def test_bbgt_that_is_not_utf8_names_the_file(root: Path, tmp_path: Path, capsys
 def test_duplicated_frame_in_a_list_is_refused(root: Path, tmp_path: Path, capsys) -> None:
     """A frame listed twice counted twice (MR 0 -> 35.19 on the issue's example)."""
     listing = write_list(root, "twice", [FRAMES[0], FRAMES[1], FRAMES[0].replace("/", "_"), FRAMES[2]])
-    code, _out, err = run(["evaluate", "--gt", root, "--image-set", "twice", "--results",
-                           perfect_txt(tmp_path / "r.txt")], capsys)
+    code, _out, err = evaluate(root, perfect_txt(tmp_path / "r.txt"), capsys, "twice")
     assert code == 1
     assert f"{listing}:3: frame {FRAMES[0]} is listed twice (first on line 1)" in err
 
@@ -200,21 +196,18 @@ def test_duplicated_frame_in_a_list_is_refused(root: Path, tmp_path: Path, capsy
 def test_list_that_is_not_utf8_names_the_file(root: Path, tmp_path: Path, capsys) -> None:
     listing = root / "imageSets" / "latin1.txt"
     listing.write_bytes(FRAMES[0].encode() + b"\n\xe9\n")
-    code, _out, err = run(["evaluate", "--gt", root, "--image-set", "latin1", "--results",
-                           perfect_txt(tmp_path / "r.txt")], capsys)
+    code, _out, err = evaluate(root, perfect_txt(tmp_path / "r.txt"), capsys, "latin1")
     assert code == 1 and f"{listing}: not a text file (invalid UTF-8 at byte 18" in err
 
 
 @pytest.mark.parametrize("line", ["xset06/V000/I00019", "set06/V000/I0019", "set\u0660\u0666/V000/I00019"])
 def test_list_line_that_is_not_a_frame(root: Path, tmp_path: Path, capsys, line: str) -> None:
     listing = write_list(root, "odd", [FRAMES[0], line])
-    code, _out, err = run(["evaluate", "--gt", root, "--image-set", "odd", "--results",
-                           perfect_txt(tmp_path / "r.txt")], capsys)
+    code, _out, err = evaluate(root, perfect_txt(tmp_path / "r.txt"), capsys, "odd")
     assert code == 1 and f"{listing}:2: not a KAIST frame id (expected setXX/VYYY/IZZZZZ): {line!r}" in err
 
 
 def test_empty_list_is_refused(root: Path, tmp_path: Path, capsys) -> None:
     listing = write_list(root, "empty", [])
-    code, _out, err = run(["evaluate", "--gt", root, "--image-set", "empty", "--results",
-                           perfect_txt(tmp_path / "r.txt")], capsys)
+    code, _out, err = evaluate(root, perfect_txt(tmp_path / "r.txt"), capsys, "empty")
     assert code == 1 and f"{listing}: the image set lists no frame" in err

@@ -143,6 +143,57 @@ def test_file_name_outside_the_root_is_refused(tmp_path: Path, capsys, name: str
         open_source(root, classes=["person"])
 
 
+VOC_CASES = {
+    "difficult 2": ([("person", (2, 2, 6, 12), 2)], "object 1 (person): <difficult> must be 0 or 1, got '2'"),
+    "xmax < xmin": ([("car", (8, 4, 6, 10), 0)], "object 1 (car): <bndbox> negative box size: xmin=8.0"),
+    "nan": ([("car", (8, 4, float("nan"), 10), 0)], "object 1 (car): <xmax> not finite: 'nan'"),
+    "float32 overflow": ([("car", (8, 4, 1e39, 10), 0)],
+                         "object 1 (car): <bndbox> xmax=1e+39 is not a finite float32 coordinate"),
+    "no name": ([("", (8, 4, 9, 10), 0)], "object 1 has no <name>"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VOC_CASES))
+def test_voc_field_outside_its_domain(tmp_path: Path, capsys, case: str) -> None:
+    from reliability_fixtures import voc_xml
+
+    objects, message = VOC_CASES[case]
+    root = make_flir_aligned(tmp_path / "aligned")
+    xml = root / "Annotations" / "FLIR_00005_PreviewData.xml"
+    xml.write_text(voc_xml(objects, "FLIR_00005"))
+    code, out, _err = run(["inspect", root], capsys)
+    assert code == 1 and f"{xml}: {message}" in out
+
+
+COCO_CASES = {
+    "iscrowd 2": (lambda d: d["annotations"][0].update(iscrowd=2),
+                  "annotations[0] (id 1).iscrowd: expected a flag 0 or 1, got 2"),
+    "negative area": (lambda d: d["annotations"][1].update(area=-4), "annotations[1] (id 2).area is negative: -4"),
+    "repeated image id": (lambda d: d["images"][1].update(id=0), "images[1].id 0 repeats images[0].id"),
+    "repeated category id": (lambda d: d["categories"][2].update(id=1), "categories[2].id 1 is used by another"),
+    "null file name": (lambda d: d["images"][0].update(file_name=None),
+                       "images[0].file_name: expected a non-empty string, got null"),
+    "same frame twice": (lambda d: d["images"][1].update(file_name=d["images"][0]["file_name"]),
+                         "images[1].file_name 'thermal_8_bit/FLIR_00001.jpeg' is the frame of images[0] again"),
+    "string bbox": (lambda d: d["annotations"][0].update(bbox="2 2 4 8"),
+                    "annotations[0] (id 1).bbox: expected [x, y, w, h], got \"2 2 4 8\""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COCO_CASES))
+def test_coco_field_outside_its_domain(tmp_path: Path, capsys, case: str) -> None:
+    import json
+
+    change, message = COCO_CASES[case]
+    root = make_flir_v1(tmp_path / "flir")
+    path = root / "train" / "thermal_annotations.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+    code, out, _err = run(["inspect", root], capsys)
+    assert code == 1 and f"{path}: {message}" in out
+
+
 # --------------------------------------------------------------------------------------------
 # class names that match no category
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 from reliability_fixtures import (
     FRAMES,
     LIST_NAME,
+    evaluate,
     kaist_json,
     make_kaist_root,
     mr_all,
@@ -26,10 +27,6 @@ from reliability_fixtures import (
 @pytest.fixture()
 def root(tmp_path: Path) -> Path:
     return make_kaist_root(tmp_path / "kaist", images=False)
-
-
-def _evaluate(root: Path, results: Path, capsys, image_set: str = LIST_NAME) -> tuple[int, str, str]:
-    return run(["evaluate", "--gt", root, "--image-set", image_set, "--results", results], capsys)
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,7 +50,7 @@ def test_malformed_aggregated_line_is_located(root: Path, tmp_path: Path, capsys
     line, message = TXT_CASES[case]
     results = tmp_path / "r.txt"
     results.write_text(f"1,100,100,40,80,0.9\n{line}\n3,400,200,30,60,0.9\n")
-    code, _out, err = _evaluate(root, results, capsys)
+    code, _out, err = evaluate(root, results, capsys)
     assert code == 1 and f"{results}:2: {message}" in err
 
 
@@ -65,7 +62,7 @@ def test_malformed_aggregated_line_is_located(root: Path, tmp_path: Path, capsys
 def test_aggregated_layouts_the_readme_allows(root: Path, tmp_path: Path, capsys, text: str) -> None:
     results = tmp_path / "r.txt"
     results.write_text(text)
-    code, out, _err = _evaluate(root, results, capsys)
+    code, out, _err = evaluate(root, results, capsys)
     assert code == 0 and mr_all(out) == 0.0
 
 
@@ -73,7 +70,7 @@ def test_results_of_another_list_name_both_files(root: Path, tmp_path: Path, cap
     """A valid results file evaluated against a shorter list: the message says which list and how many frames."""
     listing = write_list(root, "two", FRAMES[:2])
     results = perfect_txt(tmp_path / "r.txt")
-    code, _out, err = _evaluate(root, results, capsys, image_set="two")
+    code, _out, err = evaluate(root, results, capsys, image_set="two")
     assert code == 1
     assert f"{results}:3: image index '3' is not an image of the list (expected 1..2)" in err
     assert f"the ground truth {listing} has 2 frames" in err
@@ -89,7 +86,7 @@ def test_misnamed_frame_file_is_refused(root: Path, tmp_path: Path, capsys, name
     """A misnamed file's detections used to be skipped without a word (MR 0 -> 31.43)."""
     folder = perfect_folder(tmp_path / "det")
     (folder / "set06_V000_I00039.txt").rename(folder / name)
-    code, _out, err = _evaluate(root, folder, capsys)
+    code, _out, err = evaluate(root, folder, capsys)
     assert code == 1
     assert f"{folder}: 1 files are not named after a KAIST frame" in err and name in err
 
@@ -98,7 +95,7 @@ def test_many_misnamed_files_are_listed_in_part(root: Path, tmp_path: Path, caps
     folder = perfect_folder(tmp_path / "det")
     for k in range(7):
         (folder / f"frame{k}.txt").write_text("")
-    code, _out, err = _evaluate(root, folder, capsys)
+    code, _out, err = evaluate(root, folder, capsys)
     assert code == 1 and "7 files are not named after a KAIST frame" in err
     assert "frame4.txt and 2 more" in err and "frame5.txt" not in err
 
@@ -108,7 +105,7 @@ def test_frame_folder_extras_that_are_fine(root: Path, tmp_path: Path, capsys) -
     folder = perfect_folder(tmp_path / "det")
     (folder / ".DS_Store").write_bytes(b"\x00\x01")
     (folder / "set11_V001_I01999.txt").write_text("person 1 1 2 2 0.5\n")
-    code, out, _err = _evaluate(root, folder, capsys)
+    code, out, _err = evaluate(root, folder, capsys)
     assert code == 0 and mr_all(out) == 0.0
 
 
@@ -116,7 +113,7 @@ def test_frame_file_with_another_label_is_refused(root: Path, tmp_path: Path, ca
     folder = perfect_folder(tmp_path / "det")
     path = folder / "set06_V000_I00039.txt"
     path.write_text("person 299 149 349 249 0.9\ncar 10 10 20 20 0.99\n")
-    code, _out, err = _evaluate(root, folder, capsys)
+    code, _out, err = evaluate(root, folder, capsys)
     assert code == 1 and f"{path}:2: label 'car' is not 'person'" in err
 
 
@@ -124,7 +121,7 @@ def test_frame_folder_for_another_list_names_it(root: Path, tmp_path: Path, caps
     folder = tmp_path / "det"
     folder.mkdir()
     (folder / "set11_V001_I01999.txt").write_text("person 1 1 2 2 0.5\n")
-    code, _out, err = _evaluate(root, folder, capsys)
+    code, _out, err = evaluate(root, folder, capsys)
     assert code == 1
     assert f"no detection file for any of the 3 frames of {root / 'imageSets' / (LIST_NAME + '.txt')}" in err
 
@@ -141,7 +138,7 @@ def test_only_person_detections_are_scored_and_the_rest_counted(root: Path, tmp_
     entries.append({"image_id": 2, "category_id": 2, "bbox": [10, 10, 30, 60], "score": 0.99})
     results = write_json(tmp_path / "r.json", entries)
     with caplog.at_level(logging.WARNING):
-        code, out, _err = _evaluate(root, results, capsys)
+        code, out, _err = evaluate(root, results, capsys)
     assert code == 0 and mr_all(out) == 0.0
     assert (f"{results}: scoring the 3 detections of category_id 1 (person); left out 3 of other categories "
             "(category_id: count) {2: 1, 3: 2}") in caplog.text
@@ -161,7 +158,7 @@ def test_person_category_comes_from_the_ground_truth_json(tmp_path: Path, capsys
 
 def test_results_without_any_person_entry_are_refused(root: Path, tmp_path: Path, capsys) -> None:
     results = write_json(tmp_path / "r.json", [dict(e, category_id=0) for e in perfect_coco()])
-    code, _out, err = _evaluate(root, results, capsys)
+    code, _out, err = evaluate(root, results, capsys)
     assert code == 1
     assert f"{results}: none of the 3 entries has category_id 1 (person); categories found (category_id: count): " \
            "{0: 3}" in err
@@ -186,14 +183,14 @@ COCO_CASES = {
 def test_malformed_coco_results_entry(root: Path, tmp_path: Path, capsys, case: str) -> None:
     entry, message = COCO_CASES[case]
     results = write_json(tmp_path / "r.json", [*perfect_coco(), entry])
-    code, _out, err = _evaluate(root, results, capsys)
+    code, _out, err = evaluate(root, results, capsys)
     assert code == 1 and f"{results}: {message}" in err
 
 
 def test_coco_results_that_are_not_utf8_name_the_file(root: Path, tmp_path: Path, capsys) -> None:
     results = tmp_path / "r.json"
     results.write_bytes(json.dumps(perfect_coco()).encode()[:-1] + b"\xff]")
-    code, _out, err = _evaluate(root, results, capsys)
+    code, _out, err = evaluate(root, results, capsys)
     assert code == 1 and f"{results}: not a text file (invalid UTF-8" in err
 
 
