@@ -13,13 +13,16 @@ ground-truth annotations (thermal frame). Three formats:
   wrapper (which writes ``x1 + 1, y1 + 1, x2 - x1, y2 - y1``) the reader adds ``offset = 1`` to
   move them into the 1-based annotation frame. A frame without a file has no detection; files
   of frames outside the list are not read (so a subset of a full result folder can be evaluated);
+  a file named after no frame is an error (its detections would be lost without a word);
 * **COCO results json**: a list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``;
   ``image_id`` is a ground-truth json image id when those are known (``KAIST_annotation.json``
-  numbers its images 0..N-1 in list order), else the 0-based position in the frame list.
+  numbers its images 0..N-1 in list order), else the 0-based position in the frame list. The
+  miss rate reads the ``person`` entries only (:func:`read_detections`).
 
 Malformed input raises :class:`~rgbt.data.errors.DataFormatError` naming the file, the line (the
-entry for json) and the value: unreadable lines, wrong field counts, NaN/inf, negative sizes,
-detections of images that are not in the list.
+entry for json) and the value: unreadable lines, wrong field counts, NaN/inf, boxes outside
+float32 or with negative sizes (:mod:`rgbt.data.domains`), detections of images that are not in
+the list (the message names the ground truth's list too, when known).
 """
 
 from __future__ import annotations
