@@ -71,7 +71,10 @@ def device_name(text: str) -> str:
 def _add_inspect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
     parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
-    parser.add_argument("--format", default="auto", help="dataset layout (default: detected)")
+    from rgbt.data.formats import FORMATS
+
+    parser.add_argument("--format", default="auto", choices=("auto", *FORMATS),
+                        help="dataset layout (default: detected)")
     parser.add_argument("--json", metavar="OUT", help="also write the full report (every error) as json")
     parser.add_argument("--decode", action="store_true", help="decode every image too (slow; finds corrupt files)")
 

@@ -50,9 +50,9 @@ import numpy as np
 
 from rgbt.atomic import atomic_write_text
 from rgbt.data.bbgt import BbGtObject, write_bbgt
-from rgbt.data.coco_json import load_json
-from rgbt.data.errors import DataFormatError
+from rgbt.data.errors import DataFormatError, read_text
 from rgbt.data.imageio import write_image
+from rgbt.data.jsonfields import as_int, as_list, as_number, as_object, as_str, check_unique, get, load_json
 from rgbt.data.kaist import FrameId, annotation_path, image_path, paired_annotation_path, parse_frame_id
 from rgbt.outlock import LOCK_NAME
 
@@ -782,17 +782,89 @@ def build_manifest(params: SyntheticParams) -> dict[str, Any]:
             "jpeg_quality": JPEG_QUALITY, "frames": frames}
 
 
+#: Manifest keys holding :class:`SyntheticParams` fields, with the json type each must have.
+_PARAM_KEYS: dict[str, str] = {
+    "n_train": "int", "n_test": "int", "seed": "int", "width": "int", "height": "int",
+    "max_shift": "number", "lwir_channels": "int", "version": "int",
+}
+
+
+def _check_manifest(data: Any, path: Path) -> dict[str, Any]:
+    """The manifest, checked: its parameters make a valid :class:`SyntheticParams` and its frames
+    are ``{frame_id, split, period, dx, dy}`` records of distinct KAIST frame ids."""
+    manifest = as_object(data, path, "the top level")
+    values = {}
+    for key, kind in _PARAM_KEYS.items():
+        value = get(manifest, key, path, "the top level")
+        values[key] = as_int(value, path, key) if kind == "int" else as_number(value, path, key)
+    try:
+        SyntheticParams(**values)
+    except ValueError as err:
+        raise DataFormatError(path, None, f"parameters out of range: {err}") from None
+    frame_ids = []
+    for k, entry in enumerate(as_list(get(manifest, "frames", path, "the top level"), path, "frames")):
+        where = f"frames[{k}]"
+        frame = as_object(entry, path, where)
+        frame_id = as_str(get(frame, "frame_id", path, where), path, f"{where}.frame_id")
+        try:
+            frame_ids.append(str(parse_frame_id(frame_id)))
+        except ValueError as err:
+            raise DataFormatError(path, None, f"{where}.frame_id: {err}") from None
+        split = get(frame, "split", path, where)
+        if not isinstance(split, str) or split not in SPLIT_SETS:
+            raise DataFormatError(path, None, f"{where}.split must be one of {list(SPLIT_SETS)}, got {split!r}")
+        period = get(frame, "period", path, where)
+        if period not in ("day", "night"):
+            raise DataFormatError(path, None, f"{where}.period must be 'day' or 'night', got {period!r}")
+        for key in ("dx", "dy"):
+            as_number(get(frame, key, path, where), path, f"{where}.{key}")
+    check_unique(frame_ids, path, "frames", "frame_id")
+    return manifest
+
+
 def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``ROOT/synthetic.json``.
+    """Read ``ROOT/synthetic.json``, checked (parameters in range, distinct frames, finite shifts).
 
     Raises:
-        FileNotFoundError: no manifest; DataFormatError: not valid json / not a mapping.
+        FileNotFoundError: no manifest; DataFormatError: not valid json, or a field out of its domain
+        (naming the key and the value).
     """
     path = Path(root) / MANIFEST_NAME
-    data = load_json(path)
-    if not isinstance(data, dict) or "frames" not in data:
-        raise DataFormatError(path, None, "expected a json object with a 'frames' list")
-    return data
+    return _check_manifest(load_json(path), path)
+
+
+def check_synthetic_root(root: str | os.PathLike[str]) -> None:
+    """Refuse a synthetic root whose generation did not finish (``rgbt synth`` was interrupted).
+
+    The generator writes the manifest first, then the frames (each file atomically), then the
+    image-set lists, so a root holding ``synthetic.json`` is complete when every frame of the
+    manifest has its five files and both lists hold the manifest's frames. A folder without a
+    manifest is not a synthetic root and passes.
+
+    Raises:
+        DataFormatError: at the manifest, saying what is missing and how to finish the root.
+    """
+    root = Path(root)
+    if not (root / MANIFEST_NAME).is_file():
+        return
+    manifest = read_manifest(root)
+    plan = [(str(frame["frame_id"]), str(frame["split"])) for frame in manifest["frames"]]
+    unfinished = [frame_id for frame_id, _split in plan if not all(p.is_file() for p in _frame_files(root, frame_id))]
+    problems = []
+    if unfinished:
+        problems.append(f"{len(unfinished)} of {len(plan)} frames are incomplete (e.g. {unfinished[0]})")
+    for split in SPLIT_SETS:
+        path = root / "imageSets" / f"{split}.txt"
+        if not path.is_file():
+            problems.append(f"{path} is missing")
+        elif read_text(path) != _image_set_text(plan, split):
+            problems.append(f"{path} does not list the manifest's {split} frames")
+    if problems:
+        raise DataFormatError(
+            root / MANIFEST_NAME, None,
+            "synthetic root generation did not finish: " + "; ".join(problems)
+            + "; re-run `rgbt synth` with the same arguments to finish it",
+        )
 
 
 def _manifest_json(manifest: dict[str, Any]) -> str:
@@ -818,7 +890,7 @@ def is_valid_synthetic_root(out: str | os.PathLike[str], params: SyntheticParams
     plan = frame_plan(params.n_train, params.n_test)
     for split in ("train", "test"):
         path = out / "imageSets" / f"{split}.txt"
-        if not path.is_file() or path.read_text(encoding="utf-8") != _image_set_text(plan, split):
+        if not path.is_file() or path.read_bytes() != _image_set_text(plan, split).encode():
             return False
     return all(p.is_file() for frame_id, _split in plan for p in _frame_files(out, frame_id))
 

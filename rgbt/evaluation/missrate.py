@@ -100,8 +100,8 @@ def scaled_setup(setup: MissRateSetup, factor: float) -> MissRateSetup:
     ``factor = h / 512`` so the same people count as positives (the synthetic benchmark's default
     256 px frames keep persons of 27.5 px and up in ``reasonable``).
     """
-    if not factor > 0:
-        raise ValueError(f"the height scale factor must be > 0, got {factor}")
+    if not (factor > 0 and math.isfinite(factor)):
+        raise ValueError(f"the height scale factor must be a finite number > 0, got {factor}")
     low, high = setup.height
     return MissRateSetup((low * factor, high * factor), setup.occlusion,
                          f"{setup.description} (heights x{factor:g})")
@@ -435,12 +435,17 @@ class GroundTruth:
         frame_ids: ``setXX/VYYY/IZZZZZ`` of each frame.
         image_ids: json image id of each frame (json ground truth), else ``None``.
         source: the file or folder read.
+        frames_from: the file that lists the frames (the image-set list, else the json), named in
+            messages about results that refer to frames the ground truth lacks.
+        person_category: the ``category_id`` of persons in COCO results json files.
     """
 
     samples: list[PairSample]
     frame_ids: list[str]
     image_ids: list[int] | None
     source: str
+    frames_from: str = ""
+    person_category: int = 1
 
 
 def is_kaist_ground_truth(path: str | os.PathLike[str]) -> bool:
@@ -481,29 +486,42 @@ def load_ground_truth(path: str | os.PathLike[str], image_set: str | os.PathLike
 
     Raises:
         FileNotFoundError: missing root, list, json or annotation file.
-        DataFormatError: malformed list, annotation or json; a listed frame absent from the json.
+        DataFormatError: malformed list, annotation or json (a frame listed twice, a field out of its
+            domain: see :mod:`rgbt.data.domains`); a listed frame absent from the json; no frame at all.
     """
     path = Path(path)
     if path.is_dir():
-        frame_ids = read_image_set(resolve_image_set(path, image_set or DEFAULT_IMAGE_SET))
+        list_path = resolve_image_set(path, image_set or DEFAULT_IMAGE_SET)
+        frame_ids = read_image_set(list_path)
+        if not frame_ids:
+            raise DataFormatError(list_path, None, "the image set lists no frame: there is nothing to evaluate")
         objects = read_annotations(path, frame_ids)
         size = _root_frame_size(path, frame_ids)
         samples = [objects_to_sample(f, o, size=size) for f, o in zip(frame_ids, objects)]
-        return GroundTruth(samples, frame_ids, None, str(path))
+        return GroundTruth(samples, frame_ids, None, str(path), str(list_path))
     if not path.is_file():
         raise FileNotFoundError(f"ground truth not found: {path}")
     data = read_kaist_json(path)
     rows = list(range(len(data.frame_ids)))
+    frames_from = str(path)
     if image_set is not None:
         list_path = Path(image_set)
-        wanted = read_image_set(list_path if list_path.is_file() else resolve_image_set(path.parent, image_set))
+        list_path = list_path if list_path.is_file() else resolve_image_set(path.parent, image_set)
+        wanted = read_image_set(list_path)
         position = {f: i for i, f in enumerate(data.frame_ids)}
         missing = [f for f in wanted if f not in position]
         if missing:
-            raise DataFormatError(path, None, f"{len(missing)} listed frames are not in the json, e.g. {missing[0]}")
+            raise DataFormatError(
+                path, None, f"{len(missing)} of the {len(wanted)} frames listed in {list_path} are not in the json "
+                f"({len(data.frame_ids)} images), e.g. {missing[0]}",
+            )
         rows = [position[f] for f in wanted]
+        frames_from = str(list_path)
+    if not rows:
+        raise DataFormatError(frames_from, None, "the ground truth holds no frame: there is nothing to evaluate")
     samples = [objects_to_sample(data.frame_ids[i], data.objects[i], size=data.sizes[i]) for i in rows]
-    return GroundTruth(samples, [data.frame_ids[i] for i in rows], [data.image_ids[i] for i in rows], str(path))
+    return GroundTruth(samples, [data.frame_ids[i] for i in rows], [data.image_ids[i] for i in rows], str(path),
+                       frames_from, data.person_category)
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,14 +535,17 @@ def report_row(results: str, setup: str, curves: dict[str, MissRateCurve]) -> di
     """One machine-readable result: MR and final recall per period, in percent (full precision).
 
     Keys: ``results``, ``setup``, ``all``, ``day``, ``night`` (MR %, ``None`` for a period without
-    frames), ``recall`` (``{period: recall % at the end of the curve}``, the number the KAIST matlab
+    frames or positives), ``recall`` (``{period: recall % at the end of the curve}``, ``None`` without
+    positives; the number the KAIST matlab
     wrapper prints next to the MR), ``n_images`` and ``n_positives`` (per period).
     """
     row: dict = {"results": results, "setup": setup}
     for period in PERIODS:
         mr = curves[period].mr if period in curves else math.nan
         row[period] = None if math.isnan(mr) else mr * 100.0
-    row["recall"] = {p: c.recall * 100.0 for p, c in curves.items()}
+    # A period without positives has no recall: None, as for its MR (json has no NaN).
+    row["recall"] = {p: None if c.n_positives == 0 or math.isnan(c.recall) else c.recall * 100.0
+                     for p, c in curves.items()}
     row["n_images"] = {p: c.n_images for p, c in curves.items()}
     row["n_positives"] = {p: c.n_positives for p, c in curves.items()}
     return row
