@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rgbt.atomic import atomic_write_text
 from rgbt.data.bbgt import BbGtObject, read_bbgt
 from rgbt.data.domains import OCCLUSION_LEVELS, xywh_problem
 from rgbt.data.errors import DataFormatError, read_text, split_lines
@@ -334,8 +335,7 @@ def write_kaist_json(
             })
     categories = [{"id": cid, "name": name} for cid, name in KAIST_JSON_CATEGORIES]
     payload = {"images": images, "annotations": annotations, "categories": categories}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    atomic_write_text(path, json.dumps(payload, indent=1))
 
 
 # --------------------------------------------------------------------------------------------
