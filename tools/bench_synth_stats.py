@@ -4,10 +4,12 @@ Measures :mod:`rgbt.evaluation.contrast` (d' of each reasonable person's box cor
 surrounding ring, per modality, and the share of thermal background as hot as a person) on the
 real KAIST frames of ``--kaist`` and on a freshly generated synthetic test split per ``--seeds``
 (in a temporary folder; the generation speed is measured too), and prints a markdown table:
-one row per period, modality and statistic, one column per source.
+one row per period, modality and statistic, one column per source. ``--effect NAME=VALUE``
+changes the generator's effects (``--effect off`` turns them all off), to see what each one does.
 
-    python tools/bench_synth_stats.py                       # fixture frames vs seed 0, 200 frames
+    python tools/bench_synth_stats.py                       # fixture frames vs seed 0, 400 frames
     python tools/bench_synth_stats.py --seeds 0 1 2 --json stats.json
+    python tools/bench_synth_stats.py --effect crossover=0  # without thermal crossover
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-set", default="fixture-test",
                         help="frames of --kaist with their images (default: fixture-test)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="synthetic dataset seeds (default: 0)")
-    parser.add_argument("--frames", type=int, default=200,
-                        help="synthetic test frames per seed, half day and half night (default: 200)")
+    parser.add_argument("--frames", type=int, default=400,
+                        help="synthetic test frames per seed, half day and half night (default: 400)")
     parser.add_argument("--width", type=int, default=320, help="synthetic frame width (default: 320, the demo's)")
     parser.add_argument("--height", type=int, default=256, help="synthetic frame height (default: 256)")
+    parser.add_argument("--effect", action="append", default=[], metavar="NAME=VALUE",
+                        help="generator effect strength (repeatable; 'off' turns every effect off first)")
     parser.add_argument("--json", metavar="OUT", help="also write the measurements as json")
     return parser
 
@@ -64,14 +69,15 @@ def measure_root(root: str | Path, image_set: str) -> dict[str, Any]:
     return {period: {m: s.as_dict() for m, s in row.items()} for period, row in summary.items()}
 
 
-def measure_synthetic(seed: int, frames: int, width: int, height: int) -> dict[str, Any]:
-    """Generate a synthetic test split in a temporary folder and measure it; adds ``frames_per_s``."""
+def measure_synthetic(seed: int, frames: int, width: int, height: int, effects: Any = None) -> dict[str, Any]:
+    """Generate a synthetic test split in a temporary folder and measure it; adds ``frames_per_s``
+    (``effects``: a :class:`~rgbt.data.synthetic_effects.SyntheticEffects`, default the defaults)."""
     from rgbt.data.synthetic import generate_synthetic
 
     with tempfile.TemporaryDirectory(prefix="rgbt-synth-stats-") as tmp:
         started = time.perf_counter()
         root = generate_synthetic(Path(tmp) / "root", 0, frames, seed=seed, width=width, height=height,
-                                  progress=False)
+                                  progress=False, effects=effects)
         seconds = time.perf_counter() - started
         result = measure_root(root, "test")
     result["frames_per_s"] = frames / seconds
@@ -99,7 +105,16 @@ def format_table(columns: dict[str, dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from rgbt.data.synthetic_effects import SyntheticEffects, parse_effects
+
+    try:
+        effects = parse_effects(args.effect)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.frames < 2:
+        parser.error(f"--frames must be at least 2 (one day and one night frame), got {args.frames}")
     columns: dict[str, dict[str, Any]] = {}
     kaist = Path(args.kaist)
     if (kaist / "annotations").is_dir():
@@ -107,10 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"{kaist}: no KAIST root there, real frames skipped")
     for seed in args.seeds:
-        columns[f"synthetic seed {seed}"] = measure_synthetic(seed, args.frames, args.width, args.height)
+        columns[f"synthetic seed {seed}"] = measure_synthetic(seed, args.frames, args.width, args.height, effects)
+    changed = {k: v for k, v in asdict(effects).items() if v != getattr(SyntheticEffects(), k)}
+    print("effects:", ", ".join(f"{k}={v:g}" for k, v in changed.items()) or "defaults")
     print(format_table(columns))
     if args.json:
-        Path(args.json).write_text(json.dumps(columns, indent=1) + "\n", encoding="utf-8")
+        Path(args.json).write_text(json.dumps({"effects": asdict(effects), "sources": columns}, indent=1) + "\n",
+                                   encoding="utf-8")
     return 0
 
 
