@@ -14,7 +14,7 @@ tool reading KAIST) opens with no special path::
 What the scenes hold, and why (``datasets/synthetic/README.md`` measures it against real KAIST):
 
 * pedestrians with a head, torso, arms and legs, heights from KAIST's test distribution
-  (log-normal, median 59 px at 640x512) scaled by ``width / 640``; the four KAIST labels
+  (a log-normal fit: half of them 55 px or taller at 640x512) scaled by ``width / 640``; the four KAIST labels
   (``person``, ``people`` groups, ``cyclist``, small blurred ``person?``); partial / heavy
   occlusion by opaque occluders (``occ`` 1 / 2, visible box in ``vx vy vw vh``);
 * a street per frame (sky, road, sidewalk, buildings, shop fronts, trees, poles, furniture, cars)
