@@ -124,6 +124,21 @@ def height_scaled(setup: str, factor: float) -> str | MissRateSetup:
     return scaled_setup(SETUPS[setup], factor)
 
 
+def frame_setup(setup: str, frame_height: int) -> MissRateSetup:
+    """The setup named ``setup`` for frames ``frame_height`` pixels high: its height range scaled by
+    ``frame_height / 512`` (:func:`scaled_setup`), so a 256 px synthetic frame keeps the persons KAIST
+    would keep. Validation during training and the demo both evaluate with it.
+
+    Raises:
+        ValueError: an unknown setup name or ``frame_height <= 0``.
+    """
+    if setup not in SETUPS:
+        raise ValueError(f"unknown setup {setup!r}; expected one of {', '.join(SETUPS)}")
+    if frame_height <= 0:
+        raise ValueError(f"the frame height must be > 0, got {frame_height}")
+    return scaled_setup(SETUPS[setup], frame_height / KAIST_FRAME_SIZE[0])
+
+
 @dataclass
 class MissRateCurve:
     """The miss-rate-vs-FPPI curve of one evaluation and its log-average miss rate.
@@ -201,18 +216,8 @@ def _ground_truth_arrays(
     occlusion = np.concatenate([s.occlusion for s in ground_truth])
     sizes = np.array([_frame_size(s) for s in ground_truth], dtype=np.float64).reshape(n, 2)[image]
 
-    positive = kind == 1
     keep = kind > 0
-    height = boxes[:, 3] - boxes[:, 1]
-    inside = (
-        (boxes[:, 0] >= BORDER_MARGIN) & (boxes[:, 1] >= BORDER_MARGIN)
-        & (boxes[:, 2] <= sizes[:, 1] - BORDER_MARGIN) & (boxes[:, 3] <= sizes[:, 0] - BORDER_MARGIN)
-    )
-    regular = (
-        positive & ~flagged & inside
-        & (height >= setup.height[0]) & (height <= setup.height[1])
-        & np.isin(occlusion, setup.occlusion)
-    )
+    regular = _regular(boxes, kind == 1, flagged, occlusion, sizes, setup)
     boxes, regular, image = boxes[keep], regular[keep], image[keep]
     # evalRes sorts each image's ground truth positives-first (a stable sort on the ignore flag).
     order = np.lexsort((~regular, image))
@@ -220,6 +225,33 @@ def _ground_truth_arrays(
     starts = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(image, minlength=n), out=starts[1:])
     return boxes, ~regular, image, starts
+
+
+def _regular(boxes: np.ndarray, positive: np.ndarray, flagged: np.ndarray, occlusion: np.ndarray,
+             sizes: np.ndarray, setup: MissRateSetup) -> np.ndarray:
+    """Which objects are regular positives of ``setup`` (all arrays per object; ``sizes`` ``(G, 2)`` is
+    each object's frame ``(height, width)``): a positive label, not flagged, inside the frame border,
+    height in range, occlusion accepted. Every other object is an ignore region or dropped."""
+    height = boxes[:, 3] - boxes[:, 1]
+    inside = (
+        (boxes[:, 0] >= BORDER_MARGIN) & (boxes[:, 1] >= BORDER_MARGIN)
+        & (boxes[:, 2] <= sizes[:, 1] - BORDER_MARGIN) & (boxes[:, 3] <= sizes[:, 0] - BORDER_MARGIN)
+    )
+    return (
+        positive & ~flagged & inside
+        & (height >= setup.height[0]) & (height <= setup.height[1])
+        & np.isin(occlusion, setup.occlusion)
+    )
+
+
+def positive_mask(sample: PairSample, setup: str | MissRateSetup = "reasonable") -> np.ndarray:
+    """``(N,)`` bool: which of ``sample``'s objects :func:`evaluate_miss_rate` counts as positives under
+    ``setup`` (the others are ignore regions or dropped); the frame size comes as in the evaluation."""
+    _name, params = _setup(setup)
+    boxes = sample.boxes.astype(np.float64)
+    positive = np.array([label in POSITIVE_LABELS for label in sample.labels], dtype=bool)
+    sizes = np.tile(np.array(_frame_size(sample), dtype=np.float64), (len(boxes), 1))
+    return _regular(boxes, positive, sample.ignore, sample.occlusion, sizes, params)
 
 
 def _detection_arrays(detections: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -23,6 +23,8 @@ from reliability_fixtures import (
     write_list,
 )
 
+from rgbt.evaluation.missrate import height_scaled
+
 
 @pytest.fixture()
 def root(tmp_path: Path) -> Path:
@@ -208,10 +210,15 @@ def test_published_coco_results_json_still_reads(shared_data: Path, capsys, capl
 
 @pytest.mark.parametrize("factor", ["inf", "nan", "0", "-1"])
 def test_height_scale_outside_its_domain(root: Path, tmp_path: Path, capsys, factor: str) -> None:
-    """An infinite factor made every positive an ignore region (MR nan, exit 0)."""
-    code, _out, err = run(["evaluate", "--gt", root, "--image-set", LIST_NAME, "--height-scale", factor,
-                           "--results", perfect_txt(tmp_path / "r.txt")], capsys)
-    assert code == 1 and "the height scale factor must be a finite number > 0" in err
+    """An infinite factor made every positive an ignore region (MR nan, exit 0). The command line refuses it
+    (usage error, exit 2); the library refuses it too, for callers that do not go through the parser."""
+    with pytest.raises(SystemExit) as usage:
+        run(["evaluate", "--gt", root, "--image-set", LIST_NAME, "--height-scale", factor,
+             "--results", perfect_txt(tmp_path / "r.txt")], capsys)
+    assert usage.value.code == 2
+    assert f"argument --height-scale: expected a number > 0, got '{factor}'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="the height scale factor must be a finite number > 0"):
+        height_scaled("reasonable", float(factor))
 
 
 def test_json_output_has_no_nan(root: Path, tmp_path: Path, capsys) -> None:
