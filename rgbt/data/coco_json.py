@@ -9,6 +9,7 @@ A file is ``{"images": [{"id", "file_name", ...}], "annotations": [{"image_id", 
 from __future__ import annotations
 
 import os
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,31 @@ class CocoGroundTruth:
     images: list[dict[str, Any]]
     objects: dict[int, list[LabelledObject]]
     categories: list[str]
+
+
+def annotation_entry(entry: Any, k: int, path: str | os.PathLike[str], image_ids: Container[int],
+                     names: Container[int]) -> tuple[dict[str, Any], str, int, int]:
+    """Entry ``k`` of a COCO-style ``annotations`` list (COCO, FLIR, ``KAIST_annotation.json``), checked.
+
+    Returns:
+        ``(annotation, where, image_id, category_id)``: ``where`` names the entry in messages
+        (``annotations[3] (id 7)``).
+
+    Raises:
+        DataFormatError: not an object, ids that are not integers, an image id not in
+            ``image_ids`` or a category id not in ``names``.
+    """
+    where = f"annotations[{k}]"
+    ann = as_object(entry, path, where)
+    if isinstance(ann.get("id"), int):
+        where += f" (id {ann['id']})"
+    image_id = as_int(get(ann, "image_id", path, where), path, f"{where}.image_id")
+    if image_id not in image_ids:
+        raise DataFormatError(path, None, f"{where} refers to unknown image_id {image_id}")
+    category = as_int(get(ann, "category_id", path, where), path, f"{where}.category_id")
+    if category not in names:
+        raise DataFormatError(path, None, f"{where} has category_id {category}, not in 'categories'")
+    return ann, where, image_id, category
 
 
 def read_coco_annotations(path: str | os.PathLike[str]) -> CocoGroundTruth:
@@ -93,16 +119,7 @@ def check_coco_annotations(data: Any, path: str | os.PathLike[str]) -> CocoGroun
     check_unique(image_ids, path, "images", "id")
     objects: dict[int, list[LabelledObject]] = {image_id: [] for image_id in image_ids}
     for k, entry in enumerate(annotations):
-        where = f"annotations[{k}]"
-        ann = as_object(entry, path, where)
-        if isinstance(ann.get("id"), int):
-            where += f" (id {ann['id']})"
-        image_id = as_int(get(ann, "image_id", path, where), path, f"{where}.image_id")
-        if image_id not in objects:
-            raise DataFormatError(path, None, f"{where} refers to unknown image_id {image_id}")
-        category = as_int(get(ann, "category_id", path, where), path, f"{where}.category_id")
-        if category not in names:
-            raise DataFormatError(path, None, f"{where} has category_id {category}, not in 'categories'")
+        ann, where, image_id, category = annotation_entry(entry, k, path, objects, names)
         x, y, w, h = as_xywh(get(ann, "bbox", path, where), path, f"{where}.bbox")
         if "area" in ann and as_number(ann["area"], path, f"{where}.area") < 0:
             raise DataFormatError(path, None, f"{where}.area is negative: {ann['area']}")

@@ -25,6 +25,7 @@ import numpy as np
 
 from rgbt.atomic import atomic_write_text
 from rgbt.data.bbgt import BbGtObject, read_bbgt
+from rgbt.data.coco_json import annotation_entry
 from rgbt.data.domains import OCCLUSION_LEVELS, xywh_problem
 from rgbt.data.errors import DataFormatError, read_text, split_lines
 from rgbt.data.imageio import check_same_size, fake_rgb_path, read_fake_rgb, read_image
@@ -284,16 +285,7 @@ def read_kaist_json(path: str | os.PathLike[str]) -> KaistJsonGroundTruth:
     index = {image_id: k for k, image_id in enumerate(image_ids)}
     objects: list[list[BbGtObject]] = [[] for _ in frame_ids]
     for k, entry in enumerate(as_list(get(data, "annotations", path, "the top level"), path, "annotations")):
-        where = f"annotations[{k}]"
-        ann = as_object(entry, path, where)
-        if isinstance(ann.get("id"), int):
-            where += f" (id {ann['id']})"
-        image_id = as_int(get(ann, "image_id", path, where), path, f"{where}.image_id")
-        if image_id not in index:
-            raise DataFormatError(path, None, f"{where} refers to unknown image_id {image_id}")
-        category = as_int(get(ann, "category_id", path, where), path, f"{where}.category_id")
-        if category not in names:
-            raise DataFormatError(path, None, f"{where} has unknown category_id {category}")
+        ann, where, image_id, category = annotation_entry(entry, k, path, index, names)
         objects[index[image_id]].append(_json_object(ann, names[category], path, where))
     person = min((cid for cid, name in names.items() if name == "person"), default=1)
     return KaistJsonGroundTruth(frame_ids, image_ids, objects, sizes, person)
