@@ -418,9 +418,9 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per detector call (default: 8)")
     parser.add_argument("--setup", default="reasonable", help="miss-rate setup (default: reasonable)")
-    parser.add_argument("--height-scale", type=positive_float, default=1.0, metavar="F",
-                        help="multiply the setup's height range (F = frame height / 512; 0.5 for the default "
-                        "synthetic benchmark)")
+    parser.add_argument("--height-scale", type=positive_float, default=None, metavar="F",
+                        help="multiply the setup's height range (default: a synthetic root's own scale, else frame "
+                        "height / 512; the scale used is printed)")
     parser.add_argument("--device", default="auto", type=device_name,
                         help="device for checkpoints: auto, cpu, cuda, cuda:1")
     parser.add_argument("--workers", type=non_negative_int, default=2,
@@ -432,7 +432,7 @@ def _run_misalign(args: argparse.Namespace) -> int:
     from rgbt.data.source import open_source
     from rgbt.engine.misalign import detector_names, load_sweep_detectors, run_sweep
     from rgbt.engine.run import prepare_run_dir
-    from rgbt.evaluation.missrate import height_scaled
+    from rgbt.evaluation.missrate import height_scale_for, height_scaled
     from rgbt.evaluation.sweep import build_sweep, format_table
 
     points = build_sweep(args.patterns, args.shifts, args.rotations, args.scales, args.blackout, args.modality)
@@ -442,7 +442,11 @@ def _run_misalign(args: argparse.Namespace) -> int:
     out = prepare_run_dir(args.out)
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),
              len(source), args.data)
-    setup = height_scaled(args.setup, args.height_scale)
+    scale, scale_from = ((args.height_scale, "--height-scale") if args.height_scale is not None
+                         else height_scale_for(source.root, source[0].size[0] if len(source) else None))
+    if scale != 1.0:
+        print(f"note: setup heights x{scale:g} ({scale_from})", file=sys.stderr)
+    setup = height_scaled(args.setup, scale)
     rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=setup, workers=args.workers)
     print(format_table(rows))
     print(f"wrote {out / 'misalignment.csv'}, {out / 'misalignment.json'}, {out / 'misalignment.png'}")
@@ -469,9 +473,15 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--setup", nargs="+", metavar="NAME",
                         help="miss-rate setups: reasonable near medium far none partial heavy (default: reasonable)")
-    parser.add_argument("--height-scale", type=positive_float, default=1.0, metavar="F",
-                        help="multiply the setups' height ranges (frames other than 512 px high: F = height / 512; "
-                        "0.5 for the default synthetic benchmark)")
+    parser.add_argument("--height-scale", type=positive_float, default=None, metavar="F",
+                        help="multiply the setups' height ranges (default: read from the ground truth: a synthetic "
+                        "root's own scale, else frame height / 512; the scale used is printed)")
+    parser.add_argument("--bootstrap", type=non_negative_int, default=0, metavar="N",
+                        help="miss rate: N resampled test sets (day and night frames drawn with replacement) give "
+                        "a standard deviation for every MR, printed as 'MR +- SD' and stored as all_sd, day_sd, "
+                        "night_sd (default: 0, off; 200 is a good choice)")
+    parser.add_argument("--bootstrap-seed", type=non_negative_int, default=0, metavar="S",
+                        help="seed of the resampling (default: 0)")
     parser.add_argument("--metric", default="auto", choices=("auto", "missrate", "coco"),
                         help="auto: miss rate for KAIST ground truth, COCO AP for any other json (default: auto)")
     parser.add_argument("--classes", nargs="+", metavar="C",
@@ -488,7 +498,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from rgbt.evaluation.scoring import score_results
 
     scores = score_results(args.gt, args.results, args.metric, image_set=args.image_set, setups=args.setup,
-                           height_scale=args.height_scale, classes=args.classes, plot=args.plot)
+                           height_scale=args.height_scale, classes=args.classes, plot=args.plot,
+                           bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed)
+    if scores.metric == "missrate" and scores.height_scale != 1.0:
+        print(f"note: setup heights x{scores.height_scale:g} ({scores.height_scale_from})", file=sys.stderr)
     print(scores.table())
     if args.json:
         atomic_write_text(args.json, json.dumps(scores.rows, indent=1) + "\n")

@@ -100,11 +100,12 @@ QUICK = DemoSettings(
 )
 
 
-def demo_setup(frame_height: int) -> Any:
-    """The KAIST ``reasonable`` setup with heights scaled from KAIST's 512 px frame height."""
+def demo_setup(frame_height: int, root: str | os.PathLike[str] | None = None) -> Any:
+    """The KAIST ``reasonable`` setup with heights scaled to the root's frames
+    (:func:`~rgbt.evaluation.missrate.frame_setup`)."""
     from rgbt.evaluation.missrate import frame_setup
 
-    return frame_setup("reasonable", frame_height)
+    return frame_setup("reasonable", frame_height, root)
 
 
 class Stages:
@@ -178,7 +179,7 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
         train_set, test_set = ("train-all-02", "test-all-20") if kind == "kaist" else ("train", "validation")
     test_source = open_source(root, test_set)
     frame_height = test_source[0].size[0]
-    setup = demo_setup(frame_height)
+    setup = demo_setup(frame_height, root)
 
     # 2. translator
     translator_dir = out / "translator"

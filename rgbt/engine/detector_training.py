@@ -134,7 +134,7 @@ def build_evaluation(
         # pixels: scaled to the frame, a 256 px high synthetic frame keeps the persons KAIST would.
         size = source[0].size
         ground_truth = with_frame_size(ground_truth, size)
-        setup = frame_setup(EVAL_SETUP, size[0])
+        setup = frame_setup(EVAL_SETUP, size[0], source.root)
         positives = evaluate_periods(ground_truth, [np.zeros((0, 5))] * len(ground_truth), setup)["all"]
         log.info("validation: %d '%s' positives (heights >= %.1f px on %d px high frames) in %d frames",
                  positives.n_positives, EVAL_SETUP, setup.height[0], size[0], len(ground_truth))

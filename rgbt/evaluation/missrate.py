@@ -124,10 +124,36 @@ def height_scaled(setup: str, factor: float) -> str | MissRateSetup:
     return scaled_setup(SETUPS[setup], factor)
 
 
-def frame_setup(setup: str, frame_height: int) -> MissRateSetup:
-    """The setup named ``setup`` for frames ``frame_height`` pixels high: its height range scaled by
-    ``frame_height / 512`` (:func:`scaled_setup`), so a 256 px synthetic frame keeps the persons KAIST
-    would keep. Validation during training and the demo both evaluate with it.
+def height_scale_for(root: str | os.PathLike[str] | None, frame_height: int | None) -> tuple[float, str]:
+    """The factor by which KAIST's height thresholds scale on a root's frames, and where it comes from.
+
+    A synthetic benchmark root (``synthetic.json``) states its object scale relative to KAIST (its
+    ``scale``: persons are drawn at that fraction of KAIST's sizes); any other root holds frames of
+    one size, and a frame ``h`` pixels high scales by ``h / 512``. Without either, 1.
+
+    Returns:
+        ``(factor, reason)``, e.g. ``(0.5, 'synthetic.json: objects at 0.5 x KAIST size')``.
+
+    Raises:
+        DataFormatError: an unreadable ``synthetic.json``; ValueError: ``frame_height <= 0``.
+    """
+    if root is not None and (Path(root) / "synthetic.json").is_file():
+        from rgbt.data.synthetic import read_manifest
+
+        scale = float(read_manifest(root)["scale"])
+        return scale, f"{Path(root) / 'synthetic.json'}: objects at {scale:g} x KAIST size"
+    if frame_height is None:
+        return 1.0, "frame size unknown: KAIST's 512 px assumed"
+    if frame_height <= 0:
+        raise ValueError(f"the frame height must be > 0, got {frame_height}")
+    return frame_height / KAIST_FRAME_SIZE[0], f"frames {frame_height} px high (KAIST: {KAIST_FRAME_SIZE[0]})"
+
+
+def frame_setup(setup: str, frame_height: int, root: str | os.PathLike[str] | None = None) -> MissRateSetup:
+    """The setup named ``setup`` on frames ``frame_height`` pixels high (of ``root`` when given): its
+    height range scaled by :func:`height_scale_for` (``frame_height / 512``, or a synthetic root's
+    own scale), so a 256 px synthetic frame keeps the persons KAIST would keep. Validation during
+    training, the demo, ``rgbt evaluate`` and ``rgbt misalign`` all scale with it.
 
     Raises:
         ValueError: an unknown setup name or ``frame_height <= 0``.
@@ -136,7 +162,7 @@ def frame_setup(setup: str, frame_height: int) -> MissRateSetup:
         raise ValueError(f"unknown setup {setup!r}; expected one of {', '.join(SETUPS)}")
     if frame_height <= 0:
         raise ValueError(f"the frame height must be > 0, got {frame_height}")
-    return scaled_setup(SETUPS[setup], frame_height / KAIST_FRAME_SIZE[0])
+    return scaled_setup(SETUPS[setup], height_scale_for(root, frame_height)[0])
 
 
 @dataclass
@@ -438,6 +464,117 @@ def evaluate_periods(
     return out
 
 
+#: Bootstrap replicates of :func:`bootstrap_periods` when the caller does not say.
+DEFAULT_REPLICATES = 200
+
+
+@dataclass
+class Bootstrap:
+    """Spread of the miss rate over resampled test sets.
+
+    Attributes:
+        samples: ``{period: (R,) MR in [0, 1]}`` over ``R`` replicates (``nan`` where a replicate
+            holds no positive).
+        replicates: ``R``.
+        seed: the seed of the resampling.
+    """
+
+    samples: dict[str, np.ndarray]
+    replicates: int
+    seed: int
+
+    def sd(self, period: str = "all") -> float:
+        """The bootstrap standard deviation of the period's MR (fraction, ``nan`` if undefined)."""
+        values = self.samples.get(period)
+        if values is None:
+            return math.nan
+        values = values[np.isfinite(values)]
+        return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+
+
+def _weighted_mr(matching: _Matching, subset: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The MR of every replicate: ``weights[r, i]`` copies of image ``i`` (only images of ``subset``).
+
+    A replicate that holds image ``i`` ``k`` times is scored as if its detections and positives
+    appeared ``k`` times: copies of one detection share a score, so they are adjacent in the sorted
+    curve and the reference lookups give exactly what the expanded test set gives.
+
+    Args:
+        subset: ``(N,)`` bool, the images of the evaluated period.
+        weights: ``(R, N)`` int counts.
+
+    Returns:
+        ``(R,)`` MR in ``[0, 1]``, ``nan`` for a replicate without positives.
+    """
+    kept = subset[matching.det_image] & (matching.det_match >= 0)
+    score = matching.det_score[kept]
+    order = np.lexsort((matching.det_rank[kept], matching.det_image[kept], -score))
+    image = matching.det_image[kept][order]
+    tp = (matching.det_match[kept][order] == 1).astype(np.float64)
+    w = weights[:, image].astype(np.float64)  # (R, K)
+    n_images = weights[:, subset].sum(axis=1).astype(np.float64)
+    gt_in = matching.gt_image[subset[matching.gt_image]]
+    n_pos = weights[:, gt_in].sum(axis=1).astype(np.float64)
+    out = np.full(len(weights), math.nan)
+    for r in range(len(weights)):
+        if n_pos[r] == 0:
+            continue
+        if len(image) == 0 or n_images[r] == 0:
+            out[r] = 1.0
+            continue
+        fppi = np.cumsum(w[r] * (1.0 - tp)) / n_images[r]
+        recall = np.cumsum(w[r] * tp) / n_pos[r]
+        last = np.searchsorted(fppi, REFERENCE_FPPI, side="right")
+        reference = np.where(last > 0, recall[np.maximum(last - 1, 0)], 0.0)
+        out[r] = float(np.exp(np.mean(np.log(np.maximum(_MIN_MISS, 1.0 - reference)))))
+    return out
+
+
+def bootstrap_periods(
+    ground_truth: Sequence[PairSample],
+    detections: Sequence[np.ndarray],
+    setup: str | MissRateSetup = "reasonable",
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+) -> Bootstrap:
+    """Bootstrap of :func:`evaluate_periods` over the test frames.
+
+    Each replicate draws, with replacement, as many day frames as the test set has day frames and
+    as many night frames as it has night frames (so the day/night mix of ``all`` stays the test
+    set's), and scores the drawn frames exactly as :func:`evaluate_periods` would score them as a
+    test set of their own. Matching is per frame, so the frames are matched once.
+
+    Args:
+        ground_truth, detections, setup: as for :func:`evaluate_periods`.
+        replicates: number of resampled test sets (>= 2).
+        seed: seed of the resampling (the same seed gives the same spread).
+
+    Returns:
+        a :class:`Bootstrap` with samples for ``all`` and each period that has frames.
+
+    Raises:
+        ValueError: ``replicates < 2``, or what :func:`evaluate_periods` raises.
+    """
+    if replicates < 2:
+        raise ValueError(f"the bootstrap needs at least 2 replicates, got {replicates}")
+    name, params = _setup(setup)
+    matching = _match(ground_truth, detections, params)
+    n = len(ground_truth)
+    periods = np.array([s.period for s in ground_truth], dtype=object)
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((replicates, n), dtype=np.int64)
+    strata = [np.flatnonzero(periods == p) for p in dict.fromkeys(periods.tolist())]
+    for r in range(replicates):
+        for members in strata:
+            np.add.at(weights[r], rng.choice(members, size=len(members)), 1)
+    samples = {"all": _weighted_mr(matching, np.ones(n, dtype=bool), weights)}
+    for period in ("day", "night"):
+        subset = periods == period
+        if subset.any():
+            samples[period] = _weighted_mr(matching, subset, weights)
+    return Bootstrap(samples, replicates, seed)
+
+
 # --------------------------------------------------------------------------------------------
 # ground truth
 # --------------------------------------------------------------------------------------------
@@ -470,6 +607,9 @@ class GroundTruth:
         frames_from: the file that lists the frames (the image-set list, else the json), named in
             messages about results that refer to frames the ground truth lacks.
         person_category: the ``category_id`` of persons in COCO results json files.
+        height_scale: the factor the setups' height ranges take on these frames
+            (:func:`height_scale_for`: 0.5 on the default synthetic benchmark, 1 on KAIST).
+        height_scale_from: why (the file or the frame height it was read from).
     """
 
     samples: list[PairSample]
@@ -478,6 +618,8 @@ class GroundTruth:
     source: str
     frames_from: str = ""
     person_category: int = 1
+    height_scale: float = 1.0
+    height_scale_from: str = ""
 
 
 def is_kaist_ground_truth(path: str | os.PathLike[str]) -> bool:
@@ -530,7 +672,9 @@ def load_ground_truth(path: str | os.PathLike[str], image_set: str | os.PathLike
         objects = read_annotations(path, frame_ids)
         size = _root_frame_size(path, frame_ids)
         samples = [objects_to_sample(f, o, size=size) for f, o in zip(frame_ids, objects)]
-        return GroundTruth(samples, frame_ids, None, str(path), str(list_path))
+        scale, scale_from = height_scale_for(path, None if size is None else size[0])
+        return GroundTruth(samples, frame_ids, None, str(path), str(list_path), height_scale=scale,
+                           height_scale_from=scale_from)
     if not path.is_file():
         raise FileNotFoundError(f"ground truth not found: {path}")
     data = read_kaist_json(path)
@@ -552,8 +696,14 @@ def load_ground_truth(path: str | os.PathLike[str], image_set: str | os.PathLike
     if not rows:
         raise DataFormatError(frames_from, None, "the ground truth holds no frame: there is nothing to evaluate")
     samples = [objects_to_sample(data.frame_ids[i], data.objects[i], size=data.sizes[i]) for i in rows]
+    heights = {data.sizes[i][0] for i in rows}
+    if len(heights) == 1:
+        scale, scale_from = height_scale_for(None, int(heights.pop()))
+    else:
+        # Frames of several heights cannot share one scale: KAIST's thresholds as they are.
+        scale, scale_from = 1.0, "frames of several heights: KAIST's thresholds unscaled"
     return GroundTruth(samples, [data.frame_ids[i] for i in rows], [data.image_ids[i] for i in rows], str(path),
-                       frames_from, data.person_category)
+                       frames_from, data.person_category, height_scale=scale, height_scale_from=scale_from)
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,13 +713,15 @@ def load_ground_truth(path: str | os.PathLike[str], image_set: str | os.PathLike
 PERIODS: tuple[str, ...] = ("all", "day", "night")
 
 
-def report_row(results: str, setup: str, curves: dict[str, MissRateCurve]) -> dict:
+def report_row(results: str, setup: str, curves: dict[str, MissRateCurve], bootstrap: Bootstrap | None = None) -> dict:
     """One machine-readable result: MR and final recall per period, in percent (full precision).
 
     Keys: ``results``, ``setup``, ``all``, ``day``, ``night`` (MR %, ``None`` for a period without
     frames or positives), ``recall`` (``{period: recall % at the end of the curve}``, ``None`` without
     positives; the number the KAIST matlab
-    wrapper prints next to the MR), ``n_images`` and ``n_positives`` (per period).
+    wrapper prints next to the MR), ``n_images`` and ``n_positives`` (per period). With a
+    :class:`Bootstrap`: ``all_sd``, ``day_sd``, ``night_sd`` (its standard deviations, MR %) and
+    ``bootstrap`` (replicates, seed).
     """
     row: dict = {"results": results, "setup": setup}
     for period in PERIODS:
@@ -580,18 +732,28 @@ def report_row(results: str, setup: str, curves: dict[str, MissRateCurve]) -> di
                      for p, c in curves.items()}
     row["n_images"] = {p: c.n_images for p, c in curves.items()}
     row["n_positives"] = {p: c.n_positives for p, c in curves.items()}
+    if bootstrap is not None:
+        for period in PERIODS:
+            sd = bootstrap.sd(period)
+            row[f"{period}_sd"] = None if math.isnan(sd) else sd * 100.0
+        row["bootstrap"] = {"replicates": bootstrap.replicates, "seed": bootstrap.seed}
     return row
 
 
 def format_table(rows: Sequence[dict]) -> str:
-    """A markdown table of :func:`report_row` rows (MR % to two decimals)."""
+    """A markdown table of :func:`report_row` rows (MR % to two decimals; ``MR +- SD`` for rows with a
+    bootstrap)."""
 
-    def cell(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
+    def cell(row: dict, period: str) -> str:
+        value = row[period]
+        if value is None:
+            return "-"
+        sd = row.get(f"{period}_sd")
+        return f"{value:.2f}" if sd is None else f"{value:.2f} +- {sd:.2f}"
 
     lines = ["| results | setup | all | day | night |", "|---|---|---:|---:|---:|"]
     for row in rows:
         lines.append(
-            f"| {row['results']} | {row['setup']} | {cell(row['all'])} | {cell(row['day'])} | {cell(row['night'])} |"
+            f"| {row['results']} | {row['setup']} | {cell(row, 'all')} | {cell(row, 'day')} | {cell(row, 'night')} |"
         )
     return "\n".join(lines)

@@ -29,10 +29,14 @@ class ScoreTable:
         rows: ``missrate``: one :func:`~rgbt.evaluation.missrate.report_row` per (file, setup), files
             in the given order, setups in the given order within a file; ``coco``: one
             ``{'results': path, **evaluate_coco(...)}`` per file (AP values in ``[0, 1]``).
+        height_scale: miss rate: the factor the setups' heights were scaled by; ``height_scale_from``
+            says where it came from (the option, ``synthetic.json`` or the frame height).
     """
 
     metric: str
     rows: list[dict[str, Any]] = field(default_factory=list)
+    height_scale: float = 1.0
+    height_scale_from: str = ""
 
     def table(self) -> str:
         """The rows as a markdown table (miss rates and APs in percent, two decimals)."""
@@ -54,9 +58,11 @@ def score_results(
     *,
     image_set: str | None = None,
     setups: Sequence[str] | None = None,
-    height_scale: float = 1.0,
+    height_scale: float | None = None,
     classes: Sequence[str] | None = None,
     plot: str | os.PathLike[str] | None = None,
+    bootstrap: int = 0,
+    bootstrap_seed: int = 0,
 ) -> ScoreTable:
     """Score every result file against one ground truth.
 
@@ -68,10 +74,14 @@ def score_results(
         metric: one of :data:`METRICS`.
         image_set: miss rate: the frame list (see :func:`~rgbt.evaluation.missrate.load_ground_truth`).
         setups: miss rate: setup names (default ``['reasonable']``).
-        height_scale: miss rate: multiplies the setups' height ranges (frames ``h`` px high: ``h / 512``).
+        height_scale: miss rate: multiplies the setups' height ranges; ``None``: read from the ground
+            truth (:func:`~rgbt.evaluation.missrate.height_scale_for`: a synthetic root's own scale,
+            else frame height / 512).
         classes: COCO: category names to evaluate (default: every ground-truth category).
         plot: miss rate: draw miss rate vs FPPI of the first setup (all frames), one curve per file,
             to this PNG.
+        bootstrap: miss rate: resampled test sets for the standard deviation of every MR (0: none;
+            :func:`~rgbt.evaluation.missrate.bootstrap_periods`), seeded by ``bootstrap_seed``.
 
     Raises:
         ValueError: an unknown metric, options of the other metric, an unknown setup or bad values.
@@ -82,25 +92,35 @@ def score_results(
     if metric == "auto":
         metric = "missrate" if missrate.is_kaist_ground_truth(ground_truth) else "coco"
     if metric == "coco":
-        if image_set or setups or plot:
-            raise ValueError("--image-set, --setup and --plot apply to the miss-rate metric only")
+        if image_set or setups or plot or bootstrap or height_scale is not None:
+            raise ValueError("--image-set, --setup, --plot, --bootstrap and --height-scale apply to the miss-rate "
+                             "metric only")
         return ScoreTable("coco", [{"results": path, **coco.evaluate_coco(ground_truth, path, classes)}
                                    for path in results])
     if classes:
         raise ValueError("--classes applies to the coco metric only (the miss rate scores 'person')")
+    if bootstrap == 1 or bootstrap < 0:
+        raise ValueError(f"--bootstrap needs 0 (off) or at least 2 replicates, got {bootstrap}")
     gt = missrate.load_ground_truth(ground_truth, image_set)
+    if height_scale is None:
+        height_scale, scale_from = gt.height_scale, gt.height_scale_from
+    else:
+        scale_from = "--height-scale"
     setups = list(setups or ["reasonable"])
     rows, curves = [], {}
     for path, name in zip(results, legend_names(results)):
         detections = read_detections(path, gt.frame_ids, gt.image_ids, ground_truth=gt.frames_from,
                                      person_category=gt.person_category)
         for setup in setups:
-            periods = missrate.evaluate_periods(gt.samples, detections, missrate.height_scaled(setup, height_scale))
-            rows.append(missrate.report_row(path, setup, periods))
+            scaled = missrate.height_scaled(setup, height_scale)
+            periods = missrate.evaluate_periods(gt.samples, detections, scaled)
+            spread = (missrate.bootstrap_periods(gt.samples, detections, scaled, bootstrap, bootstrap_seed)
+                      if bootstrap else None)
+            rows.append(missrate.report_row(path, setup, periods, spread))
             if setup == setups[0]:
                 curves[name] = periods["all"]
     if plot:
         from rgbt.evaluation.plots import plot_miss_rate
 
         plot_miss_rate(curves, plot, title=f"KAIST {setups[0]}, all ({len(gt.frame_ids)} frames)")
-    return ScoreTable("missrate", rows)
+    return ScoreTable("missrate", rows, height_scale, scale_from)

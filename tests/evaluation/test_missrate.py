@@ -362,14 +362,16 @@ def test_ground_truth_of_a_root_knows_its_frame_size(synthetic_root) -> None:
 
 
 def test_cli_height_scale_changes_which_people_count(synthetic_root, tmp_path, capsys) -> None:
-    """Perfect detections of every person: with heights scaled to the 64 px frames the positives exist
-    (MR 0); at KAIST's absolute 55 px none of the small synthetic people is a positive (MR undefined)."""
+    """Perfect detections of every person: by default the heights scale to the root (its synthetic.json
+    says 0.125 for 80 px wide frames) and the positives exist (MR 0), and the scale used is printed; at
+    KAIST's absolute 55 px (``--height-scale 1``) none of the small synthetic people is a positive."""
     import json as json_module
 
     from rgbt.cli import main
     from rgbt.evaluation.missrate import load_ground_truth
 
     gt = load_ground_truth(synthetic_root, "test")
+    assert gt.height_scale == 0.125 and "synthetic.json" in gt.height_scale_from
     lines = []
     for index, sample in enumerate(gt.samples, start=1):
         for (x1, y1, x2, y2), label in zip(sample.boxes, sample.labels):
@@ -379,13 +381,56 @@ def test_cli_height_scale_changes_which_people_count(synthetic_root, tmp_path, c
     results.write_text("\n".join(lines) + "\n")
     out = tmp_path / "scaled.json"
     assert main(["evaluate", "--gt", str(synthetic_root), "--image-set", "test", "--results", str(results),
-                 "--height-scale", "0.125", "--json", str(out)]) == 0
+                 "--json", str(out)]) == 0
     assert json_module.loads(out.read_text())[0]["all"] == pytest.approx(0.0, abs=1e-4)
+    assert "setup heights x0.125" in capsys.readouterr().err
+    explicit = tmp_path / "explicit.json"
+    assert main(["evaluate", "--gt", str(synthetic_root), "--image-set", "test", "--results", str(results),
+                 "--height-scale", "0.125", "--json", str(explicit)]) == 0
+    assert json_module.loads(explicit.read_text()) == json_module.loads(out.read_text())
     plain = tmp_path / "plain.json"
     assert main(["evaluate", "--gt", str(synthetic_root), "--image-set", "test", "--results", str(results),
-                 "--json", str(plain)]) == 0
+                 "--height-scale", "1", "--json", str(plain)]) == 0
     assert json_module.loads(plain.read_text())[0]["all"] is None
     capsys.readouterr()
+
+
+def test_height_scale_of_roots_without_a_synthetic_manifest(tmp_path) -> None:
+    """KAIST-layout roots of another frame size scale by height / 512; a json by its images' height."""
+    from rgbt.evaluation.missrate import height_scale_for
+
+    assert height_scale_for(tmp_path, 512) == (1.0, "frames 512 px high (KAIST: 512)")
+    assert height_scale_for(tmp_path, 256)[0] == 0.5
+    assert height_scale_for(None, None)[0] == 1.0
+    with pytest.raises(ValueError, match="> 0"):
+        height_scale_for(tmp_path, 0)
+
+
+def test_cli_bootstrap_prints_and_stores_the_spread(synthetic_root, tmp_path, capsys) -> None:
+    import json as json_module
+
+    from rgbt.cli import main
+    from rgbt.evaluation.missrate import load_ground_truth
+
+    gt = load_ground_truth(synthetic_root, "test")
+    lines = []
+    for index, sample in enumerate(gt.samples, start=1):
+        for k, ((x1, y1, x2, y2), label) in enumerate(zip(sample.boxes, sample.labels)):
+            if label == "person" and (index + k) % 2:  # half the persons found
+                lines.append(f"{index},{x1},{y1},{x2 - x1},{y2 - y1},0.9")
+        lines.append(f"{index},1,1,10,20,0.5")  # a false positive in every frame
+    results = tmp_path / "half.txt"
+    results.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "boot.json"
+    assert main(["evaluate", "--gt", str(synthetic_root), "--image-set", "test", "--results", str(results),
+                 "--bootstrap", "50", "--json", str(out)]) == 0
+    row = json_module.loads(out.read_text())[0]
+    assert row["bootstrap"] == {"replicates": 50, "seed": 0}
+    assert row["all_sd"] is not None and row["all_sd"] > 0
+    assert f"{row['all']:.2f} +- {row['all_sd']:.2f}" in capsys.readouterr().out
+    assert main(["evaluate", "--gt", str(synthetic_root), "--image-set", "test", "--results", str(results),
+                 "--bootstrap", "1"]) == 1
+    assert "at least 2 replicates" in capsys.readouterr().err
 
 
 def test_positive_mask_is_what_the_evaluation_counts() -> None:
