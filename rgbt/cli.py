@@ -126,13 +126,20 @@ def _add_synth(parser: argparse.ArgumentParser) -> None:
                         help="thermal jpgs as 3 equal channels like KAIST (default) or 1-channel gray")
     parser.add_argument("--workers", type=non_negative_int, default=0,
                         help="worker processes (default: 0; never changes output)")
+    parser.add_argument("--effect", action="append", default=[], metavar="NAME=VALUE",
+                        help="set one effect's strength (repeatable), e.g. --effect crossover=0 --effect "
+                        "warm_clutter=2; 'none' turns every effect off first. Effects and defaults: "
+                        "datasets/synthetic/README.md")
 
 
 def _run_synth(args: argparse.Namespace) -> int:
     from rgbt.data.synthetic import generate_synthetic
+    from rgbt.data.synthetic_effects import parse_effects
 
+    effects = parse_effects(args.effect)
     root = generate_synthetic(args.out, args.train, args.test, seed=args.seed, width=args.width, height=args.height,
-                              max_shift=args.max_shift, workers=args.workers, lwir_channels=args.lwir_channels)
+                              max_shift=args.max_shift, workers=args.workers, lwir_channels=args.lwir_channels,
+                              effects=effects)
     print(root)
     return 0
 

@@ -368,3 +368,16 @@ def test_rgb_pedestrians_have_kaist_like_contrast_by_day(root: Path) -> None:
     assert summary["day"]["rgb"].persons >= 10
     assert summary["day"]["rgb"].median_abs_d >= 0.43
     assert summary["night"]["thermal"].median_d > summary["day"]["thermal"].median_d
+
+
+def test_cli_synth_effect_flag_is_recorded(tmp_path: Path, capsys) -> None:
+    from rgbt.cli import main
+
+    out = tmp_path / "root"
+    assert main(["synth", "--out", str(out), "--train", "1", "--test", "1", "--width", "64", "--height", "64",
+                 "--effect", "none", "--effect", "cold_decoys=2"]) == 0
+    recorded = json.loads((out / "synthetic.json").read_text())["effects"]
+    assert recorded == {**SyntheticEffects.none().__dict__, "cold_decoys": 2.0}
+    assert main(["synth", "--out", str(tmp_path / "bad"), "--train", "1", "--test", "1",
+                 "--effect", "crossover=7"]) == 1
+    assert "crossover must be in [0, 1], got 7.0" in capsys.readouterr().err
