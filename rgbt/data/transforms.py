@@ -41,7 +41,7 @@ import albumentations as A  # noqa: E402  (the variable above must be set before
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rgbt.data.perturbation import shift_image  # noqa: E402
+from rgbt.data.perturbation import blackout, shift_image  # noqa: E402
 from rgbt.data.sample import PairSample  # noqa: E402
 
 #: Image fields of a sample, in the order they are handed to albumentations.
@@ -103,6 +103,9 @@ class PairedTransform:
         shift_rgb: largest random RGB shift in pixels (0: off).
         min_size: objects whose clipped thermal box is narrower or lower than this (pixels) are dropped.
         seed: makes the draws reproducible (``None``: fresh entropy in the main process).
+        modality_dropout: probability that a sample holding two or more images has one of them,
+            drawn uniformly, blacked out (set to 0, as ``rgbt misalign``'s ``blackout:all``), so a
+            fusion detector learns to detect from either modality alone (0: off). Boxes are kept.
     """
 
     def __init__(
@@ -113,10 +116,14 @@ class PairedTransform:
         shift_rgb: float = 0.0,
         min_size: float = 2.0,
         seed: int | None = None,
+        modality_dropout: float = 0.0,
     ) -> None:
         if shift_rgb < 0:
             raise ValueError(f"shift_rgb must be >= 0, got {shift_rgb}")
+        if not 0 <= modality_dropout <= 1:
+            raise ValueError(f"modality_dropout is a probability in [0, 1], got {modality_dropout}")
         self.shift_rgb = float(shift_rgb)
+        self.modality_dropout = float(modality_dropout)
         self.min_size = float(min_size)
         self.seed = seed
         targets = {name: "image" for name in _IMAGE_FIELDS}
@@ -126,6 +133,7 @@ class PairedTransform:
         self.rgb_photometric = A.Compose(list(rgb_photometric)) if rgb_photometric else None
         self.thermal_photometric = A.Compose(list(thermal_photometric)) if thermal_photometric else None
         self._rng = np.random.default_rng()
+        self._dropout_rng = np.random.default_rng()
         self._seeded_for: int | None = None
         if seed is not None:
             self._seed_stages(seed)
@@ -135,7 +143,8 @@ class PairedTransform:
             return [type(t).__name__ for t in compose.transforms] if compose is not None else []
 
         return (f"PairedTransform(geometric={names(self.geometric)}, rgb_photometric={names(self.rgb_photometric)}, "
-                f"thermal_photometric={names(self.thermal_photometric)}, shift_rgb={self.shift_rgb})")
+                f"thermal_photometric={names(self.thermal_photometric)}, shift_rgb={self.shift_rgb}, "
+                f"modality_dropout={self.modality_dropout})")
 
     def set_seed(self, seed: int | None) -> None:
         """Reseed every stage (albumentations composes and the shift generator).
@@ -146,12 +155,14 @@ class PairedTransform:
         self._seed_stages(seed)
 
     def _seed_stages(self, seed: int | None) -> None:
-        children = np.random.SeedSequence(seed).spawn(4) if seed is not None else [None] * 4
+        children = np.random.SeedSequence(seed).spawn(5) if seed is not None else [None] * 5
         ints = [int(c.generate_state(1)[0]) if c is not None else None for c in children]
         for compose, child in zip((self.geometric, self.rgb_photometric, self.thermal_photometric), ints):
             if compose is not None:
                 compose.set_random_seed(child)
         self._rng = np.random.default_rng(children[3])
+        # Its own stream: turning modality dropout on leaves every other draw as it was.
+        self._dropout_rng = np.random.default_rng(children[4])
 
     def _maybe_reseed(self) -> None:
         # Forked DataLoader workers inherit identical generator states: give each its own stream.
@@ -175,6 +186,11 @@ class PairedTransform:
                     images[name] = self.rgb_photometric(image=image)["image"]
         if self.thermal_photometric is not None and sample.thermal is not None:
             images["thermal"] = self.thermal_photometric(image=sample.thermal)["image"]
+        if self.modality_dropout > 0:
+            present = [name for name in _IMAGE_FIELDS if images.get(name, getattr(sample, name)) is not None]
+            if len(present) >= 2 and self._dropout_rng.random() < self.modality_dropout:
+                name = present[int(self._dropout_rng.integers(len(present)))]
+                images[name] = blackout(images.get(name, getattr(sample, name)), "all")
         return sample.with_images(**images) if images else sample
 
     def _apply_geometric(self, sample: PairSample) -> PairSample:
@@ -232,6 +248,7 @@ def build_train_transform(
     crop: Sequence[int] | None = None,
     thermal_jitter: float = 0.0,
     seed: int | None = None,
+    modality_dropout: float = 0.0,
 ) -> PairedTransform:
     """The detector-training augmentation (arguments mirror :class:`rgbt.config.AugmentConfig`).
 
@@ -246,6 +263,7 @@ def build_train_transform(
         thermal_jitter: probability of thermal brightness / contrast jitter (gain / offset of the
             camera's automatic gain control), with noise at half that probability.
         seed: see :class:`PairedTransform`.
+        modality_dropout: probability of blacking out one modality of a sample (see :class:`PairedTransform`).
     """
     low, high = (float(v) for v in scale)
     if not 0 < low <= high:
@@ -283,7 +301,8 @@ def build_train_transform(
             A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=thermal_jitter),
             A.GaussNoise(std_range=(0.01, 0.03), p=thermal_jitter / 2),
         ]
-    return PairedTransform(geometric, rgb_photometric, thermal_photometric, shift_rgb=shift_rgb, seed=seed)
+    return PairedTransform(geometric, rgb_photometric, thermal_photometric, shift_rgb=shift_rgb, seed=seed,
+                           modality_dropout=modality_dropout)
 
 
 def random_crop_pair(sample: PairSample, height: int, width: int, rng: np.random.Generator) -> PairSample:

@@ -209,7 +209,8 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: 
         )
     augment = config.augment
     transform = build_train_transform(hflip=augment.hflip, scale=augment.scale, color=augment.color,
-                                      shift_rgb=augment.shift_rgb, seed=config.train.seed)
+                                      shift_rgb=augment.shift_rgb, seed=config.train.seed,
+                                      modality_dropout=augment.modality_dropout)
     ignore_fn = _train_ignore(config.ignore, classes) if kind == "kaist" else None
     dataset = PairDataset(train_source, modalities, transform, classes, ignore_fn=ignore_fn)
     model = build_detector_from_config(config.model, modalities, len(classes) + 1)

@@ -200,3 +200,29 @@ def test_random_crop_pair_crops_every_modality_at_one_window() -> None:
                 assert pixels is None
     with pytest.raises(ValueError, match="smaller than"):
         random_crop_pair(sample, 100, 48, rng)
+
+
+def test_modality_dropout_blanks_one_modality_of_a_pair_at_its_rate() -> None:
+    from dataclasses import replace
+
+    transform = PairedTransform(modality_dropout=0.5, seed=3)
+    pair = replace(make_sample(), fake_rgb=None)
+    blanked = {"rgb": 0, "thermal": 0, "none": 0}
+    for _ in range(400):
+        out = transform(pair)
+        rgb_off, thermal_off = not out.rgb.any(), not out.thermal.any()
+        assert not (rgb_off and thermal_off)  # never both
+        blanked["rgb" if rgb_off else "thermal" if thermal_off else "none"] += 1
+        np.testing.assert_array_equal(out.boxes, pair.boxes)  # boxes are kept
+        if not rgb_off:
+            np.testing.assert_array_equal(out.rgb, pair.rgb)
+    assert 160 <= blanked["none"] <= 240 and 60 <= blanked["rgb"] <= 140 and 60 <= blanked["thermal"] <= 140
+    # A single modality is never blanked; the other draws (here the RGB shift) do not change with it.
+    single = replace(pair, rgb=None, boxes_rgb=None)
+    assert all(PairedTransform(modality_dropout=1.0, seed=0)(single).thermal.any() for _ in range(5))
+    with_dropout = PairedTransform(shift_rgb=3, modality_dropout=1.0, seed=5)
+    without = PairedTransform(shift_rgb=3, seed=5)
+    for _ in range(5):
+        assert with_dropout(pair).meta["augment"] == without(pair).meta["augment"]
+    with pytest.raises(ValueError, match="modality_dropout is a probability"):
+        PairedTransform(modality_dropout=1.5)
