@@ -7,14 +7,17 @@ stages, and the training stages resume from their ``last.pt``):
 2. ``translator``: the flow translator trained on the day pairs, ``DIR/translator``;
 3. ``fake_rgb``: the fake-RGB folder written by the translator, ``DIR/fake_rgb``; and
    ``translator_eval``: its content-preservation metrics and triplet figure;
-4. ``detector_<name>``: three detectors with one recipe: thermal only, RGB + thermal,
-   fake RGB + thermal, ``DIR/detectors/<name>``;
-5. ``evaluate``: MR^-2 all/day/night of each detector and the MR-FPPI figure;
-6. ``misalign``: the sweep of RGB shifts (S0, S90) and the blackout cases, ``DIR/misalign``;
-7. the report: ``DIR/report.md``, ``DIR/report.html`` (self-contained), ``DIR/report.json``.
+4. ``detector_<key>``: the demo detectors (:data:`DETECTORS`), one recipe, ``DIR/detectors/<key>``:
+   thermal only, RGB only, RGB + thermal (halfway fusion), RGB + thermal trained with RGB shifts,
+   fake RGB + thermal;
+5. ``evaluate``: MR^-2 all/day/night of each detector with bootstrap standard deviations, and the
+   MR-FPPI figure;
+6. ``misalign``: the sweep of RGB shifts (S0, S90) and RGB blacked out, ``DIR/misalign``;
+7. the report: ``DIR/report.md``, ``DIR/report.html`` (self-contained), ``DIR/report.json``, with
+   the measured findings (:func:`demo_findings`) stated in words.
 
-Miss rates use the KAIST ``reasonable`` setup with its height range scaled to the frame size
-(the synthetic frames are smaller than KAIST's 512 px height; see :func:`demo_setup`).
+Miss rates use the KAIST ``reasonable`` setup with its height range scaled to the frames (the
+synthetic frames are smaller than KAIST's 512 px height; see :func:`demo_setup`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +36,29 @@ from rgbt.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-#: name -> (label in the report, modalities), one shared recipe for all three.
-DETECTORS: dict[str, tuple[str, list[str]]] = {
-    "thermal": ("thermal only", ["thermal"]),
-    "rgb_thermal": ("RGB + thermal", ["rgb", "thermal"]),
-    "fake_rgb_thermal": ("fake RGB + thermal", ["fake_rgb", "thermal"]),
+
+@dataclass(frozen=True)
+class DemoDetector:
+    """One demo detector: its label in the report, the modalities it reads, and the overrides that
+    set it apart from the shared recipe (only the shift augmentation does)."""
+
+    label: str
+    modalities: tuple[str, ...]
+    overrides: tuple[str, ...] = ()
+    shift_augmented: bool = False
+
+
+#: key -> detector; the keys are the report's and the checkpoint folders' names.
+DETECTORS: dict[str, DemoDetector] = {
+    "thermal": DemoDetector("thermal only", ("thermal",)),
+    "rgb": DemoDetector("RGB only", ("rgb",)),
+    "rgb_thermal": DemoDetector("RGB + thermal", ("rgb", "thermal")),
+    "rgb_thermal_shiftaug": DemoDetector("RGB + thermal, shift-augmented", ("rgb", "thermal"), shift_augmented=True),
+    "fake_rgb_thermal": DemoDetector("fake RGB + thermal", ("fake_rgb", "thermal")),
 }
+
+#: Detectors the misalignment sweep measures (those that do not read RGB are measured once).
+SWEEP_DETECTORS: tuple[str, ...] = ("thermal", "rgb_thermal", "rgb_thermal_shiftaug", "fake_rgb_thermal")
 
 
 @dataclass
@@ -50,31 +70,34 @@ class DemoSettings:
     width: int
     height: int
     translator: list[str]  # --set overrides of the translator config
-    detector: list[str]  # --set overrides shared by the three detector configs
+    detector: list[str]  # --set overrides shared by every detector config (the recipe)
     shifts: str  # magnitude spec of the S0/S90 sweep
+    shift_augment: float  # augment.shift_rgb (px) of the shift-augmented detector
     translate_frames: int = 0  # frames used by translate-eval (0: all test frames)
     seed: int = 0
+    bootstrap: int = 200  # bootstrap replicates for the SD of every MR
     patterns: list[str] = field(default_factory=lambda: ["S0", "S90"])
 
 
 FULL = DemoSettings(
-    n_train=240,
-    n_test=100,
+    n_train=600,
+    n_test=500,
     width=320,
     height=256,
     translator=[
         "model.n_blocks=2", "model.n_flows=4", "model.hidden=32", "crop=[96, 128]",
-        "train.epochs=4", "train.batch_size=4", "train.lr=0.002", "train.warmup_steps=10",
+        "train.epochs=2", "train.batch_size=4", "train.lr=0.002", "train.warmup_steps=10",
         "train.eval_every=0", "data.workers=0",
     ],
     detector=[
-        "model.trunk=resnet18", "model.width_mult=0.5", "model.fpn_channels=64", "model.representation_size=256",
+        "model.trunk=resnet18", "model.width_mult=0.25", "model.fpn_channels=32", "model.representation_size=128",
         "model.min_size=256", "model.max_size=320", "model.anchor_sizes=[12, 24, 48, 96, 192]",
         "model.roi_batch_size=128", "model.proposals=[600, 300]", "ignore.min_height=25",
-        "train.epochs=4", "train.batch_size=4", "train.optimizer=sgd", "train.lr=0.02", "train.warmup_steps=40",
-        "train.eval_every=0", "augment.hflip=0.5", "data.workers=1",
+        "train.epochs=6", "train.batch_size=4", "train.optimizer=sgd", "train.lr=0.02", "train.warmup_steps=40",
+        "train.eval_every=0", "augment.hflip=0.5", "augment.modality_dropout=0.3", "data.workers=1",
     ],
     shifts="-16:16:8",
+    shift_augment=8.0,
     translate_frames=24,
 )
 
@@ -93,10 +116,12 @@ QUICK = DemoSettings(
         "model.min_size=128", "model.max_size=160", "model.anchor_sizes=[8, 16, 32, 64, 128]",
         "model.roi_batch_size=32", "model.proposals=[100, 50]", "ignore.min_height=12.5",
         "train.epochs=1", "train.max_steps=6", "train.batch_size=2", "train.warmup_steps=0",
-        "train.eval_every=0", "data.workers=0",
+        "train.eval_every=0", "augment.modality_dropout=0.3", "data.workers=0",
     ],
     shifts="-16:16:16",
+    shift_augment=8.0,
     translate_frames=6,
+    bootstrap=20,
 )
 
 
@@ -106,6 +131,17 @@ def demo_setup(frame_height: int, root: str | os.PathLike[str] | None = None) ->
     from rgbt.evaluation.missrate import frame_setup
 
     return frame_setup("reasonable", frame_height, root)
+
+
+def detector_overrides(settings: DemoSettings, key: str, base: list[str]) -> list[str]:
+    """The config overrides of demo detector ``key``: ``base`` (data paths, device), the shared
+    recipe, the detector's modalities and its own differences."""
+    detector = DETECTORS[key]
+    own = list(detector.overrides)
+    if detector.shift_augmented:
+        own.append(f"augment.shift_rgb={settings.shift_augment:g}")
+    return base + settings.detector + [f"data.modalities=[{', '.join(detector.modalities)}]",
+                                       f"train.seed={settings.seed}"] + own
 
 
 class Stages:
@@ -142,32 +178,47 @@ def _mr(value: float | None) -> float | None:
 
 
 def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None = None,
-             device: str = "auto") -> dict[str, Any]:
-    """Run every stage (reusing finished ones) and write the report; returns ``report.json``'s content."""
-    from rgbt.config import DetectorConfig, TranslatorConfig, load_config
+             device: str = "auto", seed: int | None = None, sweep: bool = True,
+             detectors: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Run every stage (reusing finished ones) and write the report; returns ``report.json``'s content.
+
+    Args:
+        out: the run folder.
+        quick: the scaled-down settings (:data:`QUICK`) instead of :data:`FULL`.
+        data: a KAIST or FLIR-aligned root to run on instead of the synthetic benchmark.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        seed: the training seed of the translator and every detector (default: the settings'); the
+            synthetic benchmark itself is always drawn with the settings' seed, so runs with other
+            seeds differ only in training.
+        sweep: run the misalignment sweep (``tools/bench_seeds.py`` leaves it out).
+        detectors: keys of :data:`DETECTORS` to train and evaluate (default: all).
+    """
+    from rgbt.config import TranslatorConfig, load_config
     from rgbt.data.formats import detect_format
     from rgbt.data.source import open_source
     from rgbt.data.synthetic import generate_synthetic
-    from rgbt.engine.detector_training import train_detector
-    from rgbt.engine.inference import evaluate_detector, load_detector
-    from rgbt.engine.misalign import run_sweep
     from rgbt.engine.translation import translate_dataset
     from rgbt.engine.translation_eval import evaluate_translator
     from rgbt.engine.translator_training import train_translator
-    from rgbt.evaluation.plots import plot_miss_rate
-    from rgbt.evaluation.sweep import build_sweep
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings = QUICK if quick else FULL
+    if seed is not None:
+        settings = replace(settings, seed=int(seed))
+    keys = tuple(detectors or DETECTORS)
+    unknown = [k for k in keys if k not in DETECTORS]
+    if unknown:
+        raise ValueError(f"unknown demo detectors {unknown}; expected some of {', '.join(DETECTORS)}")
     stages = Stages(out)
     started = time.perf_counter()
 
-    # 1. data
+    # 1. data (drawn with the default seed whatever the training seed: one benchmark)
     if data is None:
         root = out / "data"
+        data_seed = (QUICK if quick else FULL).seed
         stages.run("data", lambda: {"root": str(generate_synthetic(
-            root, settings.n_train, settings.n_test, seed=settings.seed, width=settings.width,
+            root, settings.n_train, settings.n_test, seed=data_seed, width=settings.width,
             height=settings.height, workers=min(2, os.cpu_count() or 1),
         ))})
         train_set, test_set = "train", "test"
@@ -178,78 +229,56 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
             raise ValueError(f"{root}: the demo runs on a KAIST or FLIR-aligned root, not {kind}")
         train_set, test_set = ("train-all-02", "test-all-20") if kind == "kaist" else ("train", "validation")
     test_source = open_source(root, test_set)
-    frame_height = test_source[0].size[0]
-    setup = demo_setup(frame_height, root)
+    setup = demo_setup(test_source[0].size[0], root)
 
     # 2. translator
     translator_dir = out / "translator"
     base_translator = [f"data.root={root}", f"data.train_set={train_set}", f"data.val_set={test_set}",
-                       f"train.device={device}"]
+                       f"train.device={device}", f"train.seed={settings.seed}"]
 
     def _train_translator() -> dict[str, Any]:
         config = load_config(TranslatorConfig, None, base_translator + settings.translator)
         return train_translator(config, translator_dir, resume=True)
 
-    stages.run("translator", _train_translator)
-    checkpoint = translator_dir / "last.pt"
-
-    # 3. fake RGB for every frame of both splits, then content-preservation metrics
+    needs_fake = "fake_rgb_thermal" in keys
     fake_root = out / "fake_rgb"
+    translator_metrics: dict[str, Any] = {}
+    if needs_fake:
+        stages.run("translator", _train_translator)
+        checkpoint = translator_dir / "last.pt"
 
-    def _translate() -> dict[str, Any]:
-        counts = {}
-        for split in (train_set, test_set):
-            counts[split] = translate_dataset(checkpoint, root, fake_root, image_set=split, style="bank",
-                                              device=device)
-        return {"root": str(fake_root), "frames": counts}
+        # 3. fake RGB for every frame of both splits, then content-preservation metrics
+        def _translate() -> dict[str, Any]:
+            counts = {}
+            for split in (train_set, test_set):
+                counts[split] = translate_dataset(checkpoint, root, fake_root, image_set=split, style="bank",
+                                                  device=device)
+            return {"root": str(fake_root), "frames": counts}
 
-    stages.run("fake_rgb", _translate)
-    translator_metrics = stages.run("translator_eval", lambda: evaluate_translator(
-        checkpoint, root, image_set=test_set, max_frames=settings.translate_frames,
-        figure=out / "figures" / "triplets.png", device=device,
-    ))
+        stages.run("fake_rgb", _translate)
+        translator_metrics = stages.run("translator_eval", lambda: evaluate_translator(
+            checkpoint, root, image_set=test_set, max_frames=settings.translate_frames,
+            figure=out / "figures" / "triplets.png", device=device,
+        ))
 
     # 4. detectors
     base_detector = [f"data.root={root}", f"data.train_set={train_set}", f"data.val_set={test_set}",
-                     f"data.fake_rgb_root={fake_root}", f"train.device={device}"]
-    for name, (_label, modalities) in DETECTORS.items():
-        overrides = base_detector + settings.detector + [f"data.modalities=[{', '.join(modalities)}]"]
+                     f"train.device={device}"] + ([f"data.fake_rgb_root={fake_root}"] if needs_fake else [])
+    for key in keys:
+        stages.run(f"detector_{key}", lambda key=key: _train_demo_detector(
+            out / "detectors" / key, detector_overrides(settings, key, base_detector)))
 
-        def _train(overrides: list[str] = overrides, name: str = name) -> dict[str, Any]:
-            config = load_config(DetectorConfig, None, overrides)
-            return train_detector(config, out / "detectors" / name, resume=True)
-
-        stages.run(f"detector_{name}", _train)
-
-    detectors = {
-        name: load_detector(out / "detectors" / name / "last.pt", device=device, batch_size=8)
-        for name in DETECTORS
-    }
-    fake_source = open_source(root, test_set, fake_rgb_root=fake_root)
+    source = open_source(root, test_set, fake_rgb_root=fake_root if needs_fake else None)
 
     # 5. evaluation
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-
-    def _evaluate() -> dict[str, Any]:
-        results, curves = {}, {}
-        for name, detector in detectors.items():
-            periods = evaluate_detector(detector, fake_source, setup)
-            results[name] = {p: _mr(c.mr * 100.0) for p, c in periods.items()}
-            if "all" in periods:
-                curves[DETECTORS[name][0]] = periods["all"]
-        plot_miss_rate(curves, figures / "mr_fppi.png", title="miss rate vs FPPI (test split, aligned input)")
-        return results
-
-    mr_table = stages.run("evaluate", _evaluate)
+    mr_table = stages.run("evaluate", lambda: _evaluate(out, keys, source, setup, settings.bootstrap, device))
 
     # 6. misalignment sweep
-    def _sweep() -> dict[str, Any]:
-        points = build_sweep(settings.patterns, settings.shifts, None, None, True, "rgb")
-        rows = run_sweep(detectors, fake_source, points, out / "misalign", batch_size=8, setup=setup)
-        return {"rows": rows}
-
-    sweep_rows = stages.run("misalign", _sweep)["rows"]
+    sweep_rows: list[dict[str, Any]] = []
+    if sweep:
+        sweep_keys = [k for k in SWEEP_DETECTORS if k in keys]
+        sweep_rows = stages.run("misalign", lambda: {"rows": _sweep(out, sweep_keys, source, setup, settings,
+                                                                    device)})["rows"]
     total = time.perf_counter() - started
     stages.timings["total"] = sum(v for k, v in stages.timings.items() if k != "total")
 
@@ -258,101 +287,216 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
         "misalignment": sweep_rows,
         "translator": translator_metrics,
         "timings": dict(stages.timings),
-        "settings": {"quick": quick, "root": str(root), "setup_height": list(setup.height),
-                     "wall_seconds_this_run": total},
+        "findings": demo_findings(mr_table, sweep_rows, settings.shifts) if sweep else [],
+        "settings": {"quick": quick, "root": str(root), "setup_height": list(setup.height), "seed": settings.seed,
+                     "test_frames": len(source), "bootstrap": settings.bootstrap,
+                     "shift_augment": settings.shift_augment, "wall_seconds_this_run": total},
     }
     paths = write_demo_report(out, report, settings_name="quick" if quick else "full")
     print(_summary(report, paths["md"]), flush=True)
     return report
 
 
+def _train_demo_detector(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
+    from rgbt.config import DetectorConfig, load_config
+    from rgbt.engine.detector_training import train_detector
+
+    return train_detector(load_config(DetectorConfig, None, overrides), run_dir, resume=True)
+
+
+def _load(out: Path, keys: Any, device: str) -> dict[str, Any]:
+    from rgbt.engine.inference import load_detector
+
+    return {key: load_detector(out / "detectors" / key / "last.pt", device=device, batch_size=8) for key in keys}
+
+
+def _evaluate(out: Path, keys: tuple[str, ...], source: Any, setup: Any, replicates: int,
+              device: str) -> dict[str, Any]:
+    """MR all/day/night (percent) of every detector on the test split, each with its bootstrap SD
+    (``all_sd``, ``day_sd``, ``night_sd``), and the MR-FPPI figure."""
+    from rgbt.engine.inference import detect_source
+    from rgbt.evaluation.missrate import bootstrap_periods, evaluate_periods, with_frame_size
+    from rgbt.evaluation.plots import plot_miss_rate
+
+    detectors = _load(out, keys, device)
+    records = with_frame_size([source.annotations(i) for i in range(len(source))], source[0].size)
+    detections = detect_source(detectors, source, batch_size=8)
+    results, curves = {}, {}
+    for key in keys:
+        periods = evaluate_periods(records, detections[key], setup)
+        spread = bootstrap_periods(records, detections[key], setup, replicates=replicates)
+        results[key] = {p: _mr(periods[p].mr * 100.0) if p in periods else None for p in ("all", "day", "night")}
+        results[key].update({f"{p}_sd": _mr(spread.sd(p) * 100.0) for p in ("all", "day", "night")})
+        curves[DETECTORS[key].label] = periods["all"]
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    plot_miss_rate(curves, figures / "mr_fppi.png", title=f"miss rate vs FPPI (test split, {len(source)} frames)")
+    return results
+
+
+def sweep_points(settings: DemoSettings) -> list[Any]:
+    """The demo's sweep: RGB shifts along S0 and S90, then RGB blacked out (the fusion detector's
+    dependence on RGB)."""
+    from rgbt.evaluation.sweep import BLACKOUT_CASES, SweepPoint, build_sweep
+
+    points = build_sweep(settings.patterns, settings.shifts, None, None, False, "rgb")
+    return points + [SweepPoint(BLACKOUT_CASES["rgb off"][0], "blackout", 0.0, label="rgb off")]
+
+
+def _sweep(out: Path, keys: list[str], source: Any, setup: Any, settings: DemoSettings,
+           device: str) -> list[dict[str, Any]]:
+    from rgbt.engine.misalign import run_sweep
+
+    return run_sweep(_load(out, keys, device), source, sweep_points(settings), out / "misalign", batch_size=8,
+                     setup=setup)
+
+
 def _summary(report: dict[str, Any], path: Path) -> str:
-    lines = ["", "rgbt demo: MR^-2 (%) on the test split", f"{'detector':<22}{'all':>8}{'day':>8}{'night':>8}"]
-    for name, values in report["detectors"].items():
-        cells = "".join(f"{_fmt(values.get(p)):>8}" for p in ("all", "day", "night"))
-        lines.append(f"{DETECTORS[name][0]:<22}{cells}")
+    lines = ["", "rgbt demo: MR^-2 (%) on the test split (+- bootstrap SD)",
+             f"{'detector':<32}{'all':>16}{'day':>9}{'night':>9}"]
+    for key, values in report["detectors"].items():
+        lines.append(f"{DETECTORS[key].label:<32}{_fmt(values.get('all')) + ' +- ' + _fmt(values.get('all_sd')):>16}"
+                     f"{_fmt(values.get('day')):>9}{_fmt(values.get('night')):>9}")
+    for finding in report.get("findings", []):
+        lines.append(f"[{'held' if finding['held'] else 'NOT held' if finding['held'] is False else 'n/a'}] "
+                     f"{finding['text']}")
     lines.append(f"report: {path}")
     return "\n".join(lines)
 
 
-def _shift_summary(rows: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Per detector: MR (all) aligned, and the mean MR over the largest |shift| of every pattern."""
-    out: dict[str, dict[str, float | None]] = {}
-    shifts = [r for r in rows if str(r["perturbation"]).startswith("shift")]
-    largest = max((max(abs(r["dx"]), abs(r["dy"])) for r in shifts), default=0.0)
-    for name in dict.fromkeys(r["detector"] for r in shifts):
-        mine = [r for r in shifts if r["detector"] == name]
-        aligned = next((r["all"] for r in mine if r["dx"] == 0 and r["dy"] == 0), None)
-        far = [r["all"] for r in mine if max(abs(r["dx"]), abs(r["dy"])) == largest and r["all"] is not None]
-        out[name] = {"aligned": aligned, "largest_shift": largest, "at_largest": sum(far) / len(far) if far else None}
-    return out
-
-
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}%"
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _mr(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _row(rows: list[dict[str, Any]], detector: str, perturbation: str) -> dict[str, Any] | None:
+    return next((r for r in rows if r["detector"] == detector and r["perturbation"] == perturbation), None)
+
+
+def _at_shift(rows: list[dict[str, Any]], detector: str, s: float) -> float | None:
+    """Mean MR (all) of ``detector`` over the shift points with ``max(|dx|, |dy|) == s`` (every pattern)."""
+    values = [r["all"] for r in rows if r["detector"] == detector and str(r["perturbation"]).startswith("shift")
+              and max(abs(r["dx"]), abs(r["dy"])) == s and r["all"] is not None]
+    return sum(values) / len(values) if values else None
+
+
+def demo_findings(detectors: dict[str, dict[str, Any]], rows: list[dict[str, Any]],
+                  shifts: str) -> list[dict[str, Any]]:
+    """What the demo's numbers show, claim by claim: each finding is ``{'claim', 'held', 'text'}``
+    with ``held`` True / False (``None`` when a number it needs is missing) and ``text`` a sentence
+    stating the measured numbers. Nothing here is typed by hand: every number comes from
+    ``detectors`` (the evaluate stage, MR %) and ``rows`` (the sweep)."""
+    from rgbt.evaluation.sweep import parse_range
+
+    def mr(key: str, period: str = "all") -> float | None:
+        return detectors.get(key, {}).get(period)
+
+    findings: list[dict[str, Any]] = []
+
+    def add(claim: str, held: bool | None, text: str) -> None:
+        findings.append({"claim": claim, "held": held, "text": text})
+
+    th, rgb, rt = mr("thermal"), mr("rgb"), mr("rgb_thermal")
+    if None not in (th, rgb, rt):
+        bound = 0.8 * min(th, rgb)
+        add("fusion_wins", rt <= bound, f"fusion wins: RGB + thermal {rt:.2f} against thermal only {th:.2f} and RGB "
+            f"only {rgb:.2f} (target <= 0.8 x the better one = {bound:.2f}).")
+    th_d, rgb_d, th_n, rgb_n = mr("thermal", "day"), mr("rgb", "day"), mr("thermal", "night"), mr("rgb", "night")
+    if None not in (th_d, rgb_d):
+        ratio = rgb_d / th_d if th_d > 0 else math.inf
+        add("day_both_informative", 1 / 1.5 <= ratio <= 1.5, f"by day RGB only {rgb_d:.2f} and thermal only "
+            f"{th_d:.2f} (ratio {ratio:.2f}; target within 1.5x).")
+    if None not in (th_n, rgb_n):
+        ratio = rgb_n / th_n if th_n > 0 else math.inf
+        add("night_rgb_weak", ratio >= 1.5, f"by night RGB only {rgb_n:.2f} against thermal only {th_n:.2f} "
+            f"(ratio {ratio:.2f}; target >= 1.5).")
+    aligned = _row(rows, "rgb_thermal", "shift:0,0:rgb")
+    off = _row(rows, "rgb_thermal", "blackout:all:rgb")
+    if aligned and off and None not in (aligned["all"], off["all"]):
+        cost = off["all"] - aligned["all"]
+        add("rgb_matters", cost >= 5.0, f"RGB blacked out costs RGB + thermal {cost:.2f} points ({aligned['all']:.2f} "
+            f"-> {off['all']:.2f}; target >= 5).")
+    magnitudes = sorted({abs(v) for v in parse_range(shifts) if v != 0})
+    probe = 8.0 if 8.0 in magnitudes else (magnitudes[0] if magnitudes else None)
+    at_probe = _at_shift(rows, "rgb_thermal", probe) if probe is not None else None
+    if aligned and aligned["all"] is not None and at_probe is not None:
+        add("misalignment_hurts", at_probe >= 1.5 * aligned["all"], f"misalignment hurts: RGB + thermal "
+            f"{aligned['all']:.2f} aligned, {at_probe:.2f} at RGB shifts of {probe:g} px (mean of S0 and S90, both "
+            f"signs; target >= 1.5x = {1.5 * aligned['all']:.2f}).")
+    fake = mr("fake_rgb_thermal")
+    if fake is not None and magnitudes:
+        crossing = next((s for s in magnitudes if (_at_shift(rows, "rgb_thermal", s) or -math.inf) > fake), None)
+        if crossing is None:
+            add("fake_rgb_crossover", False, f"fake RGB + thermal ({fake:.2f}, flat: it reads no real RGB) does not "
+                f"beat RGB + thermal at any measured shift (up to {magnitudes[-1]:g} px).")
+        else:
+            add("fake_rgb_crossover", True, f"fake RGB + thermal ({fake:.2f}, flat: it reads no real RGB) beats RGB "
+                f"+ thermal from RGB shifts of {crossing:g} px on ({_at_shift(rows, 'rgb_thermal', crossing):.2f}).")
+    aug_aligned = _row(rows, "rgb_thermal_shiftaug", "shift:0,0:rgb")
+    aug_probe = _at_shift(rows, "rgb_thermal_shiftaug", probe) if probe is not None else None
+    if aligned and aug_aligned and None not in (aligned["all"], aug_aligned["all"], at_probe, aug_probe):
+        plain_loss, aug_loss = at_probe - aligned["all"], aug_probe - aug_aligned["all"]
+        add("shift_augmentation_helps", aug_loss < plain_loss, f"shift-augmented fusion loses {aug_loss:.2f} points "
+            f"at {probe:g} px ({aug_aligned['all']:.2f} -> {aug_probe:.2f}), plain fusion {plain_loss:.2f} "
+            f"({aligned['all']:.2f} -> {at_probe:.2f}).")
+    return findings
 
 
 def write_demo_report(out: Path, report: dict[str, Any], settings_name: str) -> dict[str, Path]:
     """Compose the demo report (Markdown, self-contained HTML, JSON) from the stage results."""
     from rgbt.report import figure, heading, paragraph, table, write_report
 
-    names = {name: label for name, (label, _m) in DETECTORS.items()}
+    names = {key: detector.label for key, detector in DETECTORS.items()}
     detectors = report["detectors"]
-    shift = _shift_summary(report["misalignment"])
+    settings = report["settings"]
     blocks = [
         heading("rgbt demo report", 1),
         paragraph(
-            f"Settings: {settings_name}; data: {report['settings']['root']}. Miss rates are KAIST MR^-2 (%), "
-            f"'reasonable' setup with heights scaled to the frame size (positives of height >= "
-            f"{report['settings']['setup_height'][0]:.1f} px). Three detectors share one training recipe and "
-            "differ only in their input modalities. The numbers are whatever these short CPU trainings "
-            "reached; they are not tuned."
+            f"Settings: {settings_name}; data: {settings['root']}; {settings.get('test_frames', '?')} test frames; "
+            f"training seed {settings.get('seed', 0)}. Miss rates are KAIST MR^-2 (%), 'reasonable' setup with "
+            f"heights scaled to the frames (positives of height >= {settings['setup_height'][0]:.1f} px), each "
+            f"with the standard deviation of {settings.get('bootstrap', 0)} bootstrap resamples of the test frames. "
+            "The detectors share one training recipe and differ only in their input modalities (and the "
+            f"shift-augmented one in random RGB shifts of up to {settings.get('shift_augment', 0):g} px)."
         ),
         heading("Miss rate on the test split (aligned input as recorded)"),
-        table(["detector", "all", "day", "night"],
-              [[names.get(n, n), v.get("all"), v.get("day"), v.get("night")] for n, v in detectors.items()]),
+        table(["detector", "all", "SD", "day", "SD", "night", "SD"],
+              [[names.get(k, k), v.get("all"), v.get("all_sd"), v.get("day"), v.get("day_sd"), v.get("night"),
+                v.get("night_sd")] for k, v in detectors.items()]),
         figure(out / "figures" / "mr_fppi.png", "Miss rate against false positives per image (log-log)."),
-        heading("Misalignment: shifting the RGB stream"),
     ]
-    sentences = []
-    for name, values in shift.items():
-        sentences.append(
-            f"{names.get(name, name)}: {_fmt(values['aligned'])} without an added shift, "
-            f"{_fmt(values['at_largest'])} on average at |s| = {values['largest_shift']:g} px."
-        )
-    sentences.append(
-        "The thermal-only and fake RGB + thermal detectors do not read the RGB stream, so shifting it "
-        "cannot change their input: their curves are flat by construction, and the sweep runs them once."
-    )
-    blocks.append(paragraph(" ".join(sentences)))
-    rgb = shift.get("rgb_thermal", {})
-    if rgb.get("aligned") is not None and rgb.get("at_largest") is not None:
-        verdict = "loses" if rgb["at_largest"] > rgb["aligned"] + 1.0 else "does not clearly lose"
-        blocks.append(paragraph(f"Measured: RGB + thermal {verdict} accuracy as the RGB shift grows "
-                                f"({_fmt(rgb['aligned'])} -> {_fmt(rgb['at_largest'])})."))
-    fake = detectors.get("fake_rgb_thermal", {}).get("all")
-    real = detectors.get("rgb_thermal", {}).get("all")
-    if fake is not None and rgb.get("at_largest") is not None:
-        better = "beats" if fake < rgb["at_largest"] else "does not beat"
-        blocks.append(paragraph(f"Measured: fake RGB + thermal ({_fmt(fake)}) {better} RGB + thermal under the "
-                                f"largest shift ({_fmt(rgb['at_largest'])}); aligned RGB + thermal: {_fmt(real)}."))
-    thermal_night = detectors.get("thermal", {}).get("night")
-    fusion_night = detectors.get("rgb_thermal", {}).get("night")
-    if thermal_night is not None and fusion_night is not None:
-        better = "beats" if fusion_night < thermal_night else "does not beat"
-        blocks.append(paragraph(f"Measured at night: RGB + thermal ({_fmt(fusion_night)}) {better} thermal only "
-                                f"({_fmt(thermal_night)})."))
+    findings = report.get("findings", [])
+    if findings:
+        blocks.append(heading("What the numbers show"))
+        held = [f for f in findings if f["held"]]
+        missed = [f for f in findings if f["held"] is False]
+        blocks.append(paragraph(" ".join(f["text"] for f in held) if held else "None of the findings below held."))
+        if missed:
+            blocks.append(paragraph("Did not hold: " + " ".join(f["text"] for f in missed)))
+    if report["misalignment"]:
+        blocks += [
+            heading("Misalignment: shifting the RGB stream"),
+            paragraph("Detectors that read no real RGB (thermal only, fake RGB + thermal) cannot see an RGB "
+                      "shift: their curves are flat by construction, and the sweep runs them once."),
+            figure(out / "misalign" / "misalignment.png",
+                   "MR (all) against the RGB shift, per pattern; RGB blacked out."),
+            table(["detector", "perturbation", "dx", "dy", "all", "day", "night"],
+                  [[names.get(r["detector"], r["detector"]), r["perturbation"], r["dx"], r["dy"], r["all"], r["day"],
+                    r["night"]] for r in report["misalignment"]]),
+        ]
+    if report["translator"]:
+        blocks += [
+            heading("Translator: content preservation"),
+            paragraph("Weight-free metrics of the flow translator on test frames: the round trip of the flow, "
+                      "the 20-round re-stylisation test, structure kept from thermal (edge F1, gradient SSIM), and "
+                      "similarity to the real RGB on day frames."),
+            table(["metric", "value"], [[k, v] for k, v in report["translator"].items()]),
+            figure(out / "figures" / "triplets.png", "Thermal / fake RGB / real RGB, day and night test frames."),
+        ]
     blocks += [
-        figure(out / "misalign" / "misalignment.png", "MR (all) against the RGB shift, per pattern; blackout cases."),
-        table(["detector", "perturbation", "dx", "dy", "all", "day", "night"],
-              [[names.get(r["detector"], r["detector"]), r["perturbation"], r["dx"], r["dy"], r["all"], r["day"],
-                r["night"]] for r in report["misalignment"]]),
-        heading("Translator: content preservation"),
-        paragraph("Weight-free metrics of the flow translator on test frames: the round trip of the flow, "
-                  "the 20-round re-stylisation test, structure kept from thermal (edge F1, gradient SSIM), and "
-                  "similarity to the real RGB on day frames."),
-        table(["metric", "value"], [[k, v] for k, v in report["translator"].items()]),
-        figure(out / "figures" / "triplets.png", "Thermal / fake RGB / real RGB, day and night test frames."),
         heading("Time per stage"),
         table(["stage", "seconds"], [[k, round(v, 1)] for k, v in report["timings"].items()]),
     ]

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from rgbt.cli import main
 
@@ -34,14 +35,30 @@ def test_quick_demo_writes_the_report(demo_dir: Path) -> None:
         assert (demo_dir / name).is_file(), name
     report = json.loads((demo_dir / "report.json").read_text())
     assert set(report) >= {"detectors", "misalignment", "translator", "timings"}
-    assert set(report["detectors"]) == {"thermal", "rgb_thermal", "fake_rgb_thermal"}
+    assert set(report["detectors"]) == {"thermal", "rgb", "rgb_thermal", "rgb_thermal_shiftaug", "fake_rgb_thermal"}
     for values in report["detectors"].values():
-        assert set(values) == {"all", "day", "night"}
-        assert all(v is not None and 0.0 <= v <= 100.0 for v in values.values())
+        assert set(values) == {"all", "day", "night", "all_sd", "day_sd", "night_sd"}
+        assert all(values[p] is not None and 0.0 <= values[p] <= 100.0 for p in ("all", "day", "night"))
+        assert values["all_sd"] is None or 0.0 <= values["all_sd"] <= 50.0
+    for detector in ("thermal", "rgb", "rgb_thermal", "rgb_thermal_shiftaug", "fake_rgb_thermal"):
+        assert (demo_dir / "detectors" / detector / "last.pt").is_file()
+    shiftaug = (demo_dir / "detectors" / "rgb_thermal_shiftaug" / "config.yaml").read_text()
+    assert "shift_rgb: 8.0" in shiftaug
+    assert "shift_rgb: 0.0" in (demo_dir / "detectors" / "rgb_thermal" / "config.yaml").read_text()
     assert {"roundtrip_max_abs", "rounds_psnr_db", "edge_f1", "gradient_ssim", "psnr_day", "ssim_day",
             "frames"} <= set(report["translator"])
     assert report["translator"]["roundtrip_max_abs"] < 1e-3  # the flow is invertible
-    assert {row["detector"] for row in report["misalignment"]} == set(report["detectors"])
+    assert {row["detector"] for row in report["misalignment"]} == {"thermal", "rgb_thermal", "rgb_thermal_shiftaug",
+                                                                   "fake_rgb_thermal"}
+    perturbations = {row["perturbation"] for row in report["misalignment"]}
+    assert {"shift:0,0:rgb", "shift:16,0:rgb", "shift:0,-16:rgb", "blackout:all:rgb"} <= perturbations
+    claims = {f["claim"] for f in report["findings"]}
+    assert claims == {"fusion_wins", "day_both_informative", "night_rgb_weak", "rgb_matters", "misalignment_hurts",
+                      "fake_rgb_crossover", "shift_augmentation_helps"}
+    assert all(f["held"] in (True, False) and f["text"] for f in report["findings"])
+    text = (demo_dir / "report.md").read_text()
+    assert "What the numbers show" in text
+    assert all(f["text"] in text for f in report["findings"])
     assert set(report["timings"]) >= {"data", "translator", "fake_rgb", "evaluate", "misalign"}
     numbers = _finite_numbers(report)
     assert numbers and all(math.isfinite(x) for x in numbers)
@@ -55,3 +72,54 @@ def test_a_rerun_reuses_every_finished_stage(demo_dir: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "reused" in out and "translator ..." not in out
     assert json.loads((demo_dir / "report.json").read_text())["detectors"] == json.loads(before)["detectors"]
+
+
+def _rows(detector: str, aligned: float, per_px: float, blackout: float | None = None) -> list[dict]:
+    rows = []
+    for dx, dy in ((0, 0), (8, 0), (-8, 0), (16, 0), (-16, 0), (0, 8), (0, -8), (0, 16), (0, -16)):
+        s = max(abs(dx), abs(dy))
+        rows.append({"detector": detector, "perturbation": f"shift:{dx},{dy}:rgb", "value": s, "dx": dx, "dy": dy,
+                     "all": aligned + per_px * s, "day": None, "night": None})
+    if blackout is not None:
+        rows.append({"detector": detector, "perturbation": "blackout:all:rgb", "value": 0, "dx": 0, "dy": 0,
+                     "all": blackout, "day": None, "night": None})
+    return rows
+
+
+def test_findings_state_what_held_and_what_did_not() -> None:
+    from rgbt.demo import demo_findings
+
+    detectors = {"thermal": {"all": 20.0, "day": 25.0, "night": 10.0}, "rgb": {"all": 30.0, "day": 30.0, "night": 40.0},
+                 "rgb_thermal": {"all": 12.0}, "fake_rgb_thermal": {"all": 16.0}}
+    rows = _rows("rgb_thermal", 12.0, 1.0, blackout=20.0) + _rows("rgb_thermal_shiftaug", 13.0, 0.2)
+    found = {f["claim"]: f for f in demo_findings(detectors, rows, "-16:16:8")}
+    assert found["fusion_wins"]["held"] is True  # 12 <= 0.8 * 20
+    assert found["day_both_informative"]["held"] is True  # 30 / 25 = 1.2
+    assert found["night_rgb_weak"]["held"] is True  # 40 / 10 = 4
+    assert found["rgb_matters"]["held"] is True and "8.00 points" in found["rgb_matters"]["text"]
+    assert found["misalignment_hurts"]["held"] is True  # 20 at 8 px >= 1.5 * 12
+    crossover = found["fake_rgb_crossover"]
+    assert crossover["held"] is True and "from RGB shifts of 8 px" in crossover["text"]
+    assert found["shift_augmentation_helps"]["held"] is True  # loses 1.6 against 8
+
+    flat = _rows("rgb_thermal", 12.0, 0.05, blackout=13.0) + _rows("rgb_thermal_shiftaug", 13.0, 0.5)
+    weak = {**detectors, "rgb_thermal": {"all": 19.0}, "rgb": {"all": 30.0, "day": 60.0, "night": 12.0}}
+    found = {f["claim"]: f for f in demo_findings(weak, flat, "-16:16:8")}
+    assert {claim for claim, f in found.items() if f["held"] is False} == {
+        "fusion_wins", "day_both_informative", "night_rgb_weak", "rgb_matters", "misalignment_hurts",
+        "fake_rgb_crossover", "shift_augmentation_helps"}
+    assert "does not beat RGB + thermal at any measured shift (up to 16 px)" in found["fake_rgb_crossover"]["text"]
+
+
+def test_the_same_command_gives_the_same_numbers(tmp_path: Path) -> None:
+    """Two runs in two folders (data, training with a loader worker, evaluation, bootstrap) agree exactly."""
+    from rgbt.demo import run_demo
+
+    reports = [run_demo(tmp_path / name, quick=True, device="cpu", sweep=False, detectors=("thermal", "rgb_thermal"))
+               for name in ("a", "b")]
+    assert reports[0]["detectors"] == reports[1]["detectors"]
+    from rgbt.engine.checkpoint import load_checkpoint
+
+    weights = [load_checkpoint(tmp_path / name / "detectors" / "rgb_thermal" / "last.pt")["model"]
+               for name in ("a", "b")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

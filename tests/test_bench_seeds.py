@@ -1,0 +1,46 @@
+"""tools/bench_seeds.py: the demo's detectors trained once per seed, tabulated with their spread."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+TOOL = Path(__file__).resolve().parents[1] / "tools" / "bench_seeds.py"
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("bench_seeds", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # importing must not run anything
+    return module
+
+
+def test_table_reports_mean_range_and_whether_the_spread_meets_the_target() -> None:
+    tool = load_tool()
+    reports = [{"detectors": {"thermal": {"all": a, "day": a + 1, "night": a - 1, "all_sd": 1.0},
+                              "rgb": {"all": b, "day": b, "night": b, "all_sd": 2.0}}} for a, b in ((20, 30), (22, 40))]
+    numbers = tool.collect(reports)
+    assert numbers["thermal"]["all"] == [20, 22] and numbers["rgb"]["all_sd"] == [2.0, 2.0]
+    table = tool.format_table(numbers, [0, 1])
+    assert "| thermal | 21.00 (20.00-22.00) | 22.00 (21.00-23.00) | 20.00 (19.00-21.00) | 2.00 | <= 3: met |" in table
+    assert "| rgb | 35.00 (30.00-40.00) |" in table and "10.00 | <= 3: NOT met" in table
+
+
+def test_two_seeds_of_the_quick_demo_are_trained_resumably(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool()
+    out = tmp_path / "seeds.json"
+    argv = ["--quick", "--seeds", "0", "1", "--work", str(tmp_path / "work"), "--detectors", "thermal",
+            "--device", "cpu", "--json", str(out)]
+    assert tool.main(argv) == 0
+    numbers = json.loads(out.read_text())
+    assert numbers["seeds"] == [0, 1] and set(numbers) == {"thermal", "seeds"}
+    assert len(numbers["thermal"]["all"]) == 2
+    config0 = (tmp_path / "work" / "seed_0" / "detectors" / "thermal" / "config.yaml").read_text()
+    config1 = (tmp_path / "work" / "seed_1" / "detectors" / "thermal" / "config.yaml").read_text()
+    assert "seed: 0" in config0 and "seed: 1" in config1
+    capsys.readouterr()
+    assert tool.main(argv) == 0  # a re-run reuses every finished stage
+    assert "reused" in capsys.readouterr().out and json.loads(out.read_text()) == numbers
