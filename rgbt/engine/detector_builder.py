@@ -9,6 +9,7 @@ config stored in it. Training (:mod:`rgbt.engine.detector_training`) builds with
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,8 @@ from rgbt.detect import build_fusion_detector
 from rgbt.engine.checkpoint import load_checkpoint
 from rgbt.engine.run import stored_config
 
+log = logging.getLogger(__name__)
+
 
 def build_detector_from_config(
     model_cfg: DetectorModelConfig, modalities: Sequence[str], num_classes: int, *, load_weights: bool = True
@@ -31,15 +34,17 @@ def build_detector_from_config(
         model_cfg: architecture settings (read here; the modules only see plain values).
         modalities: input modalities in stacking order, e.g. ``['rgb', 'thermal']``.
         num_classes: classes including the background slot (``len(classes) + 1``).
-        load_weights: read the local trunk weight files of ``model_cfg.weights``; false when a
-            checkpoint's state dict is loaded next anyway (the files may be gone by then).
+        load_weights: read the local trunk weight files of ``model_cfg.weights`` and the warm-start
+            checkpoints of ``model_cfg.init_from`` (:func:`warm_start`); false when a checkpoint's
+            state dict is loaded next anyway (the files may be gone by then).
 
     Raises:
-        ValueError: inconsistent sizes or an unknown arch, trunk, fusion or norm.
+        ValueError: inconsistent sizes or an unknown arch, trunk, fusion or norm; a warm-start
+            checkpoint that matches nothing.
     """
     if model_cfg.min_size > model_cfg.max_size:
         raise ValueError(f"model.min_size ({model_cfg.min_size}) must not exceed model.max_size ({model_cfg.max_size})")
-    return build_fusion_detector(
+    model = build_fusion_detector(
         model_cfg.arch,
         model_cfg.trunk,
         tuple(modalities),
@@ -60,6 +65,39 @@ def build_detector_from_config(
         representation_size=model_cfg.representation_size,
         **_faster_rcnn_options(model_cfg),
     )
+    if load_weights and model_cfg.init_from:
+        warm_start(model, model_cfg.init_from)
+    return model
+
+
+def warm_start(model: nn.Module, checkpoints: Sequence[str | os.PathLike[str]]) -> list[int]:
+    """Initialise ``model`` from trained rgbt detectors: every tensor of a checkpoint whose name and
+    shape match one of the model's is copied (later checkpoints win where several match).
+
+    A fusion detector started from a thermal-only and an RGB-only detector gets each trunk from
+    the detector that trained it (trunks are named by modality, ``backbone.trunks.thermal...``),
+    and pyramid and heads from the last checkpoint; its fusion modules start fresh.
+
+    Returns:
+        the number of tensors taken from each checkpoint.
+
+    Raises:
+        FileNotFoundError: a missing checkpoint; ValueError: an unreadable one, or one whose tensors
+            match none of the model's (another architecture or width).
+    """
+    own = model.state_dict()
+    counts = []
+    for path in checkpoints:
+        state = load_checkpoint(path).get("model", {})
+        matched = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+        if not matched:
+            raise ValueError(f"model.init_from: {path}: none of its {len(state)} tensors matches this detector's "
+                             "names and shapes (another architecture, trunk or width?)")
+        own.update(matched)
+        counts.append(len(matched))
+        log.info("warm start: %d of the model's %d tensors from %s", len(matched), len(own), path)
+    model.load_state_dict(own)
+    return counts
 
 
 def _faster_rcnn_options(model_cfg: DetectorModelConfig) -> dict[str, Any]:

@@ -1,0 +1,55 @@
+"""model.init_from: a fusion detector started from trained single-modality detectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rgbt.config import DetectorConfig, load_config
+from rgbt.engine.checkpoint import save_checkpoint
+from rgbt.engine.detector_builder import build_detector_from_config
+
+TINY = ["model.width_mult=0.25", "model.fpn_channels=16", "model.representation_size=32", "model.min_size=64",
+        "model.max_size=80"]
+
+
+def _saved(tmp_path: Path, name: str, modalities: list[str], seed: int) -> Path:
+    torch.manual_seed(seed)
+    model = build_detector_from_config(load_config(DetectorConfig, None, TINY).model, modalities, 2)
+    return save_checkpoint(tmp_path / f"{name}.pt", {"model": model.state_dict()})
+
+
+def test_each_trunk_comes_from_the_detector_that_trained_it(tmp_path: Path) -> None:
+    thermal = _saved(tmp_path, "thermal", ["thermal"], seed=1)
+    rgb = _saved(tmp_path, "rgb", ["rgb"], seed=2)
+    config = load_config(DetectorConfig, None, TINY + [f"model.init_from=[{thermal}, {rgb}]"])
+    torch.manual_seed(3)
+    fusion = build_detector_from_config(config.model, ["rgb", "thermal"], 2).state_dict()
+    thermal_state = torch.load(thermal, weights_only=True)["model"]
+    rgb_state = torch.load(rgb, weights_only=True)["model"]
+    for key, value in fusion.items():
+        if key.startswith("backbone.trunks.thermal."):
+            assert torch.equal(value, thermal_state[key]), key
+        elif key.startswith("backbone.trunks.rgb."):
+            assert torch.equal(value, rgb_state[key]), key
+        elif key in rgb_state:  # pyramid and heads: the last checkpoint wins
+            assert torch.equal(value, rgb_state[key]), key
+    # Without init_from the same seed gives other weights: the copy above is what made them equal.
+    torch.manual_seed(3)
+    fresh = build_detector_from_config(load_config(DetectorConfig, None, TINY).model, ["rgb", "thermal"], 2)
+    key = "backbone.trunks.thermal.body.conv1.weight"
+    assert not torch.equal(fresh.state_dict()[key], fusion[key])
+    # Inference rebuilds from the checkpoint alone: the warm-start files are not read again.
+    build_detector_from_config(config.model, ["rgb", "thermal"], 2, load_weights=False)
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
+    foreign = save_checkpoint(tmp_path / "foreign.pt", {"model": {"classifier.weight": torch.zeros(3, 3)}})
+    config = load_config(DetectorConfig, None, TINY + [f"model.init_from=[{foreign}]"])
+    with pytest.raises(ValueError, match="none of its 1 tensors matches"):
+        build_detector_from_config(config.model, ["thermal"], 2)
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        build_detector_from_config(load_config(DetectorConfig, None, TINY + [f"model.init_from=[{tmp_path}/x.pt]"])
+                                   .model, ["thermal"], 2)
