@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -271,7 +271,8 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     source = open_source(root, test_set, fake_rgb_root=fake_root if needs_fake else None)
 
     # 5. evaluation
-    mr_table = stages.run("evaluate", lambda: _evaluate(out, keys, source, setup, settings.bootstrap, device))
+    mr_table = stages.run("evaluate", lambda: score_detectors(out, keys, source, setup, settings.bootstrap, device,
+                                                              figure=out / "figures" / "mr_fppi.png"))
 
     # 6. misalignment sweep
     sweep_rows: list[dict[str, Any]] = []
@@ -310,10 +311,11 @@ def _load(out: Path, keys: Any, device: str) -> dict[str, Any]:
     return {key: load_detector(out / "detectors" / key / "last.pt", device=device, batch_size=8) for key in keys}
 
 
-def _evaluate(out: Path, keys: tuple[str, ...], source: Any, setup: Any, replicates: int,
-              device: str) -> dict[str, Any]:
-    """MR all/day/night (percent) of every detector on the test split, each with its bootstrap SD
-    (``all_sd``, ``day_sd``, ``night_sd``), and the MR-FPPI figure."""
+def score_detectors(out: Path, keys: Sequence[str], source: Any, setup: Any, replicates: int, device: str,
+                    figure: Path | None = None) -> dict[str, dict[str, float | None]]:
+    """MR all/day/night (percent) of the demo detectors of run folder ``out`` on ``source``, each with
+    its bootstrap SD (``all_sd``, ``day_sd``, ``night_sd``; ``replicates`` resamples); ``figure``:
+    also draw the MR-FPPI curves there."""
     from rgbt.engine.inference import detect_source
     from rgbt.evaluation.missrate import bootstrap_periods, evaluate_periods, with_frame_size
     from rgbt.evaluation.plots import plot_miss_rate
@@ -328,9 +330,9 @@ def _evaluate(out: Path, keys: tuple[str, ...], source: Any, setup: Any, replica
         results[key] = {p: _mr(periods[p].mr * 100.0) if p in periods else None for p in ("all", "day", "night")}
         results[key].update({f"{p}_sd": _mr(spread.sd(p) * 100.0) for p in ("all", "day", "night")})
         curves[DETECTORS[key].label] = periods["all"]
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-    plot_miss_rate(curves, figures / "mr_fppi.png", title=f"miss rate vs FPPI (test split, {len(source)} frames)")
+    if figure is not None:
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        plot_miss_rate(curves, figure, title=f"miss rate vs FPPI (test split, {len(source)} frames)")
     return results
 
 

@@ -33,14 +33,24 @@ def test_two_seeds_of_the_quick_demo_are_trained_resumably(tmp_path: Path, capsy
     tool = load_tool()
     out = tmp_path / "seeds.json"
     argv = ["--quick", "--seeds", "0", "1", "--work", str(tmp_path / "work"), "--detectors", "thermal",
-            "--device", "cpu", "--json", str(out)]
+            "--device", "cpu", "--fresh-test-seed", "5", "--json", str(out)]
     assert tool.main(argv) == 0
     numbers = json.loads(out.read_text())
-    assert numbers["seeds"] == [0, 1] and set(numbers) == {"thermal", "seeds"}
-    assert len(numbers["thermal"]["all"]) == 2
+    assert numbers["seeds"] == [0, 1] and set(numbers) == {"thermal", "seeds", "fresh"}
+    assert len(numbers["thermal"]["all"]) == 2 and len(numbers["fresh"]["thermal"]["all"]) == 2
+    assert "fresh test split (seed 5" in capsys.readouterr().out
     config0 = (tmp_path / "work" / "seed_0" / "detectors" / "thermal" / "config.yaml").read_text()
     config1 = (tmp_path / "work" / "seed_1" / "detectors" / "thermal" / "config.yaml").read_text()
     assert "seed: 0" in config0 and "seed: 1" in config1
     capsys.readouterr()
     assert tool.main(argv) == 0  # a re-run reuses every finished stage
     assert "reused" in capsys.readouterr().out and json.loads(out.read_text()) == numbers
+
+
+def test_fresh_table_checks_two_bootstrap_sds() -> None:
+    tool = load_tool()
+    numbers = {"thermal": {"all": [20.0, 30.0], "all_sd": [2.0, 1.0]}}
+    fresh = {"thermal": {"all": [23.0, 33.5], "all_sd": [1.5, 1.5]}}
+    table = tool.fresh_table(numbers, fresh, [4, 7])
+    assert "| thermal | 4 | 20.00 | 23.00 | +3.00 | yes (2 SD = 4.00) |" in table
+    assert "| thermal | 7 | 30.00 | 33.50 | +3.50 | NO (2 SD = 3.00) |" in table

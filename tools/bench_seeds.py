@@ -7,11 +7,16 @@ Prints, per detector, MR all / day / night as mean (min-max) over the seeds, the
 (max - min) against the target (<= 3 points), and each seed's bootstrap SD. Resumable: finished
 stages of every seed are reused (``--work`` keeps them).
 
-    python tools/bench_seeds.py --seeds 0 1 2 --work runs/seeds --json seeds.json
+``--fresh-test-seed S`` also scores every trained detector on a fresh test split drawn with seed
+``S`` (same size and generator; fake RGB written by each run's own translator) and checks that MR
+all lands within 2 bootstrap SDs of the demo test split's.
+
+    python tools/bench_seeds.py --seeds 0 1 2 --work runs/seeds --json seeds.json --fresh-test-seed 1
     python tools/bench_seeds.py --quick --seeds 0 1 --work /tmp/seeds   # the quick demo's sizes
 
 ``--json`` writes ``{detector_key: {"all": [per seed], "day": [...], "night": [...],
-"all_sd": [...]}, "seeds": [...]}``.
+"all_sd": [...]}, "seeds": [...]}`` and, with ``--fresh-test-seed``, ``"fresh": {detector_key:
+{"all": [...], "all_sd": [...]}}``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="the quick demo's sizes (tests, smoke runs)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--detectors", nargs="+", metavar="KEY", help="demo detector keys (default: all)")
+    parser.add_argument("--fresh-test-seed", type=int, metavar="S",
+                        help="also score every detector on a fresh test split drawn with this seed")
     parser.add_argument("--json", metavar="OUT", help="write the per-seed numbers as json")
     return parser
 
@@ -71,6 +78,42 @@ def format_table(numbers: dict[str, dict[str, list[float | None]]], seeds: Seque
     return "\n".join(lines)
 
 
+def fresh_table(numbers: dict[str, dict[str, list[float | None]]],
+                fresh: dict[str, dict[str, list[float | None]]], seeds: Sequence[int]) -> str:
+    """Per detector and seed: MR all on the demo test split and on the fresh one, and whether the
+    difference is within 2 bootstrap SDs (the larger of the two splits' SDs)."""
+    lines = ["| detector | seed | demo test | fresh test | difference | within 2 SD |", "|---|---:|---:|---:|---:|---|"]
+    for key, entry in fresh.items():
+        for i, (new, new_sd) in enumerate(zip(entry["all"], entry["all_sd"])):
+            old, old_sd = numbers[key]["all"][i], numbers[key]["all_sd"][i]
+            if None in (old, new):
+                lines.append(f"| {key} | {seeds[i]} | - | - | - | - |")
+                continue
+            sd = max(v for v in (old_sd, new_sd, 0.0) if v is not None)
+            verdict = "yes" if abs(new - old) <= 2 * sd else "NO"
+            lines.append(f"| {key} | {seeds[i]} | {old:.2f} | {new:.2f} | {new - old:+.2f} | "
+                         f"{verdict} (2 SD = {2 * sd:.2f}) |")
+    return "\n".join(lines)
+
+
+def score_on_fresh_split(run: Path, root: Path, keys: Sequence[str], quick: bool, device: str) -> dict[str, Any]:
+    """Score the demo detectors of ``run`` on the synthetic ``root``'s test split (translating it
+    into ``run/fresh_fake_rgb`` with the run's translator first when a detector reads fake RGB)."""
+    from rgbt.data.source import open_source
+    from rgbt.demo import FULL, QUICK, demo_setup, score_detectors
+
+    fake_root = None
+    if "fake_rgb_thermal" in keys:
+        from rgbt.engine.translation import translate_dataset
+
+        fake_root = run / "fresh_fake_rgb"
+        translate_dataset(run / "translator" / "last.pt", root, fake_root, image_set="test", style="bank",
+                          device=device)
+    source = open_source(root, "test", fake_rgb_root=fake_root)
+    settings = QUICK if quick else FULL
+    return score_detectors(run, keys, source, demo_setup(source[0].size[0], root), settings.bootstrap, device)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from rgbt.demo import run_demo
@@ -83,10 +126,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 sweep=False, detectors=tuple(args.detectors) if args.detectors else None))
     numbers = collect(reports)
     print(format_table(numbers, args.seeds))
+    result: dict[str, Any] = {**numbers, "seeds": list(args.seeds)}
+    if args.fresh_test_seed is not None:
+        from rgbt.data.synthetic import generate_synthetic
+        from rgbt.demo import FULL, QUICK
+
+        settings = QUICK if args.quick else FULL
+        root = generate_synthetic(work / f"fresh_test_{args.fresh_test_seed}", 0, settings.n_test,
+                                  seed=args.fresh_test_seed, width=settings.width, height=settings.height)
+        keys = list(numbers)
+        scored = [score_on_fresh_split(work / f"seed_{seed}", root, keys, args.quick, args.device)
+                  for seed in args.seeds]
+        fresh = {key: {p: [s[key][p] for s in scored] for p in ("all", "all_sd")} for key in keys}
+        print(f"\nfresh test split (seed {args.fresh_test_seed}, {settings.n_test} frames):")
+        print(fresh_table(numbers, fresh, args.seeds))
+        result["fresh"] = fresh
     if args.json:
         from rgbt.atomic import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps({**numbers, "seeds": list(args.seeds)}, indent=1) + "\n")
+        atomic_write_text(args.json, json.dumps(result, indent=1) + "\n")
     return 0
 
 
