@@ -111,15 +111,16 @@ def test_findings_state_what_held_and_what_did_not() -> None:
     assert "does not beat RGB + thermal at any measured shift (up to 16 px)" in found["fake_rgb_crossover"]["text"]
 
 
-def test_the_same_command_gives_the_same_numbers(tmp_path: Path) -> None:
-    """Two runs in two folders (data, training with a loader worker, evaluation, bootstrap) agree exactly."""
+def test_the_same_command_gives_the_same_numbers(demo_dir: Path, tmp_path: Path) -> None:
+    """A second run in another folder (data, training with a loader worker, evaluation, bootstrap)
+    gives the first run's numbers and weights exactly."""
     from rgbt.demo import run_demo
-
-    reports = [run_demo(tmp_path / name, quick=True, device="cpu", sweep=False, detectors=("thermal", "rgb_thermal"))
-               for name in ("a", "b")]
-    assert reports[0]["detectors"] == reports[1]["detectors"]
     from rgbt.engine.checkpoint import load_checkpoint
 
-    weights = [load_checkpoint(tmp_path / name / "detectors" / "rgb_thermal" / "last.pt")["model"]
-               for name in ("a", "b")]
+    keys = ("thermal", "rgb_thermal")
+    again = run_demo(tmp_path / "b", quick=True, device="cpu", sweep=False, detectors=keys)
+    first = json.loads((demo_dir / "report.json").read_text())["detectors"]
+    assert again["detectors"] == {key: first[key] for key in keys}
+    weights = [load_checkpoint(root / "detectors" / "rgb_thermal" / "last.pt")["model"]
+               for root in (demo_dir, tmp_path / "b")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
