@@ -161,6 +161,7 @@ class DetectorModelConfig:
     trainable_layers: int = 5  # trunk stages that train (all: the model starts from scratch)
     weights: dict[str, str] = field(default_factory=dict)  # modality -> local trunk weights file
     init_from: list[str] = field(default_factory=list)  # detector checkpoints whose matching tensors start the model
+    fusion_init: str = ""  # concat fusion starts passing this modality through (with init_from: as its detector)
     min_size: int = 512  # resize so the short side is this (512: KAIST's native size, no upscaling)
     max_size: int = 640  # cap on the long side
     anchor_sizes: list[int] = field(default_factory=lambda: [16, 32, 64, 128, 256])  # one per level

@@ -28,11 +28,32 @@ class ConcatFusion(nn.Module):
 
     def __init__(self, in_channels: Sequence[int], out_channels: int) -> None:
         super().__init__()
+        self.in_channels = [int(c) for c in in_channels]
         self.reduce = nn.Conv2d(sum(in_channels), out_channels, kernel_size=1)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, streams: Sequence[Tensor]) -> Tensor:
         return self.relu(self.reduce(torch.cat(list(streams), dim=1)))
+
+    @torch.no_grad()
+    def pass_through(self, stream: int) -> None:
+        """Set the weights so the output is stream ``stream``'s features unchanged (the others weigh
+        0): trunk features are non-negative (they end in a ReLU), so the ReLU keeps them. Training
+        then learns how much of the other streams to add.
+
+        Raises:
+            ValueError: ``stream`` out of range, or its width differs from the output's.
+        """
+        if not 0 <= stream < len(self.in_channels):
+            raise ValueError(f"stream {stream} out of range for {len(self.in_channels)} streams")
+        width = self.in_channels[stream]
+        if width != self.reduce.out_channels:
+            raise ValueError(f"stream {stream} has {width} channels, the fused map {self.reduce.out_channels}: "
+                             "it cannot pass through unchanged")
+        start = sum(self.in_channels[:stream])
+        self.reduce.weight.zero_()
+        self.reduce.bias.zero_()
+        self.reduce.weight[:, start:start + width, 0, 0] = torch.eye(width)
 
 
 class SumFusion(nn.Module):

@@ -65,9 +65,32 @@ def build_detector_from_config(
         representation_size=model_cfg.representation_size,
         **_faster_rcnn_options(model_cfg),
     )
+    if model_cfg.fusion_init:
+        start_fusion_as(model, model_cfg.fusion_init)
     if load_weights and model_cfg.init_from:
         warm_start(model, model_cfg.init_from)
     return model
+
+
+def start_fusion_as(model: nn.Module, modality: str) -> None:
+    """Make every fusion module of a halfway (``concat``) detector pass ``modality``'s features
+    through unchanged: with that modality's trunk, pyramid and heads from a trained detector
+    (``model.init_from``), the fusion detector starts as exactly that detector, and training
+    learns what the other modality adds.
+
+    Raises:
+        ValueError: a model without such fusion modules, or a modality it does not read.
+    """
+    backbone = getattr(model, "backbone", None)
+    fusions = list(getattr(backbone, "fusions", []))
+    names = list(getattr(backbone, "trunks", {}))
+    if not fusions or not all(hasattr(f, "pass_through") for f in fusions):
+        raise ValueError(f"model.fusion_init={modality!r} needs halfway concat fusion over several trunks "
+                         f"(this model: {getattr(backbone, 'fusion', type(model).__name__)})")
+    if modality not in names:
+        raise ValueError(f"model.fusion_init={modality!r}: the model's streams are {', '.join(names)}")
+    for fusion in fusions:
+        fusion.pass_through(names.index(modality))
 
 
 def warm_start(model: nn.Module, checkpoints: Sequence[str | os.PathLike[str]]) -> list[int]:

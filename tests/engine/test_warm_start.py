@@ -53,3 +53,32 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         build_detector_from_config(load_config(DetectorConfig, None, TINY + [f"model.init_from=[{tmp_path}/x.pt]"])
                                    .model, ["thermal"], 2)
+
+
+def test_fusion_started_as_the_thermal_detector_detects_exactly_like_it(tmp_path: Path) -> None:
+    thermal = _saved(tmp_path, "thermal", ["thermal"], seed=1)
+    rgb = _saved(tmp_path, "rgb", ["rgb"], seed=2)
+    config = load_config(DetectorConfig, None, TINY + [f"model.init_from=[{rgb}, {thermal}]",
+                                                       "model.fusion_init=thermal", "model.score_thresh=0.0"])
+    fusion = build_detector_from_config(config.model, ["rgb", "thermal"], 2).eval()
+    single = build_detector_from_config(load_config(DetectorConfig, None, TINY + ["model.score_thresh=0.0"]).model,
+                                        ["thermal"], 2).eval()
+    single.load_state_dict(torch.load(thermal, weights_only=True)["model"])
+    torch.manual_seed(0)
+    rgb_image, thermal_image = torch.rand(3, 64, 80), torch.rand(1, 64, 80)
+    with torch.no_grad():
+        fused = fusion([torch.cat([rgb_image, thermal_image])])[0]
+        alone = single([thermal_image])[0]
+    assert len(alone["boxes"]) > 0
+    torch.testing.assert_close(fused["boxes"], alone["boxes"])
+    torch.testing.assert_close(fused["scores"], alone["scores"])
+    # RGB has no say yet: another RGB image gives the same detections.
+    with torch.no_grad():
+        other = fusion([torch.cat([torch.rand(3, 64, 80), thermal_image])])[0]
+    torch.testing.assert_close(other["scores"], alone["scores"])
+    with pytest.raises(ValueError, match="streams are rgb, thermal"):
+        build_detector_from_config(load_config(DetectorConfig, None, TINY + ["model.fusion_init=lidar"]).model,
+                                   ["rgb", "thermal"], 2)
+    with pytest.raises(ValueError, match="needs halfway concat fusion"):
+        build_detector_from_config(load_config(DetectorConfig, None, TINY + ["model.fusion_init=thermal"]).model,
+                                   ["thermal"], 2)
