@@ -425,6 +425,9 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
                         help="device for checkpoints: auto, cpu, cuda, cuda:1")
     parser.add_argument("--workers", type=non_negative_int, default=2,
                         help="threads loading the next batches (default: 2)")
+    parser.add_argument("--recompute-streams", action="store_true",
+                        help="run both trunks of a fusion checkpoint at every point instead of computing the "
+                        "unperturbed modality's trunk once per frame (the same rows, slower; for timing)")
     parser.add_argument("--out", required=True, help="output folder; re-running resumes an interrupted sweep")
 
 
@@ -438,7 +441,8 @@ def _run_misalign(args: argparse.Namespace) -> int:
     points = build_sweep(args.patterns, args.shifts, args.rotations, args.scales, args.blackout, args.modality)
     names = detector_names(args.checkpoint, args.reference, args.names)
     source = open_source(args.data, image_set=args.image_set, format=args.format, fake_rgb_root=args.fake_rgb)
-    detectors = load_sweep_detectors(names, args.checkpoint, args.reference, args.device)
+    detectors = load_sweep_detectors(names, args.checkpoint, args.reference, args.device,
+                                     reuse_streams=not args.recompute_streams)
     out = prepare_run_dir(args.out)
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),
              len(source), args.data)
