@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shifts", default="-10:10:2", help="S0 shift magnitudes: the points (default 11)")
     parser.add_argument("--modality", choices=("rgb", "thermal"), default="rgb", help="the moved modality")
     parser.add_argument("--batch-size", type=int, default=8, help="samples per forward pass (rgbt's default)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="model.KEY=VALUE",
+                        help="extra overrides of every detector's config (e.g. a tiny model for a smoke run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results as json")
     return parser
@@ -92,7 +94,7 @@ def _max_abs_diff(a: list[list[np.ndarray]], b: list[list[np.ndarray]]) -> float
 
 
 def measure(name: str, args: argparse.Namespace) -> dict:
-    config = apply_overrides(DetectorConfig(), DETECTORS[name][1])
+    config = apply_overrides(DetectorConfig(), DETECTORS[name][1] + list(args.set))
     size = (config.model.min_size, config.model.max_size)
     torch.manual_seed(args.seed)
     model = build_detector_from_config(config.model, ["rgb", "thermal"], 2)
