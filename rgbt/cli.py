@@ -432,6 +432,9 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
                         help="device for checkpoints: auto, cpu, cuda, cuda:1")
     parser.add_argument("--workers", type=non_negative_int, default=2,
                         help="threads loading the next batches (default: 2)")
+    parser.add_argument("--recompute-streams", action="store_true",
+                        help="run both trunks of a fusion checkpoint at every point instead of computing the "
+                        "unperturbed modality's trunk once per frame (the same rows, slower; for timing)")
     parser.add_argument("--out", required=True, help="output folder; re-running resumes an interrupted sweep")
 
 
@@ -445,7 +448,8 @@ def _run_misalign(args: argparse.Namespace) -> int:
     points = build_sweep(args.patterns, args.shifts, args.rotations, args.scales, args.blackout, args.modality)
     names = detector_names(args.checkpoint, args.reference, args.names)
     source = open_source(args.data, image_set=args.image_set, format=args.format, fake_rgb_root=args.fake_rgb)
-    detectors = load_sweep_detectors(names, args.checkpoint, args.reference, args.device)
+    detectors = load_sweep_detectors(names, args.checkpoint, args.reference, args.device,
+                                     reuse_streams=not args.recompute_streams)
     out = prepare_run_dir(args.out)
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),
              len(source), args.data)
@@ -579,8 +583,9 @@ def _output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     return lock_output(args.out)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``rgbt`` parser with every subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``rgbt`` parser with every subcommand (``only``: every subcommand's name, but only that one's
+    arguments: what one command line needs, built in a fraction of the time)."""
     parser = argparse.ArgumentParser(
         prog="rgbt",
         description="Multispectral (RGB + thermal) pedestrian detection: data, fusion detectors, "
@@ -590,14 +595,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (help_text, add, _run) in COMMANDS.items():
-        add(sub.add_parser(name, help=help_text, description=help_text))
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or name == only:
+            add(command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rgbt``; returns the process exit code (0 success, 1 bad input, 2 usage error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    named = next((a for a in arguments if not a.startswith("-")), None)
+    parser = build_parser(named if named in COMMANDS else None)
+    args = parser.parse_args(arguments)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -60,8 +60,17 @@ def read_text(path: str | os.PathLike[str]) -> str:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
+    return decode_text(path.read_bytes(), path)
+
+
+def decode_text(data: bytes, path: str | os.PathLike[str]) -> str:
+    """``data`` read from ``path`` as UTF-8 text (a leading byte-order mark is dropped).
+
+    Raises:
+        DataFormatError: not UTF-8 (naming the file and the byte offset).
+    """
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         message = f"not a text file (invalid UTF-8 at byte {err.start}: {err.reason})"
         raise DataFormatError(path, None, message) from None

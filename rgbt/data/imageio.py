@@ -13,7 +13,6 @@ import logging
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from rgbt.atomic import atomic_write_bytes
@@ -53,6 +52,8 @@ def read_image(path: str | os.PathLike[str], mode: str = "rgb") -> np.ndarray:
     global _warned_colour_thermal
     if mode not in ("rgb", "gray"):
         raise ValueError(f"read_image: mode must be 'rgb' or 'gray', got {mode!r}")
+    import cv2  # on first use: readers of annotations only (`rgbt evaluate`) never load OpenCV
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
@@ -87,6 +88,26 @@ def read_image(path: str | os.PathLike[str], mode: str = "rgb") -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(height, width)`` of an image file, read from its header (nothing is decoded).
+
+    Raises:
+        FileNotFoundError: ``path`` is missing.
+        DataFormatError: not an image Pillow can identify (corrupt or another kind of file).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise DataFormatError(path, None, f"cannot read the image size (corrupt or not an image: {err})") from None
+    return int(height), int(width)
+
+
 def _channel_spread(image: np.ndarray) -> float:
     """Mean absolute difference (grey levels) between channel 0 and channels 1, 2 of an HxWx3 image."""
     base = image[:, :, 0].astype(np.int16)
@@ -104,6 +125,8 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, jpeg_quality: i
     Raises:
         ValueError: unsupported extension, dtype or shape, or the encoder failed.
     """
+    import cv2  # on first use, as in read_image
+
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in WRITE_EXTENSIONS:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import math
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -89,6 +90,12 @@ class MultiStreamBackbone(nn.Module):
         ``x``: ``(B, sum C_m, H, W)`` float stacked in ``modalities`` order (see the module docstring),
         or a mapping modality -> ``(B, C_m, H, W)``.
 
+        ``streams`` (optional): modality -> that stream's stage features computed before (by
+        :meth:`stream_features`, batch ``B`` or 1 for one set shared by the whole batch); those
+        streams' trunks are not run and their channels of ``x`` are not read. Streams given through
+        :meth:`reusing` count the same way (how a torchvision detector, which calls
+        ``backbone(images)``, gets them).
+
         Returns an ordered dict ``level name -> (B, fpn_channels, H / stride, W / stride)`` with the
         names :attr:`level_names` (``p2..p5`` then ``pool`` or ``p6, p7``) and strides :attr:`strides`.
 
@@ -137,6 +144,7 @@ class MultiStreamBackbone(nn.Module):
                 )
         self.trunks = nn.ModuleDict(trunks)
         self._split = [t.in_channels for t in trunks.values()]
+        self._reused: dict[str, list[Tensor]] = {}
 
         stage_channels = list(first.out_channels)
         if len(names) == 1:
@@ -161,7 +169,14 @@ class MultiStreamBackbone(nn.Module):
         self.strides = list(first.strides) + extra_strides
         self.out_channels = fpn_channels
 
-    def forward(self, x: Tensor | Mapping[str, Tensor]) -> OrderedDict[str, Tensor]:
+    @property
+    def separable_streams(self) -> tuple[str, ...]:
+        """The modalities whose trunk reads only their own channels (every stream of a multi-trunk
+        model; none for early fusion or a single stream): their features can be computed once and
+        reused (:meth:`stream_features`, :meth:`reusing`) while the other modalities change."""
+        return tuple(self.trunks) if len(self.trunks) > 1 else ()
+
+    def _stacked(self, x: Tensor | Mapping[str, Tensor]) -> Tensor:
         if isinstance(x, Mapping):
             for name, count in self.modality_channels.items():
                 if name in x and (x[name].dim() not in (3, 4) or x[name].shape[-3] != count):
@@ -174,13 +189,78 @@ class MultiStreamBackbone(nn.Module):
             raise ValueError(
                 f"expected a (B, {self.in_channels}, H, W) tensor stacked as [{layout}], got {tuple(x.shape)}"
             )
-        streams = [
-            trunk(part) for trunk, part in zip(self.trunks.values(), torch.split(x, self._split, dim=1))
+        return x
+
+    def _check_stream(self, modality: str) -> None:
+        if modality not in self.separable_streams:
+            raise ValueError(
+                f"{modality!r} is not a separate stream of this {self.fusion} backbone "
+                f"(separate streams: {list(self.separable_streams) or 'none'})"
+            )
+
+    def stream_features(self, x: Tensor | Mapping[str, Tensor], modality: str) -> list[Tensor]:
+        """The stage features of one stream's trunk: what :meth:`forward` fuses for ``modality``.
+
+        Args:
+            x: the stacked input (as for :meth:`forward`); only ``modality``'s channels are read.
+            modality: one of :attr:`separable_streams`.
+
+        Returns:
+            one ``(B, C_i, H / stride_i, W / stride_i)`` tensor per trunk stage.
+
+        Raises:
+            ValueError: ``modality`` is not a separate stream (early fusion, single stream, unknown).
+        """
+        self._check_stream(modality)
+        x = self._stacked(x)
+        index = list(self.trunks).index(modality)
+        return self.trunks[modality](torch.split(x, self._split, dim=1)[index])
+
+    @contextmanager
+    def reusing(self, streams: Mapping[str, Sequence[Tensor]]) -> Iterator[None]:
+        """Within the block every :meth:`forward` takes ``streams`` (modality -> stage features of
+        batch 1 or the forward's batch) instead of running those trunks.
+
+        Raises:
+            ValueError: a modality that is not a separate stream, or the wrong number of stages.
+        """
+        for modality, features in streams.items():
+            self._check_stream(modality)
+            if len(features) != len(self.stage_level_names):
+                raise ValueError(
+                    f"stream {modality!r}: {len(features)} stage features given, the trunk has "
+                    f"{len(self.stage_level_names)}"
+                )
+        previous, self._reused = self._reused, {m: list(f) for m, f in streams.items()}
+        try:
+            yield
+        finally:
+            self._reused = previous
+
+    def forward(
+        self, x: Tensor | Mapping[str, Tensor], streams: Mapping[str, Sequence[Tensor]] | None = None
+    ) -> OrderedDict[str, Tensor]:
+        x = self._stacked(x)
+        given = {**self._reused, **(streams or {})}
+        for modality in given:
+            self._check_stream(modality)
+        parts = torch.split(x, self._split, dim=1)
+        batch = x.shape[0]
+        for modality, features in given.items():
+            if any(f.shape[0] not in (1, batch) for f in features):
+                raise ValueError(
+                    f"stream {modality!r}: features of batch {[f.shape[0] for f in features]} given for a "
+                    f"batch of {batch} (expected {batch} or 1)"
+                )
+        # A stream computed once for the whole batch is broadcast (a view, no copy) to every image.
+        streams_out = [
+            [f.expand(batch, *f.shape[1:]) for f in given[name]] if name in given else trunk(part)
+            for (name, trunk), part in zip(self.trunks.items(), parts)
         ]
-        if len(streams) == 1:
-            fused = streams[0]
+        if len(streams_out) == 1:
+            fused = streams_out[0]
         else:
-            fused = [fuse([s[level] for s in streams]) for level, fuse in enumerate(self.fusions)]
+            fused = [fuse([s[level] for s in streams_out]) for level, fuse in enumerate(self.fusions)]
         return self.fpn(OrderedDict(zip(self.stage_level_names, fused)))
 
 

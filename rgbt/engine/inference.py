@@ -9,6 +9,15 @@ architecture, modalities and classes) and wraps it in a :class:`FusionDetector`:
 * ``detector.predict(samples)`` gives every class: ``(M, 6)`` ``[x1, y1, x2, y2, score, label]``
   with ``label`` the 1-based index into ``detector.classes`` (what COCO AP evaluation reads).
 
+Stream reuse: when several samples of one call share a modality's image (the same array object, as
+the perturbed copies of one frame made by :func:`~rgbt.data.perturbation.apply_perturbation` share
+the modalities they leave alone) and the model runs that modality in its own trunk up to the fusion
+(:attr:`~rgbt.detect.backbone.MultiStreamBackbone.separable_streams`: ``concat``, ``sum``, ``gate``
+fusion), that trunk runs once for the shared image and its features go to every sample
+(:meth:`~rgbt.detect.backbone.MultiStreamBackbone.reusing`). The results equal a run without reuse
+to float tolerance. Early fusion mixes the modalities in its first convolution and late fusion is
+not a :class:`~rgbt.detect.backbone.MultiStreamBackbone` model: both run every sample in full.
+
 :func:`detect_source` is the one loop running detectors over a whole frame source in batches,
 optionally through perturbations (misalignment), with a progress bar: ``rgbt detect``, training's
 validation, :func:`evaluate_detector` (the KAIST miss rate) and the misalignment sweep
@@ -23,6 +32,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +48,7 @@ from rgbt.data.dataset import image_to_tensor, stack_modalities
 from rgbt.data.perturbation import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
+from rgbt.detect.backbone import MultiStreamBackbone
 from rgbt.engine.detector_builder import load_detector_checkpoint
 from rgbt.engine.loader import ReportingDataLoader
 from rgbt.engine.run import resolve_device
@@ -88,6 +99,8 @@ class FusionDetector:
         config: the training config of the model, when known (``load_detector`` sets it).
         fingerprint: what identifies the model, when known: ``load_detector`` sets
             ``sha256:<checkpoint file hash>``; the misalignment sweep keys its rows on it.
+        reuse_streams: compute a stream's trunk once for an image several samples share (see the
+            module docstring); ``False`` runs every sample from scratch (for timing and checks).
     """
 
     def __init__(
@@ -100,6 +113,7 @@ class FusionDetector:
         output_classes: Sequence[str] | None = None,
         config: DetectorConfig | None = None,
         fingerprint: str | None = None,
+        reuse_streams: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -110,6 +124,7 @@ class FusionDetector:
         self.batch_size = batch_size
         self.config = config
         self.fingerprint = fingerprint
+        self.reuse_streams = reuse_streams
         if output_classes is None:
             output_classes = ("person",) if "person" in self.classes else self.classes
         unknown = [c for c in output_classes if c not in self.classes]
@@ -120,6 +135,17 @@ class FusionDetector:
     def __repr__(self) -> str:
         return f"FusionDetector(modalities={list(self.modalities)}, classes={list(self.classes)}, device={self.device})"
 
+    @property
+    def reusable_streams(self) -> tuple[str, ...]:
+        """The modalities whose trunk features this detector reuses across samples sharing an image
+        (empty when :attr:`reuse_streams` is off or the model has no separate streams)."""
+        backbone = getattr(self.model, "backbone", None)
+        if not self.reuse_streams or not isinstance(backbone, MultiStreamBackbone):
+            return ()
+        if not hasattr(self.model, "transform"):
+            return ()
+        return backbone.separable_streams
+
     @torch.no_grad()
     def predict(self, samples: Sequence[PairSample]) -> list[np.ndarray]:
         """Every class: per sample an ``(M, 6)`` float64 ``[x1, y1, x2, y2, score, label]`` array,
@@ -127,10 +153,14 @@ class FusionDetector:
         was_training = self.model.training
         self.model.eval()
         out: list[np.ndarray] = []
+        reuse = _StreamReuse(self.model, samples, self.reusable_streams)
         try:
             for start in range(0, len(samples), self.batch_size):
-                batch = samples_to_inputs(samples[start : start + self.batch_size], self.modalities)
-                for result in self.model([image.to(self.device) for image in batch]):
+                chunk = samples[start : start + self.batch_size]
+                images = [image.to(self.device) for image in samples_to_inputs(chunk, self.modalities)]
+                with reuse.streams(start, images):
+                    results = self.model(images)
+                for result in results:
                     rows = torch.cat(
                         [result["boxes"], result["scores"][:, None], result["labels"][:, None].to(result["boxes"])],
                         dim=1,
@@ -145,11 +175,67 @@ class FusionDetector:
         return [rows[np.isin(rows[:, 5], self.output_labels), :5] for rows in self.predict(samples)]
 
 
+class _StreamReuse:
+    """Stream features of the images several samples of one :meth:`FusionDetector.predict` call share.
+
+    ``streams(start, images)`` is the context for the chunk ``samples[start:start + len(images)]``:
+    for each reusable modality whose image every sample of the chunk shares with another sample of
+    the call, the chunk's forward takes features computed once per shared image (kept until the
+    last sample that uses it). A modality is reused for a whole chunk or not at all (a sweep pass
+    perturbs one modality at every point, so its chunks are all-shared), and a chunk whose images
+    differ in size runs in full (the detector's transform would pad the batch differently).
+    """
+
+    def __init__(self, model: nn.Module, samples: Sequence[PairSample], modalities: Sequence[str]) -> None:
+        self.model = model
+        self.samples = samples
+        self.features: dict[tuple[str, int], list[torch.Tensor]] = {}
+        # (modality, id of the image array) -> position of the last sample showing it, for images
+        # shown by two samples or more. The samples hold the arrays, so the ids stay theirs.
+        self.last: dict[tuple[str, int], int] = {}
+        for modality in modalities:
+            count: dict[int, int] = {}
+            for position, sample in enumerate(samples):
+                image = sample.image(modality)
+                if image is not None:
+                    count[id(image)] = count.get(id(image), 0) + 1
+                    self.last[(modality, id(image))] = position
+            self.last = {key: pos for key, pos in self.last.items() if key[0] != modality or count[key[1]] > 1}
+        self.modalities = tuple(modalities)
+
+    @contextmanager
+    def streams(self, start: int, images: list[torch.Tensor]) -> Iterator[None]:
+        positions = range(start, start + len(images))
+        given: dict[str, list[torch.Tensor]] = {}
+        if self.last and len({tuple(image.shape) for image in images}) == 1:
+            for modality in self.modalities:
+                keys = [(modality, id(self.samples[p].image(modality))) for p in positions]
+                if all(key in self.last for key in keys):
+                    given[modality] = self._gathered(keys, images)
+        if not given:
+            yield
+            return
+        with self.model.backbone.reusing(given):
+            yield
+        for key in [key for key, last in self.last.items() if last < positions.stop and key in self.features]:
+            del self.features[key]
+
+    def _gathered(self, keys: list[tuple[str, int]], images: list[torch.Tensor]) -> list[torch.Tensor]:
+        for key, image in zip(keys, images):
+            if key not in self.features:
+                batch = self.model.transform([image])[0].tensors
+                self.features[key] = self.model.backbone.stream_features(batch, key[0])
+        if len(set(keys)) == 1:
+            return self.features[keys[0]]
+        return [torch.cat(levels) for levels in zip(*(self.features[key] for key in keys))]
+
+
 def load_detector(
     path: str | os.PathLike[str],
     device: str | torch.device = "auto",
     batch_size: int = 8,
     output_classes: Sequence[str] | None = None,
+    reuse_streams: bool = True,
 ) -> FusionDetector:
     """Rebuild the detector of a ``rgbt train-detector`` checkpoint (``last.pt`` / ``best.pt``).
 
@@ -160,7 +246,7 @@ def load_detector(
         path: the checkpoint file.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a ``torch.device``.
         batch_size: samples per forward pass.
-        output_classes: see :class:`FusionDetector`.
+        output_classes, reuse_streams: see :class:`FusionDetector`.
 
     Raises:
         FileNotFoundError, ValueError: as :func:`~rgbt.engine.detector_builder.load_detector_checkpoint`
@@ -173,24 +259,39 @@ def load_detector(
     modalities, classes = list(config.data.modalities), list(config.data.classes)
     log.info("loaded %s (%s %s, %s fusion, modalities %s, step %s)", Path(path), config.model.arch,
              config.model.trunk, config.model.fusion, modalities, state.get("step"))
-    return FusionDetector(model, modalities, classes, resolved, batch_size, output_classes, config, fingerprint)
+    return FusionDetector(model, modalities, classes, resolved, batch_size, output_classes, config, fingerprint,
+                          reuse_streams)
 
 
 class _PerturbedFrames(Dataset):
-    """``source[i]`` with perturbations applied in order (a DataLoader decodes in worker processes)."""
+    """``source[i]`` with perturbations applied in order (a DataLoader decodes in worker processes);
+    with ``variants``, the list of its copies under each variant's perturbations (after the common
+    ones), all made from one load so they share the images a variant leaves alone."""
 
-    def __init__(self, source: FrameSource, perturbations: Sequence[Perturbation]) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        perturbations: Sequence[Perturbation],
+        variants: Sequence[Sequence[Perturbation]] | None = None,
+    ) -> None:
         self.source = source
         self.perturbations = tuple(perturbations)
+        self.variants = None if variants is None else [tuple(v) for v in variants]
 
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, index: int) -> PairSample:
-        sample = self.source[index]
-        for p in self.perturbations:
-            sample = apply_perturbation(sample, p)
-        return sample
+    def __getitem__(self, index: int) -> PairSample | list[PairSample]:
+        sample = _perturbed(self.source[index], self.perturbations)
+        if self.variants is None:
+            return sample
+        return [_perturbed(sample, variant) for variant in self.variants]
+
+
+def _perturbed(sample: PairSample, perturbations: Sequence[Perturbation]) -> PairSample:
+    for p in perturbations:
+        sample = apply_perturbation(sample, p)
+    return sample
 
 
 def _thread_batches(frames: _PerturbedFrames, batch_size: int, workers: int) -> Iterator[list[PairSample]]:
@@ -262,7 +363,8 @@ def detect_source(
     threads: bool = False,
     columns: int | None = None,
     on_batch: Callable[[list[PairSample]], None] | None = None,
-) -> list[np.ndarray] | dict[str, list[np.ndarray]]:
+    variants: Sequence[Sequence[Perturbation]] | None = None,
+) -> list[np.ndarray] | dict[str, list[np.ndarray]] | list[list[np.ndarray]] | dict[str, list[list[np.ndarray]]]:
     """Run a detector, or several on the same loaded frames, over every frame of ``source`` in list order.
 
     Args:
@@ -282,10 +384,16 @@ def detect_source(
             but the source must tolerate concurrent ``source[i]`` calls.
         columns: check every result: a float64 ``(M, columns)`` array (5: ``[x1, y1, x2, y2, score]``,
             6: with a label column); ``None`` passes results on as the detector returns them.
-        on_batch: called with each batch of (perturbed) samples once every detector has seen it.
+        on_batch: called with each batch of (perturbed) samples once every detector has seen it
+            (with ``variants``: the batch's samples under the first variant).
+        variants: several perturbation lists (applied after ``perturbation``): every frame is loaded
+            once and each detector gets, per batch, one call with every frame's copies under every
+            variant (frame by frame, variants in order), so a :class:`FusionDetector` computes the
+            trunk of a modality the variants leave alone once per frame (see the module docstring).
 
     Returns:
-        one array per frame; for a mapping, name -> one array per frame.
+        one array per frame; for a mapping, name -> one array per frame. With ``variants``, each of
+        these is a list over the variants (in order) of one array per frame.
 
     Raises:
         ValueError: ``batch_size < 1``, a detector returning a wrong number of results, or (with
@@ -301,20 +409,28 @@ def detect_source(
         perturbations = tuple(perturbation)
     single = not isinstance(detector, Mapping)
     detectors: dict[str | None, DetectFn] = {None: detector} if single else dict(detector)
-    frames = _PerturbedFrames(source, perturbations)
+    if variants is not None and len(variants) == 0:
+        raise ValueError("variants: give at least one perturbation list (or None)")
+    frames = _PerturbedFrames(source, perturbations, variants)
+    count = 1 if variants is None else len(variants)
     if threads:
         batches: Iterable[list[PairSample]] = _thread_batches(frames, batch_size, workers)
     else:
         batches = ReportingDataLoader(frames, batch_size=batch_size, num_workers=workers, collate_fn=list)
-    results: dict[str | None, list[np.ndarray]] = {name: [] for name in detectors}
+    results: dict[str | None, list[list[np.ndarray]]] = {name: [[] for _ in range(count)] for name in detectors}
     with tqdm(total=len(source), unit="frame", desc="detect", disable=not progress, leave=False) as bar:
-        for samples in batches:
+        for loaded in batches:
+            # Frame-major: a frame's variants are neighbours, as a detector reusing streams wants them.
+            samples = loaded if variants is None else [copy for copies in loaded for copy in copies]
             for name, detect in detectors.items():
-                results[name].extend(_checked(name, samples, detect(samples), columns))
+                checked = _checked(name, samples, detect(samples), columns)
+                for k in range(count):
+                    results[name][k].extend(checked[k::count])
             if on_batch is not None:
-                on_batch(samples)
-            bar.update(len(samples))
-    return results[None] if single else results
+                on_batch(samples[::count])
+            bar.update(len(loaded))
+    flat = {name: per[0] if variants is None else per for name, per in results.items()}
+    return flat[None] if single else flat
 
 
 def evaluate_detector(

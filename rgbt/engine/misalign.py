@@ -3,8 +3,9 @@
 :func:`detector_names` and :func:`load_sweep_detectors` name and load the detectors (trained
 checkpoints or the ground-truth references); :func:`run_sweep` measures each of them at every point of a sweep from
 :mod:`rgbt.evaluation.sweep`, which defines the points, the rows and the result files. Detection
-runs through :func:`rgbt.engine.inference.detect_source`: per point, every frame is loaded and
-perturbed once, then handed to each detector that still needs it.
+runs through :func:`rgbt.engine.inference.detect_source`: per pass (one point, or several for
+detectors that reuse stream features, see :func:`run_sweep`), every frame is loaded once,
+perturbed for each point of the pass, then handed to each detector that still needs it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from rgbt.data.sample import PairSample
@@ -73,6 +75,7 @@ def load_sweep_detectors(
     checkpoints: Sequence[str | os.PathLike[str]] | None = None,
     references: Sequence[str] | None = None,
     device: str = "auto",
+    reuse_streams: bool = True,
 ) -> dict[str, DetectFn]:
     """Name -> detector: trained checkpoints, or (without them) ground-truth references.
 
@@ -82,6 +85,9 @@ def load_sweep_detectors(
             :func:`~rgbt.engine.inference.load_detector` on ``device``.
         references: :class:`~rgbt.evaluation.sweep.GroundTruthDetector` modalities (``thermal``, ``rgb``).
         device: where checkpoints run (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+        reuse_streams: let fusion checkpoints compute the unperturbed modality's trunk once per
+            frame for all the points of a pass (see :class:`~rgbt.engine.inference.FusionDetector`);
+            ``False`` runs every point from scratch (the same rows, slower).
 
     Every detector has a ``fingerprint`` (``sha256:<checkpoint file hash>``, ``reference:<modality>``)
     that :func:`run_sweep` keys the rows of its name on.
@@ -96,7 +102,7 @@ def load_sweep_detectors(
     for path in checkpoints:
         if not Path(path).is_file():
             raise FileNotFoundError(f"checkpoint not found: {path}")
-    return {name: load_detector(path, resolved) for name, path in zip(names, checkpoints)}
+    return {name: load_detector(path, resolved, reuse_streams=reuse_streams) for name, path in zip(names, checkpoints)}
 
 
 def run_sweep(
@@ -110,6 +116,7 @@ def run_sweep(
     workers: int = 0,
     progress: bool = True,
     plot: bool = True,
+    points_per_pass: int = 11,
 ) -> list[dict[str, Any]]:
     """Measure every detector at every sweep point; resumable.
 
@@ -134,6 +141,13 @@ def run_sweep(
             source must then tolerate concurrent ``source[i]`` calls); 0 loads in the calling thread.
         progress: show a tqdm bar (batches over the remaining points).
         plot: write ``misalignment.png`` at the end.
+        points_per_pass: for detectors that reuse stream features (a fusion
+            :class:`~rgbt.engine.inference.FusionDetector`), up to this many consecutive points that
+            change the same modalities are measured in one pass over the frames: each frame is loaded
+            once, its copies under every point go to the detector together, and the trunk of the
+            modality they leave alone runs once per frame. Their rows are appended when the pass
+            ends (an interrupted sweep resumes from the last finished pass). Other detectors are
+            measured one point per pass.
 
     Returns:
         one row per (detector, distinct point key), detectors in the given order, points in sweep
@@ -146,6 +160,8 @@ def run_sweep(
         raise ValueError("no sweep points")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if points_per_pass < 1:
+        raise ValueError(f"points_per_pass must be >= 1, got {points_per_pass}")
     if len(source) == 0:
         raise ValueError(f"the frame source {source.name!r} at {source.root} has no frames")
     out_dir = Path(out_dir)
@@ -161,28 +177,32 @@ def run_sweep(
         n_batches = math.ceil(len(source) / batch_size)
         bar = tqdm(total=len(tasks) * n_batches, unit="batch", desc="misalignment", disable=not progress)
         try:
-            for point, names in tasks:
-                bar.set_postfix_str(point.key, refresh=False)
-                reused = {name: unaffected[name] for name in names
-                          if name in unaffected and not point.changes(_modalities(detectors[name]))}
-                running = [name for name in names if name not in reused]
-                detections = {}
+            for group in _passes(tasks, detectors, points_per_pass):
+                bar.set_postfix_str(" ".join(point.key for point, _ in group), refresh=False)
+                reused = [{name: unaffected[name] for name in names
+                           if name in unaffected and not point.changes(_modalities(detectors[name]))}
+                          for point, names in group]
+                running = [name for name in group[0][1] if name not in reused[0]]
+                detections: dict[str, list[list[np.ndarray]]] = {}
                 if running:
                     detections = detect_source(
-                        {name: detectors[name] for name in running}, source, point.perturbations, batch_size,
+                        {name: detectors[name] for name in running}, source, None, batch_size,
                         workers, progress=False, threads=True, columns=5,
-                        on_batch=_FrameSizes(ground_truth, bar),
+                        on_batch=_FrameSizes(ground_truth, bar, len(group)),
+                        variants=[point.perturbations for point, _ in group],
                     )
                 else:
-                    bar.update(n_batches)
-                for name in names:
-                    if name in reused:
-                        rows.append(moved_row(reused[name], point))
-                    else:
-                        rows.append(measured_row(name, point, evaluate_periods(ground_truth, detections[name], setup)))
-                        if not point.changes(_modalities(detectors[name])):
-                            unaffected[name] = rows[-1]
-                    append_row(out_dir, rows[-1], rows)
+                    bar.update(n_batches * len(group))
+                for k, (point, names) in enumerate(group):
+                    for name in names:
+                        if name in reused[k]:
+                            rows.append(moved_row(reused[k][name], point))
+                        else:
+                            curves = evaluate_periods(ground_truth, detections[name][k], setup)
+                            rows.append(measured_row(name, point, curves))
+                            if not point.changes(_modalities(detectors[name])):
+                                unaffected[name] = rows[-1]
+                        append_row(out_dir, rows[-1], rows)
         finally:
             bar.close()
 
@@ -192,22 +212,53 @@ def run_sweep(
     return result
 
 
+def _passes(
+    tasks: Sequence[tuple[SweepPoint, list[str]]], detectors: Mapping[str, DetectFn], points_per_pass: int
+) -> list[list[tuple[SweepPoint, list[str]]]]:
+    """The tasks in passes over the frames, in the order of each pass's first point.
+
+    Points that need the same detectors and change the same modalities share a pass (up to
+    ``points_per_pass``, in sweep order) when one of those detectors reuses the trunk features of
+    a modality they leave alone (a :class:`~rgbt.engine.inference.FusionDetector` with
+    ``reusable_streams``: RGB shifts, rotations, scales and the RGB blackout share the thermal
+    stream); any other point is a pass of its own, as is a point some detector would not run
+    (its row is moved from a run on unperturbed input).
+    """
+    passes: list[list[tuple[SweepPoint, list[str]]]] = []
+    open_passes: dict[tuple[tuple[str, ...], frozenset[str]], list[tuple[SweepPoint, list[str]]]] = {}
+    for point, names in tasks:
+        shares = all(point.changes(_modalities(detectors[n])) for n in names) and any(
+            set(getattr(detectors[n], "reusable_streams", ())) - point.touched for n in names
+        )
+        key = (tuple(names), point.touched)
+        current = open_passes.get(key) if shares else None
+        if current is not None and len(current) < points_per_pass:
+            current.append((point, names))
+            continue
+        passes.append([(point, names)])
+        if shares:
+            open_passes[key] = passes[-1]
+    return passes
+
+
 def _modalities(detector: DetectFn) -> Sequence[str] | None:
     """The modalities a detector declares it reads (``None`` when it does not say)."""
     return getattr(detector, "modalities", None)
 
 
 class _FrameSizes:
-    """``detect_source``'s ``on_batch`` for a sweep point: advances the progress bar by a batch, and
+    """``detect_source``'s ``on_batch`` for a pass of ``step`` sweep points: advances the progress bar by a
+    batch of each point, and
     copies each perturbed frame's size into ground-truth records that have no size of their own.
 
     Perturbations keep the frame size: it tells the evaluator's border rule the size of frames whose
     annotation records carry neither images nor ``meta['size']``.
     """
 
-    def __init__(self, ground_truth: list[PairSample], bar: tqdm) -> None:
+    def __init__(self, ground_truth: list[PairSample], bar: tqdm, step: int = 1) -> None:
         self.ground_truth = ground_truth
         self.bar = bar
+        self.step = step
         self.position = 0
 
     def __call__(self, batch: list[PairSample]) -> None:
@@ -217,4 +268,4 @@ class _FrameSizes:
             if bare and (sample.thermal is not None or sample.rgb is not None):
                 self.ground_truth[self.position] = replace(record, meta={**record.meta, "size": sample.size})
             self.position += 1
-        self.bar.update(1)
+        self.bar.update(self.step)

@@ -638,14 +638,13 @@ def _root_frame_size(root: Path, frame_ids: Sequence[str]) -> tuple[int, int] | 
     """``(height, width)`` of a root's frames, read from the first thermal image (a KAIST-layout root
     holds frames of one size: 512x640 for KAIST, the generated size for the synthetic benchmark), so
     the border rule uses the real frame; ``None`` (640x512 assumed) when no image is present."""
-    from rgbt.data.imageio import read_image
+    from rgbt.data.imageio import image_size
     from rgbt.data.kaist import image_path
 
     for frame_id in frame_ids[:1]:
         thermal = image_path(root, frame_id, "thermal")
         if thermal.is_file():
-            image = read_image(thermal, "gray")
-            return int(image.shape[0]), int(image.shape[1])
+            return image_size(thermal)  # the header is enough: no decoder (OpenCV) on the evaluate path
     return None
 
 

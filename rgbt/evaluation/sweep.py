@@ -137,17 +137,22 @@ class SweepPoint:
             sample = apply_perturbation(sample, p)
         return sample
 
-    def changes(self, modalities: Sequence[str] | None) -> bool:
-        """Whether this point changes an input of a detector reading ``modalities`` (``None``: a
-        detector that does not say what it reads, whose input every point may change)."""
-        if modalities is None:
-            return True
+    @property
+    def touched(self) -> frozenset[str]:
+        """The modalities this point changes (``thermal`` also changes ``fake_rgb``)."""
         touched = set()
         for p in self.perturbations:
             touched.add(p.modality)
             if p.modality == "thermal":
                 touched.add("fake_rgb")  # fake RGB is computed from thermal and moves with it
-        return bool(touched & set(modalities))
+        return frozenset(touched)
+
+    def changes(self, modalities: Sequence[str] | None) -> bool:
+        """Whether this point changes an input of a detector reading ``modalities`` (``None``: a
+        detector that does not say what it reads, whose input every point may change)."""
+        if modalities is None:
+            return True
+        return bool(self.touched & set(modalities))
 
 
 def parse_range(spec: str | float | Sequence[float]) -> list[float]:

@@ -190,3 +190,38 @@ def test_weights_errors(tmp_path):
         build_trunk("resnet18", [1], width_mult=0.125, weights=path)
     with pytest.raises(ValueError, match="does not match a resnet34 trunk"):
         build_trunk("resnet34", [3], weights=path)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "sum", "gate"])
+def test_a_stream_computed_once_gives_the_same_pyramid(fusion):
+    torch.manual_seed(0)
+    backbone = build_backbone("resnet18", ("rgb", "thermal"), fusion, **TINY_BACKBONE).eval()
+    assert backbone.separable_streams == ("rgb", "thermal")
+    x = torch.rand(3, 4, HEIGHT, WIDTH)
+    x[:, 3:] = x[:1, 3:]  # one thermal image under three RGB images
+    with torch.no_grad():
+        full = backbone(x)
+        thermal = backbone.stream_features(x[:1], "thermal")
+        given = backbone(x, streams={"thermal": thermal})
+        with backbone.reusing({"thermal": thermal}):
+            reused = backbone(torch.cat([x[:, :3], torch.zeros(3, 1, HEIGHT, WIDTH)], dim=1))
+    for name in full:
+        torch.testing.assert_close(given[name], full[name], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(reused[name], full[name], rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        assert not torch.allclose(backbone(x)["p2"], backbone(x, streams={"thermal": [f * 2 for f in thermal]})["p2"])
+
+
+def test_streams_that_cannot_be_reused_are_refused():
+    early = build_backbone("resnet18", ("rgb", "thermal"), "early", **TINY_BACKBONE)
+    assert early.separable_streams == ()
+    with pytest.raises(ValueError, match="not a separate stream of this early backbone"):
+        early.stream_features(torch.rand(1, 4, HEIGHT, WIDTH), "thermal")
+    backbone = build_backbone("resnet18", ("rgb", "thermal"), "concat", **TINY_BACKBONE).eval()
+    with torch.no_grad():
+        thermal = backbone.stream_features(torch.rand(2, 4, HEIGHT, WIDTH), "thermal")
+        with pytest.raises(ValueError, match="features of batch \\[2, 2, 2, 2\\] given for a batch of 3"):
+            backbone(torch.rand(3, 4, HEIGHT, WIDTH), streams={"thermal": thermal})
+    with pytest.raises(ValueError, match="1 stage features given, the trunk has 4"):
+        with backbone.reusing({"thermal": thermal[:1]}):
+            pass
