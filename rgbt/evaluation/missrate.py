@@ -137,11 +137,18 @@ def height_scale_for(root: str | os.PathLike[str] | None, frame_height: int | No
     Raises:
         DataFormatError: an unreadable ``synthetic.json``; ValueError: ``frame_height <= 0``.
     """
-    if root is not None and (Path(root) / "synthetic.json").is_file():
-        from rgbt.data.synthetic import read_manifest
+    manifest = None if root is None else Path(root) / "synthetic.json"
+    if manifest is not None and manifest.is_file():
+        # Only the one key: the generator module (and OpenCV with it) stays out of the evaluate path.
+        from rgbt.data.jsonfields import as_number, get, load_json
 
-        scale = float(read_manifest(root)["scale"])
-        return scale, f"{Path(root) / 'synthetic.json'}: objects at {scale:g} x KAIST size"
+        data = load_json(manifest)
+        if not isinstance(data, dict):
+            raise DataFormatError(manifest, None, f"expected a json object, got {type(data).__name__}")
+        scale = as_number(get(data, "scale", manifest, "synthetic.json"), manifest, "scale")
+        if not scale > 0:
+            raise DataFormatError(manifest, None, f"'scale' must be > 0, got {scale}")
+        return scale, f"{manifest}: objects at {scale:g} x KAIST size"
     if frame_height is None:
         return 1.0, "frame size unknown: KAIST's 512 px assumed"
     if frame_height <= 0:

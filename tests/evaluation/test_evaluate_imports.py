@@ -34,3 +34,14 @@ def test_evaluate_imports_no_heavy_library_unless_plotting(tmp_path: Path) -> No
     assert _loaded_after(argv) == ["0"]
     assert _loaded_after([*argv, "--plot", str(tmp_path / "mr.png")]) == ["0", "matplotlib"]
     assert (tmp_path / "mr.png").is_file()
+
+
+def test_a_synthetic_root_reads_its_scale_without_the_generator(tmp_path: Path) -> None:
+    root = _kaist_root(tmp_path / "synthetic")
+    (root / "synthetic.json").write_text('{"generator": "rgbt.data.synthetic", "scale": 0.5}\n')
+    argv = ["evaluate", "--gt", str(root), "--results", str(root / "det.txt")]
+    assert _loaded_after(argv) == ["0"]
+    (root / "synthetic.json").write_text('{"scale": "half"}\n')
+    code = f"from rgbt.cli import main; raise SystemExit(main({argv!r}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "synthetic.json" in out.stderr and "scale: expected a number" in out.stderr
