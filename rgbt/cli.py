@@ -340,8 +340,8 @@ def _add_translate_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", required=True, metavar="OUT", help="write the metrics here")
     parser.add_argument("--figure", metavar="PNG", help="also draw thermal / fake RGB / real RGB triplets (day, night)")
     parser.add_argument("--fake-rgb", metavar="DIR",
-                        help="the folder `rgbt translate` wrote for these frames: the 8-bit round trip reads its files "
-                        "(default: store the fake RGB in a temporary folder)")
+                        help="the folder `rgbt translate` wrote for these frames: score its files (the 8-bit round "
+                        "trip, contrast, structure; default: translate here, store in a temporary folder)")
     parser.add_argument("--format", choices=("auto", "jpg", "png"), default="auto",
                         help="without --fake-rgb, the 8-bit storage measured: as `rgbt translate --format` "
                         "(default: auto, png for the flow)")

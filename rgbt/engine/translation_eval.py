@@ -15,9 +15,9 @@ day frames first, so both periods are sampled):
 * ``psnr_day`` / ``ssim_day``: fake RGB against the paired real RGB on day frames (frames of unknown
   period, FLIR and pairs, count as day; ``None`` when there is none);
 * ``roundtrip_max_abs_8bit`` / ``roundtrip_mean_abs_8bit``: the same content check after the
-  8-bit storage a fake-RGB dataset really uses: the fake RGB as stored (read back from the files
-  ``rgbt translate`` wrote when the frames were opened with ``fake_rgb_root``, else written to a
-  temporary folder in ``image_format`` and read back), encoded, moved back to the thermal frame's
+  8-bit storage a fake-RGB dataset really uses: the fake RGB as stored (the files ``rgbt
+  translate`` wrote when ``stored`` is set, else written to a temporary folder in
+  ``image_format`` and read back), encoded, moved back to the thermal frame's
   own latent statistics and decoded (:func:`~rgbt.translate.metrics.recovery_error`), against the
   thermal input;
 * ``rounds_psnr_db_8bit``: the rounds test with every round's image stored the same way (written
@@ -35,7 +35,8 @@ the round-trip and rounds values, float and 8-bit, as ``None`` (null in the JSON
 translator that takes a style image (:func:`~rgbt.translate.base.takes_style`: all but pix2pixHD) is
 given the frame's own RGB; pix2pixHD is scored on its one mapping whatever ``style`` says.
 
-The fake RGB is what ``rgbt translate`` would write with the same style (not quantised).
+The fake RGB is what ``rgbt translate`` would write with the same style (not quantised), or, with a
+``fake_rgb_root``, the files it wrote.
 """
 
 from __future__ import annotations
@@ -54,10 +55,13 @@ import torch
 from rgbt.atomic import atomic_write_bytes
 from rgbt.data.dataset import image_to_tensor, tensor_to_image
 from rgbt.data.imageio import read_image, write_image
+from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
+from rgbt.engine.inference import FusionDetector, detect_source
 from rgbt.engine.translation import IMAGE_FORMATS, MANIFEST_NAME, default_image_format, read_frame, read_manifest
 from rgbt.engine.translator_builder import LoadedTranslator, load_translator
 from rgbt.evaluation.contrast import FrameContrast, frame_contrast, summarise
+from rgbt.evaluation.missrate import evaluate_periods, frame_setup, with_frame_size
 from rgbt.translate.base import is_invertible, takes_style
 from rgbt.translate.metrics import (
     edge_f1,
@@ -179,8 +183,9 @@ def evaluate_translation(
         image_format: storage of the ``*_8bit`` metrics: ``png``, ``jpg`` or ``auto``
             (:func:`~rgbt.engine.translation.default_image_format`); with ``stored``, the format of
             the stored files.
-        stored: read the fake RGB of the 8-bit round trip from the files ``rgbt translate`` wrote
-            (``source`` opened with ``fake_rgb_root``) instead of storing it here.
+        stored: score the fake RGB ``rgbt translate`` wrote (``source`` opened with
+            ``fake_rgb_root``; every fake-RGB metric then describes those files, whatever style
+            they were made with, and ``style`` / ``alpha`` are not used) instead of translating here.
         recover_method: the latent transfer the stored fake RGB was made with (``None``: ``method``).
 
     Returns:
@@ -238,7 +243,13 @@ def evaluate_translation(
                 rounds_scores.append(min(ROUNDS_PSNR_CAP, float(rounds_psnr(translator, x.contiguous(), others)[0])))
                 rounds_8bit.append(min(ROUNDS_PSNR_CAP,
                                        float(rounds_psnr(translator, x.contiguous(), others, store=store)[0])))
-            if style == "paired" and rgb is not None and takes_style(translator):
+            if stored:
+                # The dataset as written: every fake-RGB metric describes the stored files.
+                fake = _stored_fake(source, frame["index"]).to(device)
+                if fake.shape[-2:] != thermal.shape[-2:]:
+                    raise ValueError(f"frame {frame['frame_id']}: the stored fake RGB is {tuple(fake.shape[-2:])}, "
+                                     f"the thermal frame {tuple(thermal.shape[-2:])}")
+            elif style == "paired" and rgb is not None and takes_style(translator):
                 fake = translator.translate(thermal, style=rgb, alpha=alpha, method=method)
             elif not styled:
                 fake = translator.translate(thermal)
@@ -247,10 +258,7 @@ def evaluate_translation(
                 fake = translator.translate(thermal, period=period, alpha=alpha, method=method)
             fake_uint8 = tensor_to_image(fake[0])
             if invertible:
-                kept = _stored_fake(source, frame["index"]).to(device) if stored else store(fake)
-                if kept.shape != fake.shape:
-                    raise ValueError(f"frame {frame['frame_id']}: the stored fake RGB is {tuple(kept.shape[-2:])}, "
-                                     f"the thermal frame {tuple(fake.shape[-2:])}")
+                kept = fake if stored else store(fake)
                 err_max, err_mean = recovery_error(translator, kept, thermal, recover_method)
                 stored_max = max(stored_max, err_max)
                 stored_means.append(err_mean)
@@ -289,6 +297,49 @@ def evaluate_translation(
         "frames": len(frames),
     }
     return report, triplets["day"] + triplets["night"]
+
+
+def frozen_rgb_missrate(
+    detector: FusionDetector, source: FrameSource, modality: str = "fake_rgb", batch_size: int = 8,
+) -> dict[str, float | None]:
+    """The frozen-RGB-detector probe: KAIST MR^-2 (%) of a detector that takes RGB (trained on real
+    RGB, never on fake RGB) when its ``rgb`` input is ``modality`` of every frame.
+
+    ``modality="fake_rgb"`` (``source`` opened with the ``fake_rgb_root`` that ``rgbt translate``
+    wrote) scores the fake RGB as a drop-in replacement for the camera; ``"rgb"`` the real RGB, the
+    reference. Persons: ``reasonable`` with its heights scaled to the frame
+    (:func:`~rgbt.evaluation.missrate.frame_setup`).
+
+    Returns:
+        ``{'all', 'day', 'night'}`` -> miss rate in percent (``None`` for a period without frames or
+        persons).
+
+    Raises:
+        ValueError: a detector without an ``rgb`` input, an unknown modality, an empty source, or a
+            frame without the image (named).
+    """
+    if "rgb" not in detector.modalities:
+        raise ValueError(f"the frozen-RGB probe needs a detector with an rgb input, got {list(detector.modalities)}")
+    if modality not in ("rgb", "fake_rgb"):
+        raise ValueError(f"modality must be 'rgb' or 'fake_rgb', got {modality!r}")
+    if len(source) == 0:
+        raise ValueError(f"{source.root}: no frame to evaluate on")
+
+    def detect(samples: list[PairSample]) -> list[np.ndarray]:
+        inputs = []
+        for sample in samples:
+            image = sample.image(modality)
+            if image is None:
+                raise ValueError(f"frame {sample.frame_id}: no {modality} image for the frozen-RGB probe")
+            inputs.append(sample.with_images(rgb=image))
+        return detector(inputs)
+
+    size = source[0].size
+    records = with_frame_size([source.annotations(i) for i in range(len(source))], size)
+    detections = detect_source(detect, source, batch_size=batch_size, progress=False)
+    curves = evaluate_periods(records, detections, frame_setup("reasonable", size[0]))
+    return {period: finite_or_none(100.0 * curves[period].mr) if period in curves else None
+            for period in ("all", "day", "night")}
 
 
 def _draw_boxes(ax: Any, boxes: np.ndarray | None, ignore: np.ndarray | None) -> None:
@@ -382,9 +433,10 @@ def evaluate_translator(
         figure: PNG path for the thermal / fake RGB / real RGB grid (two day and two night rows).
         device: where a checkpoint path is loaded.
         style, method, alpha: as in :func:`evaluate_translation`.
-        fake_rgb_root: the folder ``rgbt translate`` wrote for these frames: the 8-bit round trip
-            reads its files (their format, and the latent transfer they were made with unless
-            ``method`` is given, come from its manifest); ``None``: stored in a temporary folder.
+        fake_rgb_root: the folder ``rgbt translate`` wrote for these frames: every fake-RGB metric
+            scores its files (their format, and the latent transfer they were made with unless
+            ``method`` is given, come from its manifest); ``None``: translated here with ``style``
+            and stored in a temporary folder for the 8-bit values.
         image_format: without ``fake_rgb_root``, the storage format of the 8-bit metrics (``auto``:
             :func:`~rgbt.engine.translation.default_image_format`).
 
