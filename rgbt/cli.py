@@ -311,8 +311,9 @@ def _add_translate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, help="style strength in [0, 1] (default: the checkpoint's model.alpha)")
     parser.add_argument("--method", choices=("adain", "wct"),
                         help="latent transfer (default: the checkpoint's model.transfer)")
-    parser.add_argument("--format", choices=("jpg", "png"), default="jpg",
-                        help="image format: jpg (quality 95) or png (lossless) (default: jpg)")
+    parser.add_argument("--format", choices=("auto", "jpg", "png"), default="auto",
+                        help="image format: jpg (quality 95) or png (lossless); auto: png for the flow (whose "
+                        "inverse needs lossless storage), jpg for the other methods (default: auto)")
     parser.add_argument("--batch-size", type=positive_int, default=4, help="frames per forward pass (default: 4)")
     parser.add_argument("--workers", type=non_negative_int, default=2, help="processes decoding frames (default: 2)")
     parser.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1 (default: auto)")
@@ -345,6 +346,12 @@ def _add_translate_eval(parser: argparse.ArgumentParser) -> None:
                         help="style of the fake RGB that is scored (default: bank, as `rgbt translate` writes)")
     parser.add_argument("--json", required=True, metavar="OUT", help="write the metrics here")
     parser.add_argument("--figure", metavar="PNG", help="also draw thermal / fake RGB / real RGB triplets (day, night)")
+    parser.add_argument("--fake-rgb", metavar="DIR",
+                        help="the folder `rgbt translate` wrote for these frames: score its files (the 8-bit round "
+                        "trip, contrast, structure; default: translate here, store in a temporary folder)")
+    parser.add_argument("--format", choices=("auto", "jpg", "png"), default="auto",
+                        help="without --fake-rgb, the 8-bit storage measured: as `rgbt translate --format` "
+                        "(default: auto, png for the flow)")
     parser.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1 (default: auto)")
 
 
@@ -356,7 +363,8 @@ def _run_translate_eval(args: argparse.Namespace) -> int:
 
     report = evaluate_translator(args.checkpoint, args.data, image_set=args.image_set, max_frames=args.max_frames,
                                  figure=args.figure, device=args.device, style=args.style,
-                                 data_format=args.data_format)
+                                 data_format=args.data_format, fake_rgb_root=args.fake_rgb,
+                                 image_format=args.format)
     text = json.dumps(report, indent=1, allow_nan=False)
     atomic_write_text(args.json, text + "\n")
     print(text)

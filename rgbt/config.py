@@ -130,6 +130,8 @@ class TranslatorLossConfig:
     recon_image: float = 10.0  # munit: within-domain image reconstruction (L1)
     recon_content: float = 1.0  # munit: cross-domain content-code reconstruction (L1)
     recon_style: float = 1.0  # munit: cross-domain style-code reconstruction (L1)
+    detector: float = 0.0  # flow: weight of a frozen detector's loss on the fake RGB (needs detector_checkpoint)
+    detector_checkpoint: str = ""  # flow: the frozen detector, a `rgbt train-detector` RUN/best.pt (e.g. RGB only)
 
 
 @dataclass

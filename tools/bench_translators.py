@@ -21,6 +21,15 @@ the KAIST ``reasonable`` setup with heights scaled to the frame size, as the dem
 training from scratch on a few dozen frames is noisy: ``--detector-seeds 0 1 2`` trains every detector
 once per seed and reports ``mean (min-max)``.
 
+With ``--frozen-rgb`` one more probe runs, with no detector trained on fake RGB: an **RGB-only
+detector trained on the real RGB** of the training split (the shared recipe, once per detector
+seed) is run, frozen, on each method's test fake RGB in place of the camera image
+(:func:`rgbt.engine.translation_eval.frozen_rgb_missrate`), the use a night-time RGB detector would
+make of it. ``--methods flow_task`` adds the task-aware flow: the flow's config trained with
+``loss.detector: --task-weight`` against that frozen RGB detector (of ``--seed``).
+``--translator-seeds 0 1 2`` trains (and translates, and probes) every method once per seed;
+translator metrics and miss rates are then ``mean (min-max)`` over them.
+
 Prints two markdown tables (translators; detectors) and, with ``--json``, writes every number.
 ``--figure`` draws one thermal test frame translated by every method (one row, thermal first).
 With ``--work DIR`` every finished stage is recorded in ``DIR/stages/`` and reused by a re-run of
@@ -45,8 +54,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-METHODS = ("flow", "pix2pixhd", "adain", "gatys", "munit")
-METRICS = ("edge_f1", "gradient_ssim", "psnr_day", "ssim_day", "rounds_psnr_db", "roundtrip_max_abs")
+METHODS = ("flow", "pix2pixhd", "adain", "gatys", "munit", "flow_task")
+METRICS = ("edge_f1", "gradient_ssim", "psnr_day", "ssim_day", "rounds_psnr_db", "roundtrip_max_abs",
+           "roundtrip_max_abs_8bit", "person_contrast_fake", "person_contrast_thermal")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "translator"
 #: On top of the quick demo recipe: the network sees the frames at 256x320 (small pedestrians of
 #: 160x128 frames become visible to the stride-4 level) with anchors to match, and a higher rate with
@@ -64,6 +74,10 @@ PROBES: dict[str, tuple[str, list[str]]] = {
     "fake_rgb_thermal": ("fake RGB + thermal", ["fake_rgb", "thermal"]),
     "fake_rgb": ("fake RGB only", ["fake_rgb"]),
 }
+
+
+#: Column / row labels of every probe.
+PROBE_LABELS = {**{name: label for name, (label, _m) in PROBES.items()}, "frozen_rgb": "frozen RGB detector"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train every detector once per seed and report the mean and the range (default: --seed)")
     parser.add_argument("--detector-set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="overrides of the detector recipe (e.g. train.lr=0.01)")
+    parser.add_argument("--frozen-rgb", action="store_true",
+                        help="also probe every method's fake RGB with a frozen RGB-only detector trained on real RGB")
+    parser.add_argument("--task-weight", type=float, default=1.0,
+                        help="loss.detector of the flow_task method (default: 1.0)")
+    parser.add_argument("--translator-seeds", type=int, nargs="+", metavar="N",
+                        help="train every translator once per seed (default: --seed)")
     parser.add_argument("--no-references", action="store_true",
                         help="skip the thermal-only / real-RGB reference detectors")
     parser.add_argument("--train-frames", type=int, default=96, help="synthetic training frames (default: 96)")
@@ -103,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_path(method: str, suffix: str) -> Path:
-    """The shipped config of ``method`` for ``suffix`` (``tiny`` or ``full``)."""
-    if method == "flow":
+    """The shipped config of ``method`` for ``suffix`` (``tiny`` or ``full``); ``flow_task`` uses the flow's."""
+    if method in ("flow", "flow_task"):
         return CONFIG_DIR / ("tiny.yaml" if suffix == "tiny" else "default.yaml")
     return CONFIG_DIR / (f"{method}_tiny.yaml" if suffix == "tiny" else f"{method}.yaml")
 
@@ -124,10 +144,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def translator_overrides(root: Path, args: argparse.Namespace) -> list[str]:
-    """``--set`` overrides applied to every method's config."""
+def translator_overrides(root: Path, args: argparse.Namespace, seed: int | None = None) -> list[str]:
+    """``--set`` overrides applied to every method's config (training seed ``seed``, default ``--seed``)."""
     overrides = [f"data.root={root}", f"data.train_set={args.train_set}", f"data.val_set={args.test_set}",
-                 "train.device=cpu", f"train.seed={args.seed}"]
+                 "train.device=cpu", f"train.seed={args.seed if seed is None else seed}"]
     if args.steps:
         overrides.append(f"train.max_steps={args.steps}")
     if args.crop:
@@ -135,10 +155,13 @@ def translator_overrides(root: Path, args: argparse.Namespace) -> list[str]:
     return overrides
 
 
-def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace, seed: int | None = None,
+                 frozen: str = "") -> dict[str, Any]:
     """Train, score, time and count one method; returns its table row (``out``: its translation folder).
 
-    With detectors enabled the training split is translated into the same folder too.
+    With detectors enabled the training split is translated into the same folder too. ``seed``: the
+    translator's training seed (folders ``<method>_seed<N>`` for seeds other than ``--seed``);
+    ``frozen``: the frozen RGB detector checkpoint (``flow_task`` trains against it).
     """
     from rgbt.config import TranslatorConfig, load_config
     from rgbt.engine.translation import translate_dataset
@@ -146,12 +169,16 @@ def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace) 
     from rgbt.engine.translator_builder import load_translator
     from rgbt.engine.translator_training import train_translator
 
-    config = load_config(TranslatorConfig, config_path(method, args.config_suffix), translator_overrides(root, args))
-    run = work / method / "run"
+    overrides = translator_overrides(root, args, seed)
+    if method == "flow_task":
+        overrides += [f"loss.detector={args.task_weight}", f"loss.detector_checkpoint={frozen}"]
+    config = load_config(TranslatorConfig, config_path(method, args.config_suffix), overrides)
+    folder = method if seed is None or seed == args.seed else f"{method}_seed{seed}"
+    run = work / folder / "run"
     result = train_translator(config, run, resume=True)
     loaded = load_translator(run / "last.pt", "cpu")
     report = evaluate_translator(loaded, root, image_set=args.test_set, max_frames=args.max_frames)
-    out = work / method / "fake"
+    out = work / folder / "fake"
     # A fresh folder: translate_dataset skips frames already written, and the timing covers all of them.
     shutil.rmtree(out, ignore_errors=True)
     speed = translate_dataset(loaded, root, out, image_set=args.test_set, image_format="png", workers=0,
@@ -192,6 +219,34 @@ def bench_detector(root: Path, run: Path, args: argparse.Namespace, modalities: 
     return {p: (None if math.isnan(c.mr) else c.mr * 100.0) for p, c in curves.items()}
 
 
+def frozen_probe(root: Path, args: argparse.Namespace, fake_rgb_root: str, frozen: Path,
+                 seed: int) -> dict[str, float | None]:
+    """MR^-2 (%) of the frozen RGB-only detector (of detector seed ``seed``) on the test fake RGB."""
+    from rgbt.data.source import open_source
+    from rgbt.engine.inference import load_detector
+    from rgbt.engine.translation_eval import frozen_rgb_missrate
+
+    path = frozen if seed == args.seed else frozen.parent.with_name(f"rgb_seed{seed}") / "last.pt"
+    source = open_source(root, args.test_set, fake_rgb_root=fake_rgb_root)
+    return frozen_rgb_missrate(load_detector(path, "cpu"), source, "fake_rgb")
+
+
+def combine_seeds(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One table row from the rows of several translator seeds: metrics averaged (``None`` stays
+    ``None``), miss rates pooled over every seed's runs; ``seeds`` keeps the rows."""
+    if len(rows) == 1:
+        return dict(rows[0])
+    out = dict(rows[0])
+    for key in (*METRICS, "train_s", "frames_per_s"):
+        values = [row.get(key) for row in rows]
+        out[key] = None if any(v is None for v in values) else sum(values) / len(values)
+    if "mr" in rows[0]:
+        out["mr"] = {name: mean_of_runs([run for row in rows for run in row["mr"][name]["runs"]])
+                     for name in rows[0]["mr"]}
+    out["seeds"] = list(rows)
+    return out
+
+
 def mean_of_runs(runs: Sequence[dict[str, float | None]]) -> dict[str, Any]:
     """Per period, the mean MR of several seeds (``None`` when a run has none); ``runs`` keeps them all."""
     out: dict[str, Any] = {}
@@ -216,12 +271,12 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The translator table (one row per method; the MR columns when the detectors ran)."""
     columns = ["method", "steps", "train_s", *METRICS, "frames_per_s", "params"]
     header = ["method", "steps", "train s", *METRICS, "frames/s", "params (trainable / total)"]
-    if any("mr" in row for row in rows):
-        header += ["MR fake RGB + thermal", "MR fake RGB only"]
+    probes = [name for name in (*PROBES, "frozen_rgb") if any(name in row.get("mr", {}) for row in rows)]
+    header += [f"MR {PROBE_LABELS[name]}" for name in probes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [_fmt(row.get(c)) for c in columns]
-        cells += [_fmt_mr(row["mr"][name], "all") for name in PROBES if "mr" in row]
+        cells += [_fmt_mr(row["mr"][name], "all") if name in row.get("mr", {}) else "n/a" for name in probes]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -230,7 +285,7 @@ def detector_table(references: dict[str, dict[str, float | None]], rows: Sequenc
     """MR^-2 (%) all / day / night of every detector: the references first, then two per method."""
     lines = ["| detector input | MR all | day | night |", "|---|---|---|---|"]
     entries = [(REFERENCES[name][0], values) for name, values in references.items()]
-    entries += [(f"{row['method']}: {PROBES[name][0]}", values) for row in rows for name, values in
+    entries += [(f"{row['method']}: {PROBE_LABELS[name]}", values) for row in rows for name, values in
                 row.get("mr", {}).items()]
     for label, values in entries:
         lines.append(f"| {label} | " + " | ".join(_fmt_mr(values, p) for p in ("all", "day", "night")) + " |")
@@ -301,13 +356,30 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 root, run.with_name(run.name + suffix), args, modalities, fake_rgb_root, seed)))
         return mean_of_runs(runs)
 
+    translator_seeds = args.translator_seeds or [args.seed]
+    frozen = work / "references" / "rgb" / "last.pt"
+    if args.frozen_rgb or "flow_task" in args.methods:
+        # The RGB-only reference detector (trained on real RGB, never on fake RGB) is the frozen one.
+        detector_stage("reference_rgb", work / "references" / "rgb", ["rgb"])
+
     rows = []
     for method in args.methods:
-        row = stages.run(method, lambda method=method: bench_method(method, root, work, args))
-        if args.detector_steps:
-            row["mr"] = {name: detector_stage(f"{method}_{name}", work / method / f"detector_{name}", modalities,
-                                              row["out"]) for name, (_label, modalities) in PROBES.items()}
-        rows.append(row)
+        per_seed = []
+        for t_seed in translator_seeds:
+            tag = "" if t_seed == args.seed else f"_seed{t_seed}"
+            row = stages.run(method + tag, lambda method=method, t_seed=t_seed: bench_method(
+                method, root, work, args, t_seed, str(frozen)))
+            if args.detector_steps:
+                folder = work / Path(row["out"]).parent.name
+                row["mr"] = {name: detector_stage(f"{method}{tag}_{name}", folder / f"detector_{name}", modalities,
+                                                  row["out"]) for name, (_label, modalities) in PROBES.items()}
+            if args.frozen_rgb:
+                row.setdefault("mr", {})["frozen_rgb"] = mean_of_runs([stages.run(
+                    f"{method}{tag}_frozen_rgb{'' if d_seed == args.seed else f'_seed{d_seed}'}",
+                    lambda row=row, d_seed=d_seed: frozen_probe(root, args, row["out"], frozen, d_seed))
+                    for d_seed in seeds])
+            per_seed.append(row)
+        rows.append(combine_seeds(per_seed))
     references = {}
     if args.detector_steps and not args.no_references:
         references = {name: detector_stage(f"reference_{name}", work / "references" / name, modalities)
@@ -321,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--steps must be >= 1, got {args.steps}")
     if args.detector_steps < 0:
         raise SystemExit(f"--detector-steps must be >= 0, got {args.detector_steps}")
+    if (args.frozen_rgb or "flow_task" in args.methods) and not args.detector_steps:
+        raise SystemExit("--frozen-rgb and the flow_task method need the RGB-only detector: --detector-steps >= 1")
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench_translators_") as tmp:
         work = Path(args.work) if args.work else Path(tmp)

@@ -56,7 +56,7 @@ from rgbt.data.source import FrameSource, open_source
 from rgbt.engine import distributed
 from rgbt.engine.loader import ReportingDataLoader
 from rgbt.engine.translator_builder import LoadedTranslator, load_translator
-from rgbt.translate.base import takes_style
+from rgbt.translate.base import Translator, is_invertible, takes_style
 from rgbt.translate.transfer import bank_period, latent_mean_cov, latent_stats
 from rgbt.translate.translator import METHODS, FlowTranslator
 
@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.json"
 #: Bumped when the manifest layout changes.
 MANIFEST_VERSION = 1
-#: Output image formats.
+#: Output image formats (``auto``: :func:`default_image_format`).
 IMAGE_FORMATS = ("jpg", "png")
 #: Named styles; anything else passed as ``style`` is a style image path.
 NAMED_STYLES = ("bank", "paired")
@@ -185,6 +185,18 @@ def _to_tensor(images: Sequence[np.ndarray], device: torch.device) -> torch.Tens
     return torch.from_numpy(np.ascontiguousarray(array)).to(device).float().div_(255.0)
 
 
+def default_image_format(translator: Translator) -> str:
+    """The storage format ``image_format="auto"`` picks: ``png`` for a translator with an exact inverse
+    (the flow), ``jpg`` for the others.
+
+    A flow's fake RGB holds the whole thermal frame only as long as it is not degraded: JPEG's
+    quantisation noise, amplified by the inverse, loses it where lossless PNG keeps it to the
+    8-bit rounding (``rgbt translate-eval``'s ``*_8bit`` metrics measure both). The other methods
+    have nothing to keep, and JPEG files are smaller and faster to write.
+    """
+    return "png" if is_invertible(translator) else "jpg"
+
+
 def _write_and_hash(path: Path, image: np.ndarray, image_format: str) -> str:
     write_image(path, image, jpeg_quality=95)
     for stale in (path.with_suffix(f".{ext}") for ext in IMAGE_FORMATS if ext != image_format):
@@ -238,7 +250,7 @@ def translate_dataset(
     style: str | Sequence[str] = "bank",
     alpha: float | None = None,
     method: str | None = None,
-    image_format: str = "jpg",
+    image_format: str = "auto",
     batch_size: int = 4,
     workers: int = 2,
     device: str | torch.device = "auto",
@@ -259,7 +271,8 @@ def translate_dataset(
             interpolation, weighted by ``style_weights``).
         alpha: style strength in [0, 1]; ``None``: the checkpoint's ``model.alpha``.
         method: ``adain`` or ``wct``; ``None``: the checkpoint's ``model.transfer``.
-        image_format: ``jpg`` (quality 95) or ``png`` (lossless).
+        image_format: ``jpg`` (quality 95), ``png`` (lossless) or ``auto``
+            (:func:`default_image_format`: ``png`` for the flow, ``jpg`` for the others).
         batch_size: frames per forward pass (frames of one size are batched together).
         workers: DataLoader processes decoding the next frames (0: in this process).
         device: where a checkpoint path is loaded (``auto``: CUDA when available; under
@@ -282,13 +295,14 @@ def translate_dataset(
         ValueError: bad settings, or ``out`` holds a translation made with other settings.
         FileNotFoundError: missing root, image set, style image or thermal image.
     """
-    if image_format not in IMAGE_FORMATS:
-        raise ValueError(f"format must be one of {IMAGE_FORMATS}, got {image_format!r}")
+    if image_format not in (*IMAGE_FORMATS, "auto"):
+        raise ValueError(f"format must be one of {IMAGE_FORMATS} or 'auto', got {image_format!r}")
     if batch_size < 1 or flush_every < 1 or workers < 0:
         raise ValueError(f"need batch_size >= 1, flush_every >= 1, workers >= 0; got {batch_size}, {flush_every}, "
                          f"{workers}")
     loaded = translator if isinstance(translator, LoadedTranslator) else load_translator(translator, device)
     model, device = loaded.translator, loaded.device
+    image_format = default_image_format(model) if image_format == "auto" else image_format
     alpha = loaded.config.model.alpha if alpha is None else float(alpha)
     method = method or loaded.config.model.transfer
     if method not in METHODS:

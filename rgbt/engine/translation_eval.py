@@ -14,14 +14,29 @@ day frames first, so both periods are sampled):
   (Sobel-magnitude SSIM; Canny edge F1 with a 2 px tolerance), mean over frames;
 * ``psnr_day`` / ``ssim_day``: fake RGB against the paired real RGB on day frames (frames of unknown
   period, FLIR and pairs, count as day; ``None`` when there is none);
+* ``roundtrip_max_abs_8bit`` / ``roundtrip_mean_abs_8bit``: the same content check after the
+  8-bit storage a fake-RGB dataset really uses: the fake RGB as stored (the files ``rgbt
+  translate`` wrote when ``stored`` is set, else written to a temporary folder in
+  ``image_format`` and read back), encoded, moved back to the thermal frame's
+  own latent statistics and decoded (:func:`~rgbt.translate.metrics.recovery_error`), against the
+  thermal input;
+* ``rounds_psnr_db_8bit``: the rounds test with every round's image stored the same way (written
+  as an 8-bit ``image_format`` file and read back) before it is encoded again;
+* ``person_contrast_thermal`` / ``person_contrast_fake``: median over the persons of the evaluated
+  frames of the per-person contrast d' (box core against a surrounding ring,
+  :mod:`rgbt.evaluation.contrast`) in the thermal frame and in the fake RGB (as grey levels):
+  whether the fake RGB keeps pedestrians as salient as thermal shows them (``None`` without a
+  person);
+* ``image_format``: the storage format of the ``*_8bit`` values (``png``, ``jpg``);
 * ``frames``: frames evaluated.
 
 Translators without an inverse (:func:`~rgbt.translate.base.is_invertible`: all but the flow) report
-the round-trip and rounds values as ``None`` (null in the JSON). With ``style="paired"`` every
+the round-trip and rounds values, float and 8-bit, as ``None`` (null in the JSON). With ``style="paired"`` every
 translator that takes a style image (:func:`~rgbt.translate.base.takes_style`: all but pix2pixHD) is
 given the frame's own RGB; pix2pixHD is scored on its one mapping whatever ``style`` says.
 
-The fake RGB is what ``rgbt translate`` would write with the same style (not quantised).
+The fake RGB is what ``rgbt translate`` would write with the same style (not quantised), or, with a
+``fake_rgb_root``, the files it wrote.
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,15 +54,21 @@ import torch
 
 from rgbt.atomic import atomic_write_bytes
 from rgbt.data.dataset import image_to_tensor, tensor_to_image
+from rgbt.data.imageio import read_image, write_image
+from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
-from rgbt.engine.translation import read_frame
+from rgbt.engine.inference import FusionDetector, detect_source
+from rgbt.engine.translation import IMAGE_FORMATS, MANIFEST_NAME, default_image_format, read_frame, read_manifest
 from rgbt.engine.translator_builder import LoadedTranslator, load_translator
+from rgbt.evaluation.contrast import FrameContrast, frame_contrast, summarise
+from rgbt.evaluation.missrate import evaluate_periods, frame_setup, with_frame_size
 from rgbt.translate.base import is_invertible, takes_style
 from rgbt.translate.metrics import (
     edge_f1,
     finite_or_none,
     gradient_ssim,
     psnr,
+    recovery_error,
     rounds_psnr,
     roundtrip_error,
     ssim,
@@ -60,8 +82,9 @@ log = logging.getLogger(__name__)
 ROUNDS_PSNR_CAP = 200.0
 
 #: Keys of the JSON report, in order.
-REPORT_KEYS = ("roundtrip_max_abs", "roundtrip_mean_abs", "rounds_psnr_db", "edge_f1", "gradient_ssim",
-               "psnr_day", "ssim_day", "frames")
+REPORT_KEYS = ("roundtrip_max_abs", "roundtrip_mean_abs", "rounds_psnr_db", "roundtrip_max_abs_8bit",
+               "roundtrip_mean_abs_8bit", "rounds_psnr_db_8bit", "person_contrast_thermal", "person_contrast_fake",
+               "edge_f1", "gradient_ssim", "psnr_day", "ssim_day", "image_format", "frames")
 
 
 @dataclass
@@ -84,6 +107,47 @@ class Triplet:
     ignore: np.ndarray | None = None
 
 
+class FileStore:
+    """8-bit storage as a fake-RGB dataset does it: ``(B, C, H, W)`` floats in [0, 1] written as image
+    files (:func:`~rgbt.data.imageio.write_image`: rounded to uint8, JPEG quality 95 or PNG) into
+    ``folder`` and read back (:func:`~rgbt.data.imageio.read_image`) as float tensors on the same device.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], image_format: str) -> None:
+        if image_format not in IMAGE_FORMATS:
+            raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, got {image_format!r}")
+        self.folder = Path(folder)
+        self.image_format = image_format
+        self.written = 0
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        back = []
+        for image in tensor_to_image(images.float().clamp(0.0, 1.0)):
+            path = self.folder / f"stored{self.written % 2}.{self.image_format}"
+            self.written += 1
+            write_image(path, image, jpeg_quality=95)
+            back.append(image_to_tensor(read_image(path, "rgb")))
+        return torch.stack(back).to(images.device)
+
+
+def _stored_fake(source: FrameSource, index: int) -> torch.Tensor:
+    """``(1, 3, H, W)`` float of the fake RGB ``rgbt translate`` wrote for frame ``index``.
+
+    Raises:
+        FileNotFoundError: the source has no fake-RGB folder or the frame's file is missing.
+    """
+    path = source.image_paths(index)["fake_rgb"]
+    if path is None or not Path(path).is_file():
+        raise FileNotFoundError(f"frame {source.frame_ids[index]}: no stored fake RGB ({path}); translate the frames "
+                                "with `rgbt translate` first or evaluate without --fake-rgb")
+    return image_to_tensor(read_image(path, "rgb"))[None]
+
+
+def _median_d(frames: list[FrameContrast], modality: str) -> float | None:
+    summary = summarise(frames).get("all", {}).get(modality)
+    return finite_or_none(summary.median_d) if summary is not None else None
+
+
 def _spread(n: int, k: int) -> list[int]:
     if k >= n:
         return list(range(n))
@@ -100,6 +164,9 @@ def evaluate_translation(
     rounds: int = 20,
     rounds_frames: int = 4,
     figure_rows: int = 2,
+    image_format: str = "auto",
+    stored: bool = False,
+    recover_method: str | None = None,
 ) -> tuple[dict[str, Any], list[Triplet]]:
     """Score ``loaded`` on ``source`` (see the module docstring).
 
@@ -113,13 +180,21 @@ def evaluate_translation(
         rounds_frames: frames (spread over the evaluated ones) the rounds test runs on; it costs
             ``rounds + 2`` passes per frame.
         figure_rows: day and night frames kept for the triplet figure (each).
+        image_format: storage of the ``*_8bit`` metrics: ``png``, ``jpg`` or ``auto``
+            (:func:`~rgbt.engine.translation.default_image_format`); with ``stored``, the format of
+            the stored files.
+        stored: score the fake RGB ``rgbt translate`` wrote (``source`` opened with
+            ``fake_rgb_root``; every fake-RGB metric then describes those files, whatever style
+            they were made with, and ``style`` / ``alpha`` are not used) instead of translating here.
+        recover_method: the latent transfer the stored fake RGB was made with (``None``: ``method``).
 
     Returns:
         ``(report, triplets)``: the JSON report (keys :data:`REPORT_KEYS`; ``None`` for a value
         with no frame to compute it on) and up to ``figure_rows`` day + night triplets.
 
     Raises:
-        ValueError: an empty source, an unknown style, or ``max_frames < 1``.
+        ValueError: an empty source, an unknown style or image format, or ``max_frames < 1``.
+        FileNotFoundError: with ``stored``, a frame without its fake-RGB file.
     """
     if style not in ("bank", "paired"):
         raise ValueError(f"style must be 'bank' or 'paired', got {style!r}")
@@ -128,19 +203,27 @@ def evaluate_translation(
     if len(source) == 0:
         raise ValueError(f"no frames to evaluate in {source.root}")
     translator, device = loaded.translator, loaded.device
+    if image_format not in (*IMAGE_FORMATS, "auto"):
+        raise ValueError(f"image_format must be one of {IMAGE_FORMATS} or 'auto', got {image_format!r}")
+    image_format = default_image_format(translator) if image_format == "auto" else image_format
     method = method or loaded.config.model.transfer
+    recover_method = recover_method or method
     alpha = loaded.config.model.alpha if alpha is None else alpha
     indices = _spread(len(source), max_frames)
     frames = [read_frame(source, i) for i in indices]
     invertible = is_invertible(translator)
     styled = isinstance(translator, FlowTranslator)
-    with torch.inference_mode():
+    with tempfile.TemporaryDirectory(prefix="rgbt-8bit-") as folder, torch.inference_mode():
+        store = FileStore(folder, image_format)
         rgb_stats = []
         for frame in frames:
             if invertible and frame["rgb"] is not None:
                 z = translator.flow.encode(image_to_tensor(frame["rgb"])[None].to(device))[0]
                 rgb_stats.append(latent_stats(z))
         rt_max, rt_sum, rt_count = 0.0, 0.0, 0
+        stored_max, stored_means = 0.0, []
+        contrast: list[FrameContrast] = []
+        rounds_8bit: list[float] = []
         rounds_scores, grad_scores, edge_scores, psnr_day, ssim_day = [], [], [], [], []
         triplets: dict[str, list[Triplet]] = {"day": [], "night": []}
         rounds_at = set(_spread(len(frames), rounds_frames))
@@ -158,7 +241,15 @@ def evaluate_translation(
                 others = [rgb_stats[(k + 1 + j) % len(rgb_stats)] for j in range(rounds)]
                 # Capped: a bit-exact round trip has an infinite PSNR, which strict JSON cannot hold.
                 rounds_scores.append(min(ROUNDS_PSNR_CAP, float(rounds_psnr(translator, x.contiguous(), others)[0])))
-            if style == "paired" and rgb is not None and takes_style(translator):
+                rounds_8bit.append(min(ROUNDS_PSNR_CAP,
+                                       float(rounds_psnr(translator, x.contiguous(), others, store=store)[0])))
+            if stored:
+                # The dataset as written: every fake-RGB metric describes the stored files.
+                fake = _stored_fake(source, frame["index"]).to(device)
+                if fake.shape[-2:] != thermal.shape[-2:]:
+                    raise ValueError(f"frame {frame['frame_id']}: the stored fake RGB is {tuple(fake.shape[-2:])}, "
+                                     f"the thermal frame {tuple(thermal.shape[-2:])}")
+            elif style == "paired" and rgb is not None and takes_style(translator):
                 fake = translator.translate(thermal, style=rgb, alpha=alpha, method=method)
             elif not styled:
                 fake = translator.translate(thermal)
@@ -166,6 +257,14 @@ def evaluate_translation(
                 period = bank_period(translator.bank, frame["period"])
                 fake = translator.translate(thermal, period=period, alpha=alpha, method=method)
             fake_uint8 = tensor_to_image(fake[0])
+            if invertible:
+                kept = fake if stored else store(fake)
+                err_max, err_mean = recovery_error(translator, kept, thermal, recover_method)
+                stored_max = max(stored_max, err_max)
+                stored_means.append(err_mean)
+            record = source.annotations(frame["index"])
+            contrast.append(frame_contrast(record.with_images(thermal=frame["thermal"], rgb=fake_uint8,
+                                                              fake_rgb=None)))
             grad_scores.append(gradient_ssim(frame["thermal"], fake[0].float().cpu().permute(1, 2, 0).numpy()))
             edge_scores.append(edge_f1(frame["thermal"], fake_uint8))
             is_day = frame["period"] != "night"
@@ -174,7 +273,6 @@ def evaluate_translation(
                 ssim_day.append(float(ssim(fake, rgb)[0]))
             group = triplets["day" if is_day else "night"]
             if len(group) < figure_rows:
-                record = source.annotations(frame["index"])
                 ignore = np.array([label != "person" for label in record.labels], dtype=bool) | record.ignore
                 group.append(Triplet(frame["frame_id"], frame["period"], frame["thermal"], fake_uint8, frame["rgb"],
                                      record.boxes, record.boxes_rgb, ignore))
@@ -186,13 +284,62 @@ def evaluate_translation(
         "roundtrip_max_abs": rt_max if rt_count else None,
         "roundtrip_mean_abs": rt_sum / rt_count if rt_count else None,
         "rounds_psnr_db": mean(rounds_scores),
+        "roundtrip_max_abs_8bit": stored_max if stored_means else None,
+        "roundtrip_mean_abs_8bit": mean(stored_means),
+        "rounds_psnr_db_8bit": mean(rounds_8bit),
+        "person_contrast_thermal": _median_d(contrast, "thermal"),
+        "person_contrast_fake": _median_d(contrast, "rgb"),
         "edge_f1": mean(edge_scores),
         "gradient_ssim": mean(grad_scores),
         "psnr_day": mean(psnr_day),
         "ssim_day": mean(ssim_day),
+        "image_format": image_format,
         "frames": len(frames),
     }
     return report, triplets["day"] + triplets["night"]
+
+
+def frozen_rgb_missrate(
+    detector: FusionDetector, source: FrameSource, modality: str = "fake_rgb", batch_size: int = 8,
+) -> dict[str, float | None]:
+    """The frozen-RGB-detector probe: KAIST MR^-2 (%) of a detector that takes RGB (trained on real
+    RGB, never on fake RGB) when its ``rgb`` input is ``modality`` of every frame.
+
+    ``modality="fake_rgb"`` (``source`` opened with the ``fake_rgb_root`` that ``rgbt translate``
+    wrote) scores the fake RGB as a drop-in replacement for the camera; ``"rgb"`` the real RGB, the
+    reference. Persons: ``reasonable`` with its heights scaled to the frame
+    (:func:`~rgbt.evaluation.missrate.frame_setup`).
+
+    Returns:
+        ``{'all', 'day', 'night'}`` -> miss rate in percent (``None`` for a period without frames or
+        persons).
+
+    Raises:
+        ValueError: a detector without an ``rgb`` input, an unknown modality, an empty source, or a
+            frame without the image (named).
+    """
+    if "rgb" not in detector.modalities:
+        raise ValueError(f"the frozen-RGB probe needs a detector with an rgb input, got {list(detector.modalities)}")
+    if modality not in ("rgb", "fake_rgb"):
+        raise ValueError(f"modality must be 'rgb' or 'fake_rgb', got {modality!r}")
+    if len(source) == 0:
+        raise ValueError(f"{source.root}: no frame to evaluate on")
+
+    def detect(samples: list[PairSample]) -> list[np.ndarray]:
+        inputs = []
+        for sample in samples:
+            image = sample.image(modality)
+            if image is None:
+                raise ValueError(f"frame {sample.frame_id}: no {modality} image for the frozen-RGB probe")
+            inputs.append(sample.with_images(rgb=image))
+        return detector(inputs)
+
+    size = source[0].size
+    records = with_frame_size([source.annotations(i) for i in range(len(source))], size)
+    detections = detect_source(detect, source, batch_size=batch_size, progress=False)
+    curves = evaluate_periods(records, detections, frame_setup("reasonable", size[0]))
+    return {period: finite_or_none(100.0 * curves[period].mr) if period in curves else None
+            for period in ("all", "day", "night")}
 
 
 def _draw_boxes(ax: Any, boxes: np.ndarray | None, ignore: np.ndarray | None) -> None:
@@ -274,6 +421,8 @@ def evaluate_translator(
     method: str | None = None,
     alpha: float | None = None,
     data_format: str = "auto",
+    fake_rgb_root: str | os.PathLike[str] | None = None,
+    image_format: str = "auto",
 ) -> dict[str, Any]:
     """``rgbt translate-eval``: open ``root``, score the translator, optionally draw the triplet figure.
 
@@ -284,6 +433,12 @@ def evaluate_translator(
         figure: PNG path for the thermal / fake RGB / real RGB grid (two day and two night rows).
         device: where a checkpoint path is loaded.
         style, method, alpha: as in :func:`evaluate_translation`.
+        fake_rgb_root: the folder ``rgbt translate`` wrote for these frames: every fake-RGB metric
+            scores its files (their format, and the latent transfer they were made with unless
+            ``method`` is given, come from its manifest); ``None``: translated here with ``style``
+            and stored in a temporary folder for the 8-bit values.
+        image_format: without ``fake_rgb_root``, the storage format of the 8-bit metrics (``auto``:
+            :func:`~rgbt.engine.translation.default_image_format`).
 
     Returns:
         the report (keys :data:`REPORT_KEYS`), JSON-ready.
@@ -294,9 +449,20 @@ def evaluate_translator(
     if max_frames < 0:
         raise ValueError(f"max_frames must be >= 0 (0: every frame), got {max_frames}")
     loaded = translator if isinstance(translator, LoadedTranslator) else load_translator(translator, device)
-    source = open_source(root, image_set, data_format)
+    source = open_source(root, image_set, data_format, fake_rgb_root=fake_rgb_root)
     frames = max_frames or len(source)
-    report, triplets = evaluate_translation(loaded, source, frames, style=style, method=method, alpha=alpha)
+    recover_method = method
+    if fake_rgb_root is not None:
+        manifest = read_manifest(Path(fake_rgb_root) / MANIFEST_NAME)
+        settings = manifest.get("settings", {}) if manifest else {}
+        if settings.get("format") not in IMAGE_FORMATS:
+            raise ValueError(f"{Path(fake_rgb_root) / MANIFEST_NAME}: no fake-RGB manifest with a 'settings.format' "
+                             f"(got {settings.get('format')!r}); is {fake_rgb_root} a `rgbt translate` output?")
+        image_format = settings["format"]
+        recover_method = method or settings.get("method")
+    report, triplets = evaluate_translation(loaded, source, frames, style=style, method=method, alpha=alpha,
+                                            image_format=image_format, stored=fake_rgb_root is not None,
+                                            recover_method=recover_method)
     if figure is not None:
         name = loaded.config.model.model
         plot_triplets(triplets, figure, label="flow translator" if name == "flow" else name)

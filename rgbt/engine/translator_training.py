@@ -20,6 +20,13 @@ atomic ``last.pt`` / ``best.pt`` and exact resume):
   likelihood from the log-determinant; optionally ArtFlow's VGG-19 content / style losses
   (``loss.content``, ``loss.style``) from a local ``loss.vgg_weights`` file. Each component is
   logged under its name in ``log.csv``;
+* task-aware term (flow only): with ``loss.detector: W > 0`` the detector of the ``rgbt
+  train-detector`` checkpoint ``loss.detector_checkpoint`` (e.g. an RGB-only one) runs, frozen
+  (:class:`~rgbt.translate.task_loss.DetectorLoss`: no weight or BatchNorm statistic ever changes),
+  on the fake RGB of every training step; its detection loss against the crop's ground-truth boxes
+  (thermal-frame boxes moved by the crop; the detector's classes, and on KAIST-layout data its
+  ``ignore`` rules, decide positives and ignore regions) is added with weight W and logged as
+  ``detector``. ``W = 0`` (default) trains exactly as without it;
 * ActNorm layers are initialised once, before the first step, on a mixed thermal + RGB batch;
   the flag is a buffer in the checkpoint, so a resumed run (or ``model.weights``) never redoes it;
 * the style bank's day / night latent statistics are updated from every training batch's RGB
@@ -52,14 +59,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from rgbt.config import TranslatorConfig
-from rgbt.data.dataset import PairDataset, collate_pairs, image_to_tensor
+from rgbt.config import TranslatorConfig, TranslatorLossConfig
+from rgbt.data.dataset import PairDataset, collate_pairs, image_to_tensor, kaist_train_ignore
 from rgbt.data.formats import detect_format
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
 from rgbt.data.transforms import random_crop_pair
 from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, save_checkpoint
+from rgbt.engine.detector_builder import load_detector_checkpoint
+from rgbt.engine.detector_training import detection_targets
 from rgbt.engine.run import finish_run, prepare_run_dir, resolve_device, seed_everything
 from rgbt.engine.trainer import EvalFn, Trainer
 from rgbt.engine.translation import read_frame
@@ -67,6 +76,7 @@ from rgbt.engine.translator_builder import build_translator_from_config, build_t
 from rgbt.translate.base import ExtraLoss
 from rgbt.translate.flow import ActNorm
 from rgbt.translate.metrics import psnr, ssim
+from rgbt.translate.task_loss import DetectorLoss
 from rgbt.translate.transfer import StyleBank, bank_period
 from rgbt.translate.translator import FlowTranslator
 
@@ -118,6 +128,7 @@ def _pair_batch(
 def translator_loss(
     model: nn.Module, batch: tuple[dict[str, Any], list[dict[str, Any]]], device: torch.device,
     extra_loss: ExtraLoss | None = None, adversary: nn.Module | None = None,
+    detector: DetectorLoss | None = None,
 ) -> dict[str, torch.Tensor]:
     """The Trainer's ``compute_loss``: ``{'loss': total, **the translator's named components}``, from the
     training step of :class:`~rgbt.translate.base.Translator` (``forward``).
@@ -133,8 +144,11 @@ def translator_loss(
         extra_loss: optional VGG content / style objective.
         adversary: the discriminator of a GAN translator (called unwrapped: the generator step
             needs no gradient synchronisation of it).
+        detector: the frozen detector's term (flow only), scored against the batch's boxes.
     """
     thermal, rgb = _pair_batch(batch, device)
+    if detector is not None:
+        extra_loss = detector.extra_loss(thermal, detection_targets(batch[1], device), extra_loss)
     translator = _unwrap(model)
     periods: list[str] = [str(t["period"]) for t in batch[1]]
     if isinstance(translator, FlowTranslator):
@@ -280,6 +294,28 @@ def build_validation(source: FrameSource, frames: int, device: torch.device) -> 
     return evaluate, len(pairs)
 
 
+def load_detector_loss(loss_cfg: TranslatorLossConfig, device: torch.device) -> tuple[DetectorLoss, Any]:
+    """The frozen detector of ``loss.detector_checkpoint`` as a :class:`DetectorLoss` of weight
+    ``loss.detector``, on ``device``, with the detector's config (classes, ignore rules).
+
+    Raises:
+        ValueError: no checkpoint named, or not a detector checkpoint.
+        FileNotFoundError: the checkpoint does not exist.
+    """
+    path = loss_cfg.detector_checkpoint
+    if not path:
+        raise ValueError(f"loss.detector is {loss_cfg.detector} but loss.detector_checkpoint is empty: name the frozen "
+                         "detector (a `rgbt train-detector` RUN/best.pt)")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"loss.detector_checkpoint: no such file: {path}")
+    try:
+        detector, det_config, _state = load_detector_checkpoint(path)
+        term = DetectorLoss(detector.to(device), det_config.data.modalities, loss_cfg.detector)
+    except ValueError as err:
+        raise ValueError(f"loss.detector_checkpoint {path}: {err}") from None
+    return term, det_config
+
+
 def _check_crop(crop: Sequence[int], use_ms_ssim: bool) -> tuple[int, int]:
     if len(crop) != 2 or any(not isinstance(v, int) or v < 1 for v in crop):
         raise ValueError(f"crop must be [height, width] with positive ints, got {list(crop)}")
@@ -333,8 +369,27 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
     device = resolve_device(config.train.device)
     kind = detect_format(data.root) if data.format == "auto" else data.format
 
+    detector: DetectorLoss | None = None
+    if config.loss.detector < 0:
+        raise ValueError(f"loss.detector must be >= 0, got {config.loss.detector}")
+    if config.loss.detector > 0:
+        if config.model.model != "flow":
+            raise ValueError(f"loss.detector trains the flow translator against a frozen detector; model.model is "
+                             f"{config.model.model!r}")
+        detector, det_config = load_detector_loss(config.loss, device)
+    elif config.loss.detector_checkpoint:
+        log.warning("loss.detector_checkpoint is set but loss.detector is 0: the detector term is off")
+
     source = open_source(data.root, data.train_set, kind, None, None, data.period)
-    dataset = PairDataset(source, ("thermal", "rgb"), RandomCrop(crop_h, crop_w, seed=config.train.seed))
+    crop = RandomCrop(crop_h, crop_w, seed=config.train.seed)
+    if detector is None:
+        dataset = PairDataset(source, ("thermal", "rgb"), crop)
+    else:
+        # The detector's positives and ignore regions, as in its own training.
+        ignore = det_config.ignore
+        ignore_fn = (partial(kaist_train_ignore, min_height=ignore.min_height, max_occlusion=ignore.max_occlusion,
+                             classes=tuple(det_config.data.classes)) if kind == "kaist" else None)
+        dataset = PairDataset(source, ("thermal", "rgb"), crop, classes=det_config.data.classes, ignore_fn=ignore_fn)
     if len(dataset) == 0:
         raise ValueError(f"no training frames in {data.root} (train_set={data.train_set!r}, period={data.period!r})")
     translator, adversary = build_translator_pair(config.model, config.loss, seed=config.train.seed)
@@ -372,7 +427,8 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
              len(dataset), data.period, data.root, kind, crop_w, crop_h,
              f"{config.train.max_steps} steps" if config.train.max_steps > 0 else f"{config.train.epochs} epochs")
     trainer = Trainer(
-        translator, dataset, collate_pairs, partial(translator_loss, extra_loss=extra_loss, adversary=adversary),
+        translator, dataset, collate_pairs,
+        partial(translator_loss, extra_loss=extra_loss, adversary=adversary, detector=detector),
         config.train, run_dir, config, device, evaluate=evaluate, metric=metric, lower_is_better=False,
         workers=data.workers, adversary=adversary, adversary_loss=adversary_loss if adversary is not None else None,
     )

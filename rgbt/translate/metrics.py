@@ -2,9 +2,13 @@
 
 * :func:`roundtrip_error`: ``|F^-1(F(x)) - x|`` on real frames: the flow's invertibility in practice;
 * :func:`rounds_psnr`: ArtFlow's "rounds" test: stylise a content latent with 20 different styles
-  in succession (decoding and re-encoding each time, float32, no clamping or quantising in between),
-  then go back to the content's own statistics; PSNR against the original input. An exact flow
-  with AdaIN gives the content back up to round-off; an encoder-decoder loses it round by round;
+  in succession (decoding and re-encoding each time, float32, no clamping or quantising in between,
+  unless a ``store`` step such as 8-bit file storage is given), then go back to the content's own
+  statistics; PSNR against the original input. An exact flow with AdaIN gives the content back up
+  to round-off; an encoder-decoder loses it round by round;
+* :func:`recovery_error`: the thermal input recovered from a fake RGB (encode, latent statistics
+  back to the thermal's own, decode): with the fake RGB as stored on disk (8 bits), what a
+  fake-RGB dataset really keeps of the thermal frame;
 * :func:`gradient_ssim` and :func:`edge_f1`: structure preservation between the thermal frame and
   its fake RGB (gradient-magnitude SSIM; Canny edge F1 with a pixel tolerance);
 * :func:`psnr` and :func:`ssim`: fidelity to the paired real RGB (meaningful by day only).
@@ -16,7 +20,7 @@ Images: tensors are (B, C, H, W) floats in [0, 1]; numpy images are (H, W) or (H
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -24,7 +28,7 @@ import torch
 from torch import Tensor
 
 from rgbt.translate.losses import check_image_pair, ssim_loss
-from rgbt.translate.transfer import adain, latent_stats
+from rgbt.translate.transfer import adain, latent_mean_cov, latent_stats
 from rgbt.translate.translator import FlowTranslator
 
 __all__ = [
@@ -32,6 +36,8 @@ __all__ = [
     "ssim",
     "roundtrip_error",
     "rounds_psnr",
+    "recover_thermal",
+    "recovery_error",
     "sobel_magnitude",
     "gradient_ssim",
     "canny_edges",
@@ -66,7 +72,8 @@ def roundtrip_error(translator: FlowTranslator, images: Tensor) -> tuple[float, 
 
 @torch.no_grad()
 def rounds_psnr(
-    translator: FlowTranslator, content: Tensor, styles: Sequence[tuple[Tensor, Tensor]]
+    translator: FlowTranslator, content: Tensor, styles: Sequence[tuple[Tensor, Tensor]],
+    store: Callable[[Tensor], Tensor] | None = None,
 ) -> Tensor:
     """ArtFlow's rounds test on ``content`` (B, C, H, W) in [0, 1] with AdaIN in latent space.
 
@@ -76,6 +83,9 @@ def rounds_psnr(
         styles: latent ``(mean, std)`` statistics, each (C',), (B|1, C') or (B|1, C', 1, 1), applied
             in order (ArtFlow uses 20); each round decodes to image space and re-encodes, in float32
             without clamping or quantising.
+        store: ``None`` (the float test), or what happens to every decoded image before it is
+            encoded again (and to the final one): e.g. writing it as an 8-bit image file and reading
+            it back, ``(B, C, H, W) -> (B, C, H, W)`` in [0, 1].
 
     Returns:
         (B,) float64 PSNR in dB of the final image (back at the content's own latent statistics)
@@ -84,15 +94,48 @@ def rounds_psnr(
     if not styles:
         raise ValueError("rounds_psnr needs at least one style")
     flow = translator.flow
+    keep = store if store is not None else (lambda image: image)
     z, _, size = flow.encode(content)
     own_mean, own_std = latent_stats(z)
     x = content
     for mean, std in styles:
         z, _, size = flow.encode(x)
-        x = flow.decode(adain(z, mean, std), size)
+        x = keep(flow.decode(adain(z, mean, std), size))
     z, _, size = flow.encode(x)
-    x = flow.decode(adain(z, own_mean, own_std), size)
+    x = keep(flow.decode(adain(z, own_mean, own_std), size))
     return psnr(x, content)
+
+
+@torch.no_grad()
+def recover_thermal(translator: FlowTranslator, fake: Tensor, thermal: Tensor, method: str = "adain") -> Tensor:
+    """The flow input recovered from a fake RGB: ``F^-1(T(F(fake)))``, ``T`` the latent transfer
+    ``method`` back to the statistics of ``F(thermal)``.
+
+    The translation moves only global latent statistics, and AdaIN / WCT normalise them away, so
+    the inverse needs nothing but the thermal frame's own statistics (whatever style made the fake).
+
+    Args:
+        translator: the flow translator (eval mode).
+        fake: (B, C, H, W) fake RGB in [0, 1] (e.g. re-read from the stored files).
+        thermal: (B, 1, H, W) the thermal frames it was translated from, in [0, 1].
+        method: ``adain`` or ``wct``, as the fake was made.
+
+    Returns:
+        (B, C, H, W) float: the thermal frame replicated to C channels when nothing was lost.
+    """
+    z_own = translator.flow.encode(translator.thermal_to_input(thermal))[0]
+    own = latent_stats(z_own) if method == "adain" else latent_mean_cov(z_own)
+    z, _, size = translator.flow.encode(fake.to(z_own.dtype))
+    return translator.flow.decode(translator.stylize(z, own, method=method), size)
+
+
+def recovery_error(
+    translator: FlowTranslator, fake: Tensor, thermal: Tensor, method: str = "adain"
+) -> tuple[float, float]:
+    """``(max, mean)`` of ``|recover_thermal(fake) - thermal|`` (over the C replicated channels), in [0, 1] units."""
+    back = recover_thermal(translator, fake, thermal, method)
+    diff = (back.double() - translator.thermal_to_input(thermal).double()).abs()
+    return float(diff.max()), float(diff.mean())
 
 
 def to_gray_float(image: np.ndarray) -> np.ndarray:

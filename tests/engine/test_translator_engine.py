@@ -173,7 +173,8 @@ def test_translate_writes_every_frame_where_the_data_layer_reads_it(translated: 
     for index in range(len(source)):
         sample = source[index]
         fid = sample.frame_id
-        path = translated / "images" / fid.split("/")[0] / fid.split("/")[1] / "fake_visible" / f"{fid[-6:]}.jpg"
+        # The flow's default storage is lossless PNG (its inverse needs the exact pixels).
+        path = translated / "images" / fid.split("/")[0] / fid.split("/")[1] / "fake_visible" / f"{fid[-6:]}.png"
         assert path.is_file()
         assert sample.fake_rgb is not None and sample.fake_rgb.shape == (64, 80, 3)
         assert manifest["files"][path.relative_to(translated).as_posix()] == file_sha256(path)
@@ -187,7 +188,7 @@ def test_second_run_skips_everything_and_a_corrupted_file_is_redone(
 ) -> None:
     summary = translate_dataset(checkpoint, synthetic_root, translated, workers=0, device="cpu", progress=False)
     assert summary["written"] == 0 and summary["skipped"] == 14
-    victim = next(iter(sorted((translated / "images").rglob("*.jpg"))))
+    victim = next(iter(sorted((translated / "images").rglob("*.png"))))
     good = victim.read_bytes()
     victim.write_bytes(good[: len(good) // 3])  # truncated, as by a crash of some other writer
     summary = translate_dataset(checkpoint, synthetic_root, translated, workers=0, device="cpu", progress=False)
@@ -283,8 +284,11 @@ def test_translate_eval_writes_finite_metrics_and_the_figure(checkpoint: Path, s
     assert main(["translate-eval", "--checkpoint", str(checkpoint), "--data", str(synthetic_root), "--image-set",
                  "test", "--max-frames", "4", "--json", str(out), "--figure", str(figure), "--device", "cpu"]) == 0
     report = json.loads(out.read_text())
-    assert list(report) == ["roundtrip_max_abs", "roundtrip_mean_abs", "rounds_psnr_db", "edge_f1", "gradient_ssim",
-                            "psnr_day", "ssim_day", "frames"]
+    assert list(report) == ["roundtrip_max_abs", "roundtrip_mean_abs", "rounds_psnr_db", "roundtrip_max_abs_8bit",
+                            "roundtrip_mean_abs_8bit", "rounds_psnr_db_8bit", "person_contrast_thermal",
+                            "person_contrast_fake", "edge_f1", "gradient_ssim", "psnr_day", "ssim_day", "image_format",
+                            "frames"]
+    assert report.pop("image_format") == "png"
     assert all(isinstance(v, (int, float)) and np.isfinite(v) for v in report.values()), report
     assert report["frames"] == 4
     assert report["roundtrip_max_abs"] < 1e-3 and report["roundtrip_mean_abs"] < report["roundtrip_max_abs"] + 1e-12

@@ -117,3 +117,27 @@ def test_several_seeds_give_the_mean_and_the_range() -> None:
     assert values["all"] == 45.0 and values["day"] == 25.0 and values["night"] is None and values["runs"] == runs
     assert tool._fmt_mr(values, "all") == "45.0 (40.0-50.0)" and tool._fmt_mr(values, "night") == "n/a"
     assert tool._fmt_mr(tool.mean_of_runs(runs[:1]), "all") == "40.0"
+
+
+def test_frozen_rgb_probe_task_aware_flow_and_translator_seeds(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool()
+    work, result = tmp_path / "work", tmp_path / "result.json"
+    assert tool.main(["--methods", "flow", "flow_task", *TINY, "--detector-steps", "1", "--frozen-rgb",
+                      "--translator-seeds", "0", "1", "--no-references", "--work", str(work),
+                      "--json", str(result)]) == 0
+    lines = table_lines(capsys.readouterr().out)
+    assert "MR frozen RGB detector" in lines[0] and "person_contrast_fake" in lines[0]
+    data = json.loads(result.read_text())
+    flow, task = data["rows"]
+    assert task["method"] == "flow_task" and len(task["seeds"]) == 2
+    for row in (flow, task):
+        probe = row["mr"]["frozen_rgb"]
+        assert len(probe["runs"]) == 2  # one per translator seed (one detector seed)
+        assert all(run["all"] is None or 0.0 <= run["all"] <= 100.0 for run in probe["runs"])
+    # The task-aware flow trained against the frozen RGB-only reference detector, which is not retrained.
+    config = (work / "flow_task_seed1" / "run" / "config.yaml").read_text()
+    assert "detector: 1.0" in config and str(work / "references" / "rgb" / "last.pt") in config
+    assert (work / "flow_seed1" / "fake").is_dir() and not (work / "references" / "thermal").exists()
+    with pytest.raises(SystemExit, match="need the RGB-only detector"):
+        tool.main(["--methods", "flow_task", *TINY, "--detector-steps", "0", "--work", str(tmp_path / "w2")])

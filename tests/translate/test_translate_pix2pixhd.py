@@ -13,6 +13,7 @@ import torch
 from translator_checks import assert_translates_every_frame
 
 from rgbt.cli import main
+from rgbt.engine.translation_eval import REPORT_KEYS
 from rgbt.engine.translator_builder import build_translator_pair, load_translator
 from rgbt.translate.pix2pixhd import LocalEnhancer, MultiscaleDiscriminator, Pix2PixHDTranslator, build_pix2pixhd
 
@@ -139,11 +140,11 @@ def test_cli_train_translate_eval_end_to_end(synthetic_root: Path, tmp_path: Pat
                  "--image-set", "test", "--max-frames", "4", "--json", str(report_path), "--figure",
                  str(tmp_path / "fig.png"), "--device", "cpu"]) == 0
     report = json.loads(report_path.read_text())
-    assert list(report) == ["roundtrip_max_abs", "roundtrip_mean_abs", "rounds_psnr_db", "edge_f1", "gradient_ssim",
-                            "psnr_day", "ssim_day", "frames"]
-    # No inverse: the round-trip and rounds metrics are null, the rest finite.
-    assert report["roundtrip_max_abs"] is None and report["roundtrip_mean_abs"] is None
-    assert report["rounds_psnr_db"] is None
+    assert tuple(report) == REPORT_KEYS
+    # No inverse: the round-trip and rounds metrics are null (float and 8-bit), the rest finite.
+    assert all(report[k] is None for k in ("roundtrip_max_abs", "roundtrip_mean_abs", "rounds_psnr_db",
+                                           "roundtrip_max_abs_8bit", "roundtrip_mean_abs_8bit", "rounds_psnr_db_8bit"))
+    assert report["image_format"] == "jpg"
     assert all(np.isfinite(report[k]) for k in ("edge_f1", "gradient_ssim", "psnr_day", "ssim_day"))
     assert report["frames"] == 4 and (tmp_path / "fig.png").is_file()
 

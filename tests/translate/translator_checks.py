@@ -29,6 +29,7 @@ def assert_eval_without_inverse(checkpoint: Path, root: Path, report_path: Path,
                  "--max-frames", str(frames), "--json", str(report_path), "--device", "cpu"]) == 0
     report = json.loads(report_path.read_text())
     assert report["roundtrip_max_abs"] is None and report["roundtrip_mean_abs"] is None
-    assert report["rounds_psnr_db"] is None
+    assert report["rounds_psnr_db"] is None and report["rounds_psnr_db_8bit"] is None
+    assert report["roundtrip_max_abs_8bit"] is None
     assert all(np.isfinite(report[k]) for k in ("edge_f1", "gradient_ssim", "psnr_day", "ssim_day"))
     return report
