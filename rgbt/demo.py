@@ -39,22 +39,25 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DemoDetector:
-    """One demo detector: its label in the report, the modalities it reads, and the overrides that
-    set it apart from the shared recipe (only the shift augmentation does)."""
+    """One demo detector: its label in the report, the modalities it reads, the demo detectors it
+    starts from (fusion detectors: ``model.init_from`` their checkpoints, fusion passing thermal
+    through at first), and whether it trains with random RGB shifts."""
 
     label: str
     modalities: tuple[str, ...]
-    overrides: tuple[str, ...] = ()
+    starts_from: tuple[str, ...] = ()
     shift_augmented: bool = False
 
 
-#: key -> detector; the keys are the report's and the checkpoint folders' names.
+#: key -> detector; the keys are the report's and the checkpoint folders' names. A detector comes
+#: after the ones it starts from.
 DETECTORS: dict[str, DemoDetector] = {
     "thermal": DemoDetector("thermal only", ("thermal",)),
     "rgb": DemoDetector("RGB only", ("rgb",)),
-    "rgb_thermal": DemoDetector("RGB + thermal", ("rgb", "thermal")),
-    "rgb_thermal_shiftaug": DemoDetector("RGB + thermal, shift-augmented", ("rgb", "thermal"), shift_augmented=True),
-    "fake_rgb_thermal": DemoDetector("fake RGB + thermal", ("fake_rgb", "thermal")),
+    "rgb_thermal": DemoDetector("RGB + thermal", ("rgb", "thermal"), starts_from=("rgb", "thermal")),
+    "rgb_thermal_shiftaug": DemoDetector("RGB + thermal, shift-augmented", ("rgb", "thermal"),
+                                         starts_from=("rgb", "thermal"), shift_augmented=True),
+    "fake_rgb_thermal": DemoDetector("fake RGB + thermal", ("fake_rgb", "thermal"), starts_from=("thermal",)),
 }
 
 #: Detectors the misalignment sweep measures (those that do not read RGB are measured once).
@@ -71,6 +74,7 @@ class DemoSettings:
     height: int
     translator: list[str]  # --set overrides of the translator config
     detector: list[str]  # --set overrides shared by every detector config (the recipe)
+    fusion: list[str]  # overrides of the fusion detectors, which start from the single-modality ones
     shifts: str  # magnitude spec of the S0/S90 sweep
     shift_augment: float  # augment.shift_rgb (px) of the shift-augmented detector
     translate_frames: int = 0  # frames used by translate-eval (0: all test frames)
@@ -96,6 +100,7 @@ FULL = DemoSettings(
         "train.epochs=6", "train.batch_size=4", "train.optimizer=sgd", "train.lr=0.02", "train.warmup_steps=40",
         "train.eval_every=0", "augment.hflip=0.5", "augment.modality_dropout=0.3", "data.workers=1",
     ],
+    fusion=["train.epochs=2", "train.warmup_steps=10", "model.fusion_init=thermal"],
     shifts="-16:16:8",
     shift_augment=8.0,
     translate_frames=24,
@@ -118,6 +123,7 @@ QUICK = DemoSettings(
         "train.epochs=1", "train.max_steps=6", "train.batch_size=2", "train.warmup_steps=0",
         "train.eval_every=0", "augment.modality_dropout=0.3", "data.workers=0",
     ],
+    fusion=["model.fusion_init=thermal"],
     shifts="-16:16:16",
     shift_augment=8.0,
     translate_frames=6,
@@ -133,11 +139,17 @@ def demo_setup(frame_height: int, root: str | os.PathLike[str] | None = None) ->
     return frame_setup("reasonable", frame_height, root)
 
 
-def detector_overrides(settings: DemoSettings, key: str, base: list[str]) -> list[str]:
-    """The config overrides of demo detector ``key``: ``base`` (data paths, device), the shared
-    recipe, the detector's modalities and its own differences."""
+def detector_overrides(settings: DemoSettings, key: str, base: list[str], run: Path) -> list[str]:
+    """The config overrides of demo detector ``key`` of run folder ``run``: ``base`` (data paths,
+    device), the shared recipe, the detector's modalities; a fusion detector starts from the
+    checkpoints of the detectors it names (:attr:`DemoDetector.starts_from`, thermal last: its
+    pyramid and heads) and fine-tunes with the fusion overrides."""
     detector = DETECTORS[key]
-    own = list(detector.overrides)
+    own = []
+    if detector.starts_from:
+        starts = sorted(detector.starts_from, key=lambda k: k == "thermal")
+        own.append(f"model.init_from=[{', '.join(str(run / 'detectors' / k / 'last.pt') for k in starts)}]")
+        own += settings.fusion
     if detector.shift_augmented:
         own.append(f"augment.shift_rgb={settings.shift_augment:g}")
     return base + settings.detector + [f"data.modalities=[{', '.join(detector.modalities)}]",
@@ -210,6 +222,11 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     unknown = [k for k in keys if k not in DETECTORS]
     if unknown:
         raise ValueError(f"unknown demo detectors {unknown}; expected some of {', '.join(DETECTORS)}")
+    keys = tuple(k for k in DETECTORS if k in keys)  # the ones a detector starts from come first
+    for key in keys:
+        missing = [k for k in DETECTORS[key].starts_from if k not in keys]
+        if missing:
+            raise ValueError(f"demo detector {key} starts from {', '.join(missing)}: include it")
     stages = Stages(out)
     started = time.perf_counter()
 
@@ -266,7 +283,7 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
                      f"train.device={device}"] + ([f"data.fake_rgb_root={fake_root}"] if needs_fake else [])
     for key in keys:
         stages.run(f"detector_{key}", lambda key=key: _train_demo_detector(
-            out / "detectors" / key, detector_overrides(settings, key, base_detector)))
+            out / "detectors" / key, detector_overrides(settings, key, base_detector, out)))
 
     source = open_source(root, test_set, fake_rgb_root=fake_root if needs_fake else None)
 

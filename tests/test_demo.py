@@ -43,7 +43,8 @@ def test_quick_demo_writes_the_report(demo_dir: Path) -> None:
     for detector in ("thermal", "rgb", "rgb_thermal", "rgb_thermal_shiftaug", "fake_rgb_thermal"):
         assert (demo_dir / "detectors" / detector / "last.pt").is_file()
     shiftaug = (demo_dir / "detectors" / "rgb_thermal_shiftaug" / "config.yaml").read_text()
-    assert "shift_rgb: 8.0" in shiftaug
+    assert "shift_rgb: 8.0" in shiftaug and "fusion_init: thermal" in shiftaug
+    assert str(demo_dir / "detectors" / "rgb" / "last.pt") in shiftaug  # started from the single-modality runs
     assert "shift_rgb: 0.0" in (demo_dir / "detectors" / "rgb_thermal" / "config.yaml").read_text()
     assert {"roundtrip_max_abs", "rounds_psnr_db", "edge_f1", "gradient_ssim", "psnr_day", "ssim_day",
             "frames"} <= set(report["translator"])
@@ -117,10 +118,19 @@ def test_the_same_command_gives_the_same_numbers(demo_dir: Path, tmp_path: Path)
     from rgbt.demo import run_demo
     from rgbt.engine.checkpoint import load_checkpoint
 
-    keys = ("thermal", "rgb_thermal")
+    keys = ("thermal", "rgb", "rgb_thermal")
     again = run_demo(tmp_path / "b", quick=True, device="cpu", sweep=False, detectors=keys)
     first = json.loads((demo_dir / "report.json").read_text())["detectors"]
     assert again["detectors"] == {key: first[key] for key in keys}
     weights = [load_checkpoint(root / "detectors" / "rgb_thermal" / "last.pt")["model"]
                for root in (demo_dir, tmp_path / "b")]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_fusion_detector_needs_the_detectors_it_starts_from(tmp_path: Path) -> None:
+    from rgbt.demo import run_demo
+
+    with pytest.raises(ValueError, match="rgb_thermal starts from rgb, thermal: include it"):
+        run_demo(tmp_path, quick=True, device="cpu", detectors=("rgb_thermal",))
+    with pytest.raises(ValueError, match="unknown demo detectors"):
+        run_demo(tmp_path, quick=True, device="cpu", detectors=("lidar",))
