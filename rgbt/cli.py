@@ -275,6 +275,48 @@ def _run_translate_eval(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# registration
+# --------------------------------------------------------------------------------------------
+
+
+def _add_align(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
+    parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
+    parser.add_argument("--format", default="auto",
+                        choices=("auto", "kaist", "flir-v1", "flir-v2", "flir-aligned", "pairs"),
+                        help="dataset layout (default: detected)")
+    parser.add_argument("--model", default="shift", choices=("shift", "similarity", "affine", "homography"),
+                        help="transform between the cameras (default: shift; FLIR v1.3 raw RGB needs similarity or "
+                        "more)")
+    parser.add_argument("--pool", default="frame", choices=("frame", "sequence"),
+                        help="frame: one estimate per frame; sequence: one robust estimate per video, reporting the "
+                        "frames that disagree (default: frame)")
+    parser.add_argument("--out", default="alignment", metavar="DIR",
+                        help="output folder: alignment.json, alignment.csv, aligned_visible/ (default: ./alignment)")
+    parser.add_argument("--write-aligned", action="store_true",
+                        help="also write the RGB frames warped into the thermal frame (resumable, checksummed)")
+    parser.add_argument("--max-shift", type=float, metavar="PX",
+                        help="search range in thermal pixels (default: 5%% of the frame, 10%% for RGB of another size)")
+    parser.add_argument("--image-format", default="jpg", choices=("jpg", "png"),
+                        help="format of the aligned images (default: jpg, quality 95)")
+    parser.add_argument("--workers", type=int, default=2, help="processes registering frames (default: 2)")
+
+
+def _run_align(args: argparse.Namespace) -> int:
+    from rgbt.engine.align import ERROR_JSON, align_dataset, format_summary
+
+    summary = align_dataset(args.root, args.out, image_set=args.image_set, data_format=args.format,
+                            model=args.model, pool=args.pool, write_aligned=args.write_aligned, workers=args.workers,
+                            max_shift=args.max_shift, image_format=args.image_format)
+    print(format_summary(summary))
+    written = [summary["alignment_json"], summary["alignment_csv"]]
+    if summary["error"]:
+        written.append(f"{args.out}/{ERROR_JSON}")
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # misalignment robustness
 # --------------------------------------------------------------------------------------------
 
@@ -431,13 +473,15 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                        _add_translate_eval, _run_translate_eval),
     "misalign": ("miss rate of detectors under shifted/rotated/scaled/blacked-out modalities", _add_misalign,
                  _run_misalign),
+    "align": ("register RGB to thermal per frame or per sequence; optionally write the aligned RGB frames",
+              _add_align, _run_align),
     "evaluate": ("score detection results: KAIST log-average miss rate (all/day/night) or COCO AP", _add_evaluate,
                  _run_evaluate),
 }
 
 
 #: Commands whose ``--out`` is a folder they write over a long time: one process at a time may hold it.
-LOCKED_OUTPUT = frozenset({"demo", "synth", "train-detector", "train-translator", "translate", "misalign"})
+LOCKED_OUTPUT = frozenset({"demo", "synth", "train-detector", "train-translator", "translate", "misalign", "align"})
 
 
 def _output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:

@@ -52,7 +52,15 @@ from rgbt.align.correlate import ecc_step, local_shift, parabola_peak, peaks, sh
 from rgbt.align.correlate import score as region_score
 from rgbt.align.features import StructurePyramid, build_pyramid, is_flat, luminance, structure_fraction, valid_mask
 from rgbt.align.result import Registration
-from rgbt.align.transform import at_level, check_model, max_corner_move, normalised, rotation_scale, translation
+from rgbt.align.transform import (
+    at_level,
+    centre_shift,
+    check_model,
+    max_corner_move,
+    normalised,
+    rotation_scale,
+    translation,
+)
 from rgbt.align.warp import warp_to_thermal
 
 #: Width (px) the coarsest pyramid level is closest to.
@@ -172,6 +180,11 @@ class _Search:
     def margin(self, level: int) -> int:
         return max(2, int(math.ceil(self.max_shift / 2 ** level / 2)))
 
+    def in_range(self, matrix: np.ndarray) -> bool:
+        """Whether a full-resolution transform's centre shift lies within the search range (+1 px)."""
+        dx, dy = centre_shift(matrix, self.size)
+        return max(abs(dx), abs(dy)) <= self.max_shift + 1.0
+
     def _level(self, level: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.thermal.structure[level], self.rgb.structure[level], self.rgb.mask[level]
 
@@ -251,7 +264,10 @@ class _Search:
             for level in range(self.mid - 1, -1, -1):
                 matrix = self.refine(level, at_level(matrix, 0.5), general, a_step, s_step).H
                 a_step, s_step = a_step / 2, s_step / 2
-            finals.append((_Candidate(matrix, self.score(0, matrix)), cand, origin))
+            # Refinement can walk a candidate from the edge of the search window out of it; such a
+            # transform was never searched around, so it is not a solution.
+            value = self.score(0, matrix) if self.in_range(matrix) else -1.0
+            finals.append((_Candidate(matrix, value), cand, origin))
         finals.sort(key=lambda triple: -triple[0].ncc)
         winner, winner_mid, origin = finals[0]
         return winner, self._lead(winner_mid, origin, middle)
@@ -270,10 +286,14 @@ class _Search:
         return origin.ncc - max(coarse) if coarse else None
 
     def polish(self, cand: _Candidate, model: str, gain: float) -> _Candidate:
+        if cand.ncc <= -1.0:  # no valid solution to polish
+            return cand
         st, sr, mask = self._level(0)
         matrix, value, converged = ecc_step(st, sr, mask, cand.H, cand.ncc, model, self.margin(0), gain)
         if not converged and model in ("affine", "homography"):
             self.ecc_failed = True
+        if not self.in_range(matrix):
+            return cand
         return _Candidate(matrix, value)
 
     # ---- the whole search ----------------------------------------------------------------------

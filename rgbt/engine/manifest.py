@@ -62,11 +62,12 @@ def part_paths(out: Path) -> list[Path]:
     return sorted(out.glob("manifest.part*.json"))
 
 
-def consolidate(out: Path, header: dict[str, Any], setting_keys: Sequence[str],
-                what: str = "translation") -> dict[str, Any]:
+def consolidate(out: Path, header: dict[str, Any], setting_keys: Sequence[str], what: str = "translation",
+                merge_keys: Sequence[str] = ("files",)) -> dict[str, Any]:
     """Merge ``manifest.json`` and leftover per-rank parts into one manifest under ``header`` (rank 0).
 
-    ``header["image_sets"]`` is merged with the existing list; every other header key replaces the
+    ``header["image_sets"]`` is merged with the existing list; each of ``merge_keys`` (mappings keyed
+    by output file) is merged entry by entry, parts winning; every other header key replaces the
     old value once the ``setting_keys`` have been checked to agree.
 
     Raises:
@@ -81,15 +82,17 @@ def consolidate(out: Path, header: dict[str, Any], setting_keys: Sequence[str],
                 f"{out} holds a {what} made with other settings (differs in {', '.join(differing)}); "
                 "choose another --out or delete that folder"
             )
-    files = dict(existing.get("files", {}))
+    merged = {key: dict(existing.get(key, {})) for key in merge_keys}
     parts = part_paths(out)
     for part in parts:
-        files.update(read_manifest(part, what).get("files", {}))
+        content = read_manifest(part, what)
+        for key in merge_keys:
+            merged[key].update(content.get(key, {}))
     image_sets = list(existing.get("image_sets", []))
     for name in header["image_sets"]:
         if name not in image_sets:
             image_sets.append(name)
-    manifest = {**header, "image_sets": image_sets, "files": files}
+    manifest = {**header, "image_sets": image_sets, **merged}
     write_manifest(path, manifest)
     for part in parts:
         part.unlink(missing_ok=True)
