@@ -54,15 +54,18 @@ def region_mask(size: tuple[int, int], margin: int) -> np.ndarray:
 def masked_ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """Zero-mean normalised cross-correlation of ``a`` and ``b`` over ``mask > 0``: in [-1, 1];
     -1 when fewer than :data:`MIN_PIXELS` pixels or either side is constant."""
-    keep = mask > 0
-    if int(keep.sum()) < MIN_PIXELS:
+    keep = (mask > 0).astype(np.uint8)
+    if cv2.countNonZero(keep) < MIN_PIXELS:
         return -1.0
-    x = a[keep].astype(np.float64)
-    y = b[keep].astype(np.float64)
-    x -= x.mean()
-    y -= y.mean()
-    norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
-    return float((x * y).sum() / norm) if norm > 0 else -1.0
+    # Masked moments in OpenCV (one pass each, no copies of the selected pixels).
+    a = a.astype(np.float32, copy=False)
+    b = b.astype(np.float32, copy=False)
+    (mean_a,), (std_a,) = (v.ravel() for v in cv2.meanStdDev(a, mask=keep))
+    (mean_b,), (std_b,) = (v.ravel() for v in cv2.meanStdDev(b, mask=keep))
+    if std_a <= 1e-12 or std_b <= 1e-12:
+        return -1.0
+    mean_ab = cv2.mean(cv2.multiply(a, b), mask=keep)[0]
+    return float(np.clip((mean_ab - mean_a * mean_b) / (std_a * std_b), -1.0, 1.0))
 
 
 def score(st: np.ndarray, sr: np.ndarray, mask: np.ndarray, matrix: np.ndarray, margin: int) -> float:

@@ -82,7 +82,9 @@ def structure_image(image: np.ndarray, mask: np.ndarray | None = None) -> np.nda
     magnitude = gradient_magnitude(luminance(image))
     if mask is not None:
         magnitude *= mask
-    floor = float(np.median(magnitude[mask > 0])) if mask is not None and mask.any() else float(np.median(magnitude))
+    # The median of every 4th pixel of every 4th row: as good a floor, 16 times cheaper.
+    sample = magnitude[::4, ::4] if mask is None else magnitude[::4, ::4][mask[::4, ::4] > 0]
+    floor = float(np.median(sample)) if sample.size else 0.0
     local = cv2.boxFilter(magnitude, -1, (NORM_WINDOW, NORM_WINDOW))
     return np.sqrt(magnitude / (local + floor + 1e-3)).astype(np.float32)
 
