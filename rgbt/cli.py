@@ -10,12 +10,57 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import sys
 from collections.abc import Callable, Sequence
 
 from rgbt import __version__
 
 log = logging.getLogger("rgbt")
+
+
+# --------------------------------------------------------------------------------------------
+# argument types: counts and sizes are checked when the command line is parsed
+# --------------------------------------------------------------------------------------------
+
+
+def _number_type(kind: type, minimum: float, inclusive: bool) -> Callable[[str], float]:
+    """An argparse ``type=`` reading a finite ``kind`` above ``minimum`` (or equal to it when
+    ``inclusive``); anything else is a usage error naming the option and the value."""
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+#: Frame counts, batch sizes, pixel sizes: 1 or more.
+positive_int = _number_type(int, 1, True)
+#: Worker counts, frame counts where 0 means "none" or "all", seeds: 0 or more.
+non_negative_int = _number_type(int, 0, True)
+#: Scale factors: finite and above 0.
+positive_float = _number_type(float, 0, False)
+#: Pixel distances: finite and 0 or more.
+non_negative_float = _number_type(float, 0, True)
+
+
+def device_name(text: str) -> str:
+    """An argparse ``type=`` for ``--device``: a name :func:`rgbt.engine.run.resolve_device` accepts here."""
+    from rgbt.engine.run import resolve_device
+
+    try:
+        resolve_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -26,7 +71,10 @@ log = logging.getLogger("rgbt")
 def _add_inspect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
     parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
-    parser.add_argument("--format", default="auto", help="dataset layout (default: detected)")
+    from rgbt.data.formats import FORMATS
+
+    parser.add_argument("--format", default="auto", choices=("auto", *FORMATS),
+                        help="dataset layout (default: detected)")
     parser.add_argument("--json", metavar="OUT", help="also write the full report (every error) as json")
     parser.add_argument("--decode", action="store_true", help="decode every image too (slow; finds corrupt files)")
 
@@ -65,16 +113,19 @@ def _run_show(args: argparse.Namespace) -> int:
 
 def _add_synth(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output root (created; KAIST layout)")
-    parser.add_argument("--train", type=int, default=200, metavar="N", help="training frames (default: 200)")
-    parser.add_argument("--test", type=int, default=100, metavar="M", help="test frames (default: 100)")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
-    parser.add_argument("--width", type=int, default=320, help="frame width in pixels (default: 320, half KAIST)")
-    parser.add_argument("--height", type=int, default=256, help="frame height in pixels (default: 256)")
-    parser.add_argument("--max-shift", type=float, metavar="K",
+    parser.add_argument("--train", type=non_negative_int, default=200, metavar="N",
+                        help="training frames (default: 200)")
+    parser.add_argument("--test", type=non_negative_int, default=100, metavar="M", help="test frames (default: 100)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="dataset seed (default: 0)")
+    parser.add_argument("--width", type=positive_int, default=320,
+                        help="frame width in pixels (default: 320, half KAIST)")
+    parser.add_argument("--height", type=positive_int, default=256, help="frame height in pixels (default: 256)")
+    parser.add_argument("--max-shift", type=non_negative_float, metavar="K",
                         help="largest RGB misalignment in pixels (default: 6 at 640 px width, scaled with --width)")
     parser.add_argument("--lwir-channels", type=int, choices=(1, 3), default=3,
                         help="thermal jpgs as 3 equal channels like KAIST (default) or 1-channel gray")
-    parser.add_argument("--workers", type=int, default=0, help="worker processes (default: 0; never changes output)")
+    parser.add_argument("--workers", type=non_negative_int, default=0,
+                        help="worker processes (default: 0; never changes output)")
 
 
 def _run_synth(args: argparse.Namespace) -> int:
@@ -91,10 +142,12 @@ def _run_synth(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _add_checkpoint_and_frames(parser: argparse.ArgumentParser, what: str, default_frames: str) -> None:
+def _add_checkpoint_and_frames(parser: argparse.ArgumentParser, what: str, default_frames: str,
+                               data_required: bool = True) -> None:
     """``--checkpoint``, ``--data``, ``--image-set`` and ``--data-format``: a model run over a dataset."""
     parser.add_argument("--checkpoint", required=True, metavar="CKPT", help=f"{what} checkpoint (last.pt / best.pt)")
-    parser.add_argument("--data", required=True, metavar="ROOT", help="dataset root (KAIST layout, FLIR, pairs)")
+    parser.add_argument("--data", required=data_required, metavar="ROOT",
+                        help="dataset root (KAIST layout, FLIR, pairs)")
     parser.add_argument("--image-set", metavar="LIST",
                         help=f"frames: a KAIST image-set name or path, or a FLIR split (default: {default_frames})")
     parser.add_argument("--data-format", default="auto", help="dataset layout (default: detected)")
@@ -159,7 +212,15 @@ def _run_train_detector(args: argparse.Namespace) -> int:
 
 
 def _add_detect(parser: argparse.ArgumentParser) -> None:
-    _add_checkpoint_and_frames(parser, "detector", "the checkpoint's data.val_set")
+    _add_checkpoint_and_frames(parser, "detector", "the checkpoint's data.val_set", data_required=False)
+    videos = parser.add_argument_group("a pair of videos instead of --data (--out is then a folder)")
+    videos.add_argument("--rgb-video", metavar="VIDEO", help="RGB video (e.g. FLIR v2 video_rgb_test as mp4)")
+    videos.add_argument("--thermal-video", metavar="VIDEO", help="thermal video, the reference stream and clock")
+    videos.add_argument("--video-offset", type=float, default=0.0, metavar="S",
+                        help="seconds added to a thermal frame's time to find its RGB frame (default: 0)")
+    videos.add_argument("--no-video", action="store_true", help="skip the annotated side-by-side OUT/annotated.mp4")
+    videos.add_argument("--draw-threshold", type=float, default=0.5, metavar="T",
+                        help="score from which detections are drawn in annotated.mp4 (default: 0.5)")
     parser.add_argument("--fake-rgb", metavar="DIR",
                         help="fake-RGB folder for fake_rgb models (default: the checkpoint's data.fake_rgb_root)")
     parser.add_argument("--out", required=True, metavar="RESULTS", help="results file (.txt KAIST or .json COCO)")
@@ -170,14 +231,19 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--perturb", nargs="+", default=[], metavar="P",
                         help="perturb the inputs first, in order: shift:DX,DY[:MOD] rotate:DEG[:MOD] "
                         "scale:F[:MOD] blackout:all|left|right|border[:MOD] (MOD default rgb; +dx right, +dy down)")
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (default: 8)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
-    parser.add_argument("--workers", type=int, default=2, help="processes decoding frames (default: 2)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per forward pass (default: 8)")
+    parser.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1 (default: auto)")
+    parser.add_argument("--workers", type=non_negative_int, default=2, help="processes decoding frames (default: 2)")
 
 
 def _run_detect(args: argparse.Namespace) -> int:
     from rgbt.data.perturbation import Perturbation
     from rgbt.engine.inference import write_detections
+
+    if args.rgb_video or args.thermal_video:
+        return _run_detect_video(args)
+    if not args.data:
+        raise ValueError("give --data ROOT, or --rgb-video and --thermal-video")
 
     perturbations = [Perturbation.parse(text) for text in args.perturb]
     summary = write_detections(args.checkpoint, args.data, args.out, output_format=args.format,
@@ -186,6 +252,22 @@ def _run_detect(args: argparse.Namespace) -> int:
                                device=args.device)
     print(f"wrote {summary['detections']} detections on {summary['frames']} frames to {args.out} "
           f"({summary['format']})")
+    return 0
+
+
+def _run_detect_video(args: argparse.Namespace) -> int:
+    import json
+
+    from rgbt.engine.video import detect_video
+
+    if not (args.rgb_video and args.thermal_video):
+        raise ValueError("videos come in pairs: give both --rgb-video and --thermal-video")
+    if args.data or args.perturb or args.image_set:
+        raise ValueError("--data, --image-set and --perturb do not apply to videos")
+    summary = detect_video(args.checkpoint, args.rgb_video, args.thermal_video, args.out, offset=args.video_offset,
+                           video=not args.no_video, draw_threshold=args.draw_threshold, batch_size=args.batch_size,
+                           workers=args.workers, device=args.device)
+    print(json.dumps(summary, indent=1))
     return 0
 
 
@@ -214,9 +296,9 @@ def _add_translate(parser: argparse.ArgumentParser) -> None:
                         help="bank: learned day/night statistics by the frame's period; paired: the frame's own RGB; "
                         "or a style image path; several image paths are interpolated (model: adain) "
                         "(default: bank)")
-    parser.add_argument("--style-weights", nargs="+", type=float, metavar="W",
+    parser.add_argument("--style-weights", nargs="+", type=non_negative_float, metavar="W",
                         help="one weight per --style image for the interpolation (default: equal)")
-    parser.add_argument("--style-seed", type=int, metavar="N",
+    parser.add_argument("--style-seed", type=non_negative_int, metavar="N",
                         help="model: munit: draw the style code with this seed (one fake-RGB variant per seed; "
                         "default: the checkpoint's code)")
     parser.add_argument("--alpha", type=float, help="style strength in [0, 1] (default: the checkpoint's model.alpha)")
@@ -224,9 +306,9 @@ def _add_translate(parser: argparse.ArgumentParser) -> None:
                         help="latent transfer (default: the checkpoint's model.transfer)")
     parser.add_argument("--format", choices=("jpg", "png"), default="jpg",
                         help="image format: jpg (quality 95) or png (lossless) (default: jpg)")
-    parser.add_argument("--batch-size", type=int, default=4, help="frames per forward pass (default: 4)")
-    parser.add_argument("--workers", type=int, default=2, help="processes decoding frames (default: 2)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+    parser.add_argument("--batch-size", type=positive_int, default=4, help="frames per forward pass (default: 4)")
+    parser.add_argument("--workers", type=non_negative_int, default=2, help="processes decoding frames (default: 2)")
+    parser.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1 (default: auto)")
 
 
 def _run_translate(args: argparse.Namespace) -> int:
@@ -250,13 +332,13 @@ def _run_translate(args: argparse.Namespace) -> int:
 
 def _add_translate_eval(parser: argparse.ArgumentParser) -> None:
     _add_checkpoint_and_frames(parser, "translator", "every frame")
-    parser.add_argument("--max-frames", type=int, default=50, metavar="N",
+    parser.add_argument("--max-frames", type=non_negative_int, default=50, metavar="N",
                         help="frames evaluated, spread evenly over the list; 0: all (default: 50)")
     parser.add_argument("--style", choices=("bank", "paired"), default="bank",
                         help="style of the fake RGB that is scored (default: bank, as `rgbt translate` writes)")
     parser.add_argument("--json", required=True, metavar="OUT", help="write the metrics here")
     parser.add_argument("--figure", metavar="PNG", help="also draw thermal / fake RGB / real RGB triplets (day, night)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
+    parser.add_argument("--device", default="auto", type=device_name, help="auto, cpu, cuda, cuda:1 (default: auto)")
 
 
 def _run_translate_eval(args: argparse.Namespace) -> int:
@@ -271,6 +353,29 @@ def _run_translate_eval(args: argparse.Namespace) -> int:
     text = json.dumps(report, indent=1, allow_nan=False)
     atomic_write_text(args.json, text + "\n")
     print(text)
+    return 0
+
+
+def _add_export(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT",
+                        help="a detector or flow-translator checkpoint (last.pt / best.pt)")
+    parser.add_argument("--format", default="onnx", choices=("onnx",), help="export format (default: onnx)")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="model.onnx (a translator writes FILE_forward.onnx, FILE_inverse.onnx, FILE_styles.json)")
+    parser.add_argument("--height", type=positive_int, default=512,
+                        help="frame height of the traced example (translators: the fixed input height; default 512)")
+    parser.add_argument("--width", type=positive_int, default=640,
+                        help="frame width of the traced example (translators: the fixed input width; default 640)")
+    parser.add_argument("--opset", type=positive_int, default=17, help="ONNX operator set (default: 17)")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    import json
+
+    from rgbt.engine.export import export_checkpoint
+
+    print(json.dumps(export_checkpoint(args.checkpoint, args.out, height=args.height, width=args.width,
+                                       opset=args.opset), indent=1))
     return 0
 
 
@@ -353,13 +458,15 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
         "--modality", default="rgb", choices=("rgb", "thermal", "fake_rgb"),
         help="modality moved by shifts, rotations and scales (thermal also moves fake_rgb) (default: rgb)",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="frames per detector call (default: 8)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per detector call (default: 8)")
     parser.add_argument("--setup", default="reasonable", help="miss-rate setup (default: reasonable)")
-    parser.add_argument("--height-scale", type=float, default=1.0, metavar="F",
+    parser.add_argument("--height-scale", type=positive_float, default=1.0, metavar="F",
                         help="multiply the setup's height range (F = frame height / 512; 0.5 for the default "
                         "synthetic benchmark)")
-    parser.add_argument("--device", default="auto", help="device for checkpoints: auto, cpu, cuda, cuda:1")
-    parser.add_argument("--workers", type=int, default=2, help="threads loading the next batches (default: 2)")
+    parser.add_argument("--device", default="auto", type=device_name,
+                        help="device for checkpoints: auto, cpu, cuda, cuda:1")
+    parser.add_argument("--workers", type=non_negative_int, default=2,
+                        help="threads loading the next batches (default: 2)")
     parser.add_argument("--out", required=True, help="output folder; re-running resumes an interrupted sweep")
 
 
@@ -404,7 +511,7 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--setup", nargs="+", metavar="NAME",
                         help="miss-rate setups: reasonable near medium far none partial heavy (default: reasonable)")
-    parser.add_argument("--height-scale", type=float, default=1.0, metavar="F",
+    parser.add_argument("--height-scale", type=positive_float, default=1.0, metavar="F",
                         help="multiply the setups' height ranges (frames other than 512 px high: F = height / 512; "
                         "0.5 for the default synthetic benchmark)")
     parser.add_argument("--metric", default="auto", choices=("auto", "missrate", "coco"),
@@ -439,7 +546,7 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (re-running reuses finished stages)")
     parser.add_argument("--quick", action="store_true", help="scaled-down run exercising every stage (CI, tests)")
     parser.add_argument("--data", help="run on a real KAIST or FLIR-aligned root instead of the synthetic benchmark")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--device", default="auto", type=device_name, help="auto | cpu | cuda | cuda:N")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -471,6 +578,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                   _add_translate, _run_translate),
     "translate-eval": ("weight-free translator metrics: round trip, rounds test, structure, day PSNR/SSIM",
                        _add_translate_eval, _run_translate_eval),
+    "export": ("export a detector or the flow translator to ONNX (onnx extra)", _add_export, _run_export),
     "misalign": ("miss rate of detectors under shifted/rotated/scaled/blacked-out modalities", _add_misalign,
                  _run_misalign),
     "align": ("register RGB to thermal per frame or per sequence; optionally write the aligned RGB frames",
@@ -526,8 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with terminate_as_interrupt(), _output_lock(args):
             return int(run(args) or 0)
-    except (ValueError, FileNotFoundError, OSError) as err:
-        # Bad input (malformed files, unknown config keys, missing paths) is reported, not traced.
+    except (ValueError, FileNotFoundError, OSError, FloatingPointError) as err:
+        # Bad input (malformed files, unknown config keys, missing paths) and a training run that diverged
+        # (a non-finite loss; the message names the epoch, step and frames) are reported, not traced.
         print(f"rgbt {args.command}: error: {err}", file=sys.stderr)
         if args.verbose:
             raise

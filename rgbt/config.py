@@ -287,6 +287,39 @@ def _merge(base: T, updates: dict[str, Any], where: str = "") -> T:
     return base
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that repeats a key (plain PyYAML keeps the last value)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *base`` keys may be overridden: YAML's merge rule, resolved by the base class
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                earlier = first_line.get(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            line = key_node.start_mark.line + 1
+            if earlier is not None:
+                raise _DuplicateKey(line, f"duplicate key {key!r} (first given on line {earlier})")
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _DuplicateKey(Exception):
+    """A repeated mapping key found by :class:`_StrictLoader`, at a 1-based line."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _load_yaml(text: str) -> Any:
+    """``text`` parsed with :class:`_StrictLoader` (safe types only, no repeated keys)."""
+    return yaml.load(text, Loader=_StrictLoader)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``a.b=value`` into ``(['a', 'b'], value)``, the value read as YAML."""
     if "=" not in text:
@@ -295,7 +328,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key.strip():
         raise ConfigError(f"override {text!r} has an empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load_yaml(raw) if raw.strip() else ""
+    except _DuplicateKey as err:
+        raise ConfigError(f"override {text!r}: {err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"override {text!r}: value is not valid YAML ({err})") from None
     return key.strip().split("."), value
@@ -316,7 +351,8 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None = None, overri
     """Build a config: dataclass defaults, then the YAML file at ``path``, then ``overrides``.
 
     Raises:
-        ConfigError: unreadable YAML, an unknown key (with a "did you mean" hint), a wrong type.
+        ConfigError: unreadable YAML, a key given twice in one mapping (``file:line``), an unknown key
+            (with a "did you mean" hint), a wrong type.
     """
     config = cls()
     if path:
@@ -324,7 +360,11 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None = None, overri
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = _load_yaml(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+        except _DuplicateKey as err:
+            raise ConfigError(f"{path}:{err.line}: {err}") from None
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""

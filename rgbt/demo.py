@@ -102,9 +102,9 @@ QUICK = DemoSettings(
 
 def demo_setup(frame_height: int) -> Any:
     """The KAIST ``reasonable`` setup with heights scaled from KAIST's 512 px frame height."""
-    from rgbt.evaluation.missrate import SETUPS, scaled_setup
+    from rgbt.evaluation.missrate import frame_setup
 
-    return scaled_setup(SETUPS["reasonable"], frame_height / 512.0)
+    return frame_setup("reasonable", frame_height)
 
 
 class Stages:

@@ -1,5 +1,9 @@
 """Speed of the fusion detector: inference ms/frame and training images/s, as a markdown table.
 
+Each inference row also gives the model's GFLOP per frame (counted), the GFLOP/s it reaches and
+that as a fraction of the machine's dense peak measured in the same run (best of a 3x3
+convolution and a matrix product, :mod:`rgbt.engine.flops`).
+
 Compares, on the same frame size and trunk:
 
 * ``fusion``: the rgbt detector over all requested modalities (default rgb+thermal, concat fusion);
@@ -35,6 +39,7 @@ from rgbt.data.sample import MODALITY_CHANNELS
 from rgbt.detect.backbone import FUSIONS
 from rgbt.detect.detector import ARCHS, build_fusion_detector
 from rgbt.detect.trunk import TRUNKS
+from rgbt.engine.flops import count_flops, machine_peak
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,8 +140,8 @@ def measure(
     batch: int,
     iters: int,
     warmup: int,
-) -> tuple[float, float]:
-    """(inference ms per frame at batch 1, training images per second at ``batch``)."""
+) -> tuple[float, float, int]:
+    """(inference ms per frame at batch 1, training images per second at ``batch``, inference FLOPs per frame)."""
     model.to(device)
     autocast = torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp)
 
@@ -148,6 +153,7 @@ def measure(
             model(frame)
 
     infer_s = _timed(infer, iters, warmup, device)
+    flops = count_flops(infer)
 
     model.train()
     images, targets = _frames(channels, size, batch, device)
@@ -164,7 +170,7 @@ def measure(
 
     train_s = _timed(train, iters, warmup, device)
     model.to("cpu")
-    return 1000.0 * infer_s, batch / train_s
+    return 1000.0 * infer_s, batch / train_s, flops
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -210,24 +216,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.iters} timed iterations after {args.warmup} warm-up\n"
     )
     rows = []
+    peaks = {}
     for device_name in devices:
         device = torch.device(device_name)
+        peaks[device_name] = machine_peak(device)
         precisions = [False] + ([True] if device.type == "cuda" and not args.no_amp else [])
         for amp in precisions:
             for name, inputs, channels, factory in candidates:
                 torch.manual_seed(args.seed)
                 model = factory()
                 params = sum(p.numel() for p in model.parameters()) / 1e6
-                infer_ms, train_ips = measure(
+                infer_ms, train_ips, flops = measure(
                     model, channels, size, device, amp, args.batch, args.iters, args.warmup
                 )
                 rows.append(
-                    (device_name, "amp fp16" if amp else "fp32", name, inputs, params, infer_ms, train_ips)
+                    (device_name, "amp fp16" if amp else "fp32", name, inputs, params, infer_ms, train_ips, flops)
                 )
-    print("| device | precision | model | input | params (M) | inference ms/frame | train images/s |")
-    print("|---|---|---|---|---:|---:|---:|")
-    for device_name, precision, name, inputs, params, infer_ms, train_ips in rows:
-        cells = [device_name, precision, name, inputs, f"{params:.1f}", f"{infer_ms:.1f}", f"{train_ips:.2f}"]
+    for device_name, peak in peaks.items():
+        print(f"measured peak on {device_name} (fp32): 3x3 conv {peak['conv3x3_gflops']:.1f} GFLOP/s, "
+              f"matmul {peak['matmul_gflops']:.1f} GFLOP/s")
+    print()
+    print("| device | precision | model | input | params (M) | inference ms/frame | GFLOP/frame | GFLOP/s "
+          "| of peak | train images/s |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for device_name, precision, name, inputs, params, infer_ms, train_ips, flops in rows:
+        achieved = flops / 1e9 / (infer_ms / 1000.0)
+        cells = [device_name, precision, name, inputs, f"{params:.1f}", f"{infer_ms:.1f}", f"{flops / 1e9:.3g}",
+                 f"{achieved:.3g}", f"{achieved / peaks[device_name]['peak_gflops']:.3g}", f"{train_ips:.2f}"]
         print("| " + " | ".join(cells) + " |")
     return 0
 

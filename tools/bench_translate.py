@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
+    from rgbt.engine.flops import count_flops, machine_peak
     from rgbt.translate.flow import CouplingNet
     from rgbt.translate.transfer import latent_stats
     from rgbt.translate.translator import build_translator
@@ -108,8 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"channels_last={not args.no_channels_last}, tile_bytes={args.tile_bytes}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads\n"
     )
-    print("| device | batch | precision | best ms/frame | fps (best) | fps (median) | round-trip err |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    peaks = {device: machine_peak(device) for device in devices}
+    for device, peak in peaks.items():
+        print(f"measured peak on {device} (fp32): 3x3 conv {peak['conv3x3_gflops']:.1f} GFLOP/s, "
+              f"matmul {peak['matmul_gflops']:.1f} GFLOP/s")
+    print()
+    print("| device | batch | precision | best ms/frame | fps (best) | fps (median) | GFLOP/frame | GFLOP/s | of peak "
+          "| round-trip err |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for device in devices:
         model = translator.to(device)
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -139,9 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     z, _, size = model.flow.encode(x)
                     err = (model.flow.decode(z, size).float() - x).abs().max().item()
                 best, median = min(times), statistics.median(times)
+                flops = count_flops(lambda m=model, t=thermal, s=style: m.translate(t, style=s)) / batch
+                achieved = flops / 1e9 * batch / best
                 print(
                     f"| {device} | {batch} | {label} | {best / batch * 1e3:.1f} | {batch / best:.2f} | "
-                    f"{batch / median:.2f} | {err:.1e} |"
+                    f"{batch / median:.2f} | {flops / 1e9:.3g} | {achieved:.3g} | "
+                    f"{achieved / peaks[device]['peak_gflops']:.3g} | {err:.1e} |"
                 )
     return 0
 

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from rgbt.atomic import atomic_write_text
-from rgbt.data.errors import DataFormatError, parse_number
+from rgbt.data.domains import FLAG_VALUES, KAIST_LABELS, OCCLUSION_LEVELS, xywh_problem
+from rgbt.data.errors import DataFormatError, parse_number, read_text, split_lines
 
 #: Number of whitespace-separated fields per object line, by bbGt version.
 FIELDS_PER_VERSION: dict[int, int] = {0: 10, 1: 10, 2: 11, 3: 12}
 
-_HEADER = re.compile(r"^%\s*bbGt\s+version\s*=\s*(\d+)\s*$")
+_HEADER = re.compile(r"%[ \t]*bbGt[ \t]+version[ \t]*=[ \t]*([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -46,23 +47,44 @@ class BbGtObject:
         return self.box[3]
 
 
-def parse_bbgt(text: str, path: str | os.PathLike[str] = "<string>") -> list[BbGtObject]:
+#: Field names after the label, in file order.
+FIELD_NAMES: tuple[str, ...] = ("x", "y", "w", "h", "occ", "vx", "vy", "vw", "vh", "ign", "ang")
+
+
+def _flag(value: float, token: str, allowed: tuple[int, ...], what: str, path: str | os.PathLike[str],
+          line: int) -> int:
+    if value not in allowed:
+        raise DataFormatError(path, line, f"{what} must be one of {list(allowed)}, got {token!r}")
+    return int(value)
+
+
+def parse_bbgt(
+    text: str, path: str | os.PathLike[str] = "<string>", labels: Sequence[str] | None = KAIST_LABELS
+) -> list[BbGtObject]:
     """Parse the content of a bbGt file.
+
+    Rules (:mod:`rgbt.data.domains`): line 1 is the header ``% bbGt version=V`` with ``V`` in 0-3;
+    later lines starting with ``%`` are comments and blank (or whitespace-only) lines are skipped;
+    an object line has exactly the version's field count, separated by spaces or tabs; numbers are
+    plain decimals (no ``1_000``, ``nan``, ``inf``); ``x y w h`` and ``vx vy vw vh`` are finite
+    float32 boxes with non-negative sizes; ``occ`` is 0, 1 or 2; ``ign`` is 0 or 1; ``ang`` is finite;
+    the label is one of ``labels``.
 
     Args:
         text: the whole file content.
         path: the file name used in error messages.
+        labels: the labels an object may have (default: the KAIST ones); ``None`` accepts any.
 
     Returns:
         the objects in file order.
 
     Raises:
-        DataFormatError: missing/unknown header, wrong field count, a non-number, a negative size.
+        DataFormatError: the first line breaking a rule, with its number and the offending value.
     """
-    lines = text.splitlines()
+    lines = split_lines(text)
     if not lines:
         raise DataFormatError(path, 1, "empty file: expected the header '% bbGt version=3'")
-    match = _HEADER.match(lines[0].strip())
+    match = _HEADER.fullmatch(lines[0].strip())
     if match is None:
         raise DataFormatError(path, 1, f"expected a header like '% bbGt version=3', got {lines[0]!r}")
     version = int(match.group(1))
@@ -79,33 +101,36 @@ def parse_bbgt(text: str, path: str | os.PathLike[str] = "<string>") -> list[BbG
             raise DataFormatError(
                 path, number, f"bbGt version {version} needs {n_fields} fields, got {len(tokens)}: {line!r}"
             )
-        names = ("x", "y", "w", "h", "occ", "vx", "vy", "vw", "vh", "ign", "ang")
-        values = [parse_number(tok, path, number, name) for tok, name in zip(tokens[1:], names)]
-        if values[2] < 0 or values[3] < 0:
-            raise DataFormatError(path, number, f"negative box size w={tokens[3]} h={tokens[4]}")
-        occ = values[4]
-        if occ != int(occ):
-            raise DataFormatError(path, number, f"occlusion flag must be an integer, got {tokens[5]!r}")
+        if labels is not None and tokens[0] not in labels:
+            raise DataFormatError(path, number, f"unknown label {tokens[0]!r} (expected one of {list(labels)})")
+        values = [parse_number(tok, path, number, name) for tok, name in zip(tokens[1:], FIELD_NAMES)]
+        for box, names in ((values[0:4], FIELD_NAMES[0:4]), (values[5:9], FIELD_NAMES[5:9])):
+            problem = xywh_problem(box, names)
+            if problem is not None:
+                raise DataFormatError(path, number, problem)
+        occlusion = _flag(values[4], tokens[5], OCCLUSION_LEVELS, "occlusion flag 'occ'", path, number)
+        ignore = _flag(values[9], tokens[10], FLAG_VALUES, "ignore flag 'ign'", path, number) if version >= 2 else 0
         objects.append(
             BbGtObject(
                 label=tokens[0],
                 box=(values[0], values[1], values[2], values[3]),
-                occlusion=int(occ),
+                occlusion=occlusion,
                 visible=(values[5], values[6], values[7], values[8]),
-                ignore=int(values[9]) if version >= 2 else 0,
+                ignore=ignore,
                 angle=values[10] if version >= 3 else 0.0,
             )
         )
     return objects
 
 
-def read_bbgt(path: str | os.PathLike[str]) -> list[BbGtObject]:
-    """Read one bbGt annotation file (see :func:`parse_bbgt`)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"not a text file ({err})") from None
-    return parse_bbgt(text, path)
+def read_bbgt(path: str | os.PathLike[str], labels: Sequence[str] | None = KAIST_LABELS) -> list[BbGtObject]:
+    """Read one bbGt annotation file (UTF-8; see :func:`parse_bbgt`).
+
+    Raises:
+        FileNotFoundError: ``path`` is missing.
+        DataFormatError: not UTF-8 text, or a line breaking a rule of :func:`parse_bbgt`.
+    """
+    return parse_bbgt(read_text(path), path, labels)
 
 
 def _fmt(value: float) -> str:

@@ -8,35 +8,26 @@ A file is ``{"images": [{"id", "file_name", ...}], "annotations": [{"image_id", 
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rgbt.data.errors import DataFormatError
+from rgbt.data.jsonfields import (
+    as_flag,
+    as_int,
+    as_list,
+    as_number,
+    as_object,
+    as_str,
+    as_xywh,
+    check_unique,
+    get,
+    load_json,
+)
 from rgbt.data.labels import LabelledObject, canonical_label
-
-
-def load_json(path: str | os.PathLike[str]) -> Any:
-    """The parsed content of a UTF-8 json file (every json file rgbt reads: COCO annotations and results,
-    ``KAIST_annotation.json``, the synthetic-root manifest), with errors that name the file.
-
-    Raises:
-        FileNotFoundError: ``path`` is missing.
-        DataFormatError: not UTF-8 text, or invalid json (naming the line).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"file not found: {path}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
-    except UnicodeDecodeError as err:
-        raise DataFormatError(path, None, f"not a UTF-8 text file ({err})") from None
 
 
 @dataclass
@@ -52,52 +43,87 @@ class CocoGroundTruth:
     categories: list[str]
 
 
+def annotation_entry(entry: Any, k: int, path: str | os.PathLike[str], image_ids: Container[int],
+                     names: Container[int]) -> tuple[dict[str, Any], str, int, int]:
+    """Entry ``k`` of a COCO-style ``annotations`` list (COCO, FLIR, ``KAIST_annotation.json``), checked.
+
+    Returns:
+        ``(annotation, where, image_id, category_id)``: ``where`` names the entry in messages
+        (``annotations[3] (id 7)``).
+
+    Raises:
+        DataFormatError: not an object, ids that are not integers, an image id not in
+            ``image_ids`` or a category id not in ``names``.
+    """
+    where = f"annotations[{k}]"
+    ann = as_object(entry, path, where)
+    if isinstance(ann.get("id"), int):
+        where += f" (id {ann['id']})"
+    image_id = as_int(get(ann, "image_id", path, where), path, f"{where}.image_id")
+    if image_id not in image_ids:
+        raise DataFormatError(path, None, f"{where} refers to unknown image_id {image_id}")
+    category = as_int(get(ann, "category_id", path, where), path, f"{where}.category_id")
+    if category not in names:
+        raise DataFormatError(path, None, f"{where} has category_id {category}, not in 'categories'")
+    return ann, where, image_id, category
+
+
 def read_coco_annotations(path: str | os.PathLike[str]) -> CocoGroundTruth:
     """Read a COCO detection json (``thermal_annotations.json``, ``coco.json``, ``annotations.json``).
+
+    See :func:`check_coco_annotations` for what is read and refused.
+
+    Raises:
+        FileNotFoundError: ``path`` is missing.
+        DataFormatError: invalid json or a malformed entry (see :func:`check_coco_annotations`).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: annotation file missing")
+    return check_coco_annotations(load_json(path), path)
+
+
+def check_coco_annotations(data: Any, path: str | os.PathLike[str]) -> CocoGroundTruth:
+    """Check the parsed content of a COCO detection json and read it by category name.
 
     ``iscrowd`` (or an ``ignore`` key) set to 1 marks an object as ignore. Labels come from the
     ``categories`` names (see :func:`~rgbt.data.labels.canonical_label`), never from the ids.
 
     Raises:
-        FileNotFoundError: ``path`` is missing.
-        DataFormatError: invalid json, missing keys, unknown image or category id, a bad box.
+        DataFormatError: naming the key (``annotations[4].bbox``) and the value: a missing key, a
+            wrong type or ``null``; a repeated image or category id; an annotation of an unknown
+            image or category; a box outside its domain (:mod:`rgbt.data.domains`); a flag not 0/1.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: annotation file missing")
-    data = load_json(path)
-    if not isinstance(data, dict) or "images" not in data:
+    top = as_object(data, path, "the top level")
+    if "images" not in top:
         raise DataFormatError(path, None, "expected a COCO json object with 'images', 'annotations', 'categories'")
-    if not data.get("categories") and data.get("annotations"):
+    images = as_list(top["images"], path, "images")
+    annotations = as_list(get(top, "annotations", path, "the top level", []), path, "annotations")
+    categories = as_list(get(top, "categories", path, "the top level", []), path, "categories")
+    if not categories and annotations:
         raise DataFormatError(path, None, "no 'categories': labels are matched by category name, so names are needed")
     names: dict[int, str] = {}
-    for cat in data.get("categories", []):
-        if not isinstance(cat, dict) or "id" not in cat or "name" not in cat:
-            raise DataFormatError(path, None, f"a category lacks 'id' or 'name': {json.dumps(cat)[:200]}")
-        names[int(cat["id"])] = canonical_label(cat["name"])
-    images = []
-    objects: dict[int, list[LabelledObject]] = {}
-    for image in data["images"]:
-        if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
-            raise DataFormatError(path, None, f"an image entry lacks 'id' or 'file_name': {json.dumps(image)[:200]}")
-        images.append(image)
-        objects[int(image["id"])] = []
-    for ann in data.get("annotations", []):
-        where = f"annotation {ann.get('id')!r}" if isinstance(ann, dict) else "an annotation"
-        if not isinstance(ann, dict) or any(key not in ann for key in ("image_id", "category_id", "bbox")):
-            raise DataFormatError(path, None, f"{where} lacks 'image_id', 'category_id' or 'bbox'")
-        image_id = int(ann["image_id"])
-        if image_id not in objects:
-            raise DataFormatError(path, None, f"{where} refers to unknown image_id {image_id}")
-        category = int(ann["category_id"])
-        if category not in names:
-            raise DataFormatError(path, None, f"{where} has category_id {category}, not in 'categories'")
-        try:
-            x, y, w, h = (float(v) for v in ann["bbox"])
-        except (TypeError, ValueError):
-            raise DataFormatError(path, None, f"{where} has a bad bbox {ann['bbox']!r}, not [x, y, w, h]") from None
-        if w < 0 or h < 0 or not np.isfinite([x, y, w, h]).all():
-            raise DataFormatError(path, None, f"{where} has a negative or non-finite size: {ann['bbox']}")
-        ignore = bool(int(ann.get("iscrowd", 0) or 0)) or bool(int(ann.get("ignore", 0) or 0))
-        objects[image_id].append(LabelledObject(names[category], (x, y, x + w, y + h), ignore))
-    return CocoGroundTruth(images, objects, sorted(set(names.values())))
+    for k, entry in enumerate(categories):
+        where = f"categories[{k}]"
+        cat = as_object(entry, path, where)
+        cid = as_int(get(cat, "id", path, where), path, f"{where}.id")
+        if cid in names:
+            raise DataFormatError(path, None, f"{where}.id {cid} is used by another category too")
+        names[cid] = canonical_label(as_str(get(cat, "name", path, where), path, f"{where}.name"))
+    image_ids = []
+    for k, entry in enumerate(images):
+        where = f"images[{k}]"
+        image = as_object(entry, path, where)
+        image_ids.append(as_int(get(image, "id", path, where), path, f"{where}.id"))
+        as_str(get(image, "file_name", path, where), path, f"{where}.file_name")
+    check_unique(image_ids, path, "images", "id")
+    objects: dict[int, list[LabelledObject]] = {image_id: [] for image_id in image_ids}
+    for k, entry in enumerate(annotations):
+        ann, where, image_id, category = annotation_entry(entry, k, path, objects, names)
+        x, y, w, h = as_xywh(get(ann, "bbox", path, where), path, f"{where}.bbox")
+        if "area" in ann and as_number(ann["area"], path, f"{where}.area") < 0:
+            raise DataFormatError(path, None, f"{where}.area is negative: {ann['area']}")
+        ignore = as_flag(get(ann, "iscrowd", path, where, 0), path, f"{where}.iscrowd")
+        ignore |= as_flag(get(ann, "ignore", path, where, 0), path, f"{where}.ignore")
+        objects[image_id].append(LabelledObject(names[category], (x, y, x + w, y + h), bool(ignore)))
+    return CocoGroundTruth([dict(image) for image in images], objects, sorted(set(names.values())))

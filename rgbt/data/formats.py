@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: Every layout name :func:`detect_format` returns.
+FORMATS: tuple[str, ...] = ("kaist", "flir-v1", "flir-v2", "flir-aligned", "pairs")
+
 
 def detect_format(root: str | os.PathLike[str]) -> str:
     """Guess the layout of a dataset root: ``kaist``, ``flir-v1``, ``flir-v2``, ``flir-aligned`` or ``pairs``.

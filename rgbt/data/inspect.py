@@ -3,7 +3,11 @@
 Every frame's annotations are parsed and its image files checked for existence (decoding every
 image is slow, so it only happens with ``decode=True``). Problems are collected, not raised: a
 report lists *all* malformed annotation lines, disagreeing paired files, missing annotation
-files and (with ``decode``) undecodable images, each as a ``file:line: message`` string.
+files, frames without their thermal image (the reference modality: nothing can use such a frame;
+a missing RGB image is only counted) and (with ``decode``) undecodable images, each as a
+``file:line: message`` string. A malformed list or annotation file read when the root is opened (a
+frame listed twice, a ``file_name`` leaving the root), a root without any frame and a synthetic
+root whose generation did not finish are errors too.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from rgbt.data.errors import DataFormatError
 from rgbt.data.formats import detect_format
 from rgbt.data.imageio import check_same_size, read_image
 from rgbt.data.source import open_source
+from rgbt.data.synthetic import check_synthetic_root
 
 #: The keys of an inspection report, in order.
 REPORT_KEYS: tuple[str, ...] = (
@@ -61,16 +66,27 @@ def inspect_root(
     missing = {"rgb": 0, "thermal": 0}
     labels: Counter[str] = Counter()
     periods: Counter[str] = Counter()
+    if kind == "kaist":
+        try:
+            check_synthetic_root(root)
+        except DataFormatError as err:
+            errors.append(str(err))
     try:
         source = open_source(root, image_set=image_set, format=kind)
     except DataFormatError as err:
         # A malformed list or annotation file read when opening: nothing more can be checked.
-        return _report(kind, 0, missing, labels, periods, [str(err)])
+        return _report(kind, 0, missing, labels, periods, [*errors, str(err)])
+    if len(source) == 0:
+        errors.append(f"{root}: no frame" + (f" in image set {image_set!r}" if image_set else "")
+                      + ": there is nothing to train or evaluate on")
     for index in range(len(source)):
         paths = source.image_paths(index)  # type: ignore[attr-defined]
         for modality in missing:
             if paths[modality] is None or not Path(paths[modality]).is_file():
                 missing[modality] += 1
+        if paths["thermal"] is None or not Path(paths["thermal"]).is_file():
+            where = paths["thermal"] if paths["thermal"] is not None else f"{root}: frame {source.frame_ids[index]}"
+            errors.append(f"{where}: thermal image missing (the reference modality)")
         # Counted apart from the annotations: a KAIST frame whose file is broken still has a period.
         periods[source.period(index)] += 1
         try:

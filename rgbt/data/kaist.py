@@ -23,10 +23,25 @@ from pathlib import Path
 
 import numpy as np
 
+from rgbt.atomic import atomic_write_text
 from rgbt.data.bbgt import BbGtObject, read_bbgt
-from rgbt.data.coco_json import load_json
-from rgbt.data.errors import DataFormatError
+from rgbt.data.coco_json import annotation_entry
+from rgbt.data.domains import OCCLUSION_LEVELS, xywh_problem
+from rgbt.data.errors import DataFormatError, read_text, split_lines
 from rgbt.data.imageio import check_same_size, fake_rgb_path, read_fake_rgb, read_image
+from rgbt.data.jsonfields import (
+    as_flag,
+    as_int,
+    as_list,
+    as_number,
+    as_numbers,
+    as_object,
+    as_str,
+    as_xywh,
+    check_unique,
+    get,
+    load_json,
+)
 from rgbt.data.sample import PairSample, empty_boxes
 
 log = logging.getLogger(__name__)
@@ -40,7 +55,12 @@ KAIST_JSON_CATEGORIES: tuple[tuple[int, str], ...] = (
 )
 
 _SCENES = ("campus", "road", "downtown")
-_FRAME_RE = re.compile(r"set(\d{2})[/_\\]V(\d{3})[/_\\](?:(?:visible|lwir)[/_\\])?I(\d{5})(?:\.\w+)?$")
+#: ``setXX/VYYY/IZZZZZ`` (``/``, ``_`` or ``\\`` between the parts), optionally inside a
+#: ``visible``/``lwir`` folder and with an extension, at the end of a name or path. It must start the
+#: text or follow a folder separator (``xset06/...`` is not a frame) and digits are ASCII only.
+_FRAME_RE = re.compile(
+    r"(?:^|[/\\])set([0-9]{2})[/_\\]V([0-9]{3})[/_\\](?:(?:visible|lwir)[/_\\])?I([0-9]{5})(?:\.[A-Za-z0-9]+)?$"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -102,15 +122,29 @@ def resolve_image_set(root: str | os.PathLike[str], image_set: str | os.PathLike
 
 
 def read_image_set(path: str | os.PathLike[str]) -> list[str]:
-    """Read an image-set list: one frame id per line, blank lines skipped.
+    """Read an image-set list: one frame id per line, blank (or whitespace-only) lines skipped.
+
+    A frame listed twice is refused: it would count twice in the miss rate (its positives and its
+    false positives), which is never what a list means.
 
     Returns:
         normalised frame ids (``setXX/VYYY/IZZZZZ``) in file order.
+
+    Raises:
+        FileNotFoundError: ``path`` is missing.
+        DataFormatError: not UTF-8 text, a line that is not a frame id, or a repeated frame (naming
+            both lines).
     """
     frames = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            frames.append(str(parse_frame_id(line, path, number)))
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(split_lines(read_text(path)), start=1):
+        if not line.strip():
+            continue
+        frame = str(parse_frame_id(line, path, number))
+        if frame in first_line:
+            raise DataFormatError(path, number, f"frame {frame} is listed twice (first on line {first_line[frame]})")
+        first_line[frame] = number
+        frames.append(frame)
     return frames
 
 
@@ -158,19 +192,53 @@ class KaistJsonGroundTruth:
     """Ground truth in the COCO-style ``KAIST_annotation.json`` form.
 
     ``frame_ids[i]`` is the image with json id ``image_ids[i]``; ``objects[i]`` its objects and
-    ``sizes[i]`` its ``(height, width)``.
+    ``sizes[i]`` its ``(height, width)``; ``person_category`` the category id named ``person``
+    (what results json entries of persons carry).
     """
 
     frame_ids: list[str]
     image_ids: list[int]
     objects: list[list[BbGtObject]]
     sizes: list[tuple[int, int]]
+    person_category: int = 1
 
 
-def _require(entry: dict, keys: Sequence[str], path: str | os.PathLike[str], where: str) -> None:
-    missing = [key for key in keys if key not in entry]
-    if missing:
-        raise DataFormatError(path, None, f"{where} lacks key(s) {missing}: {json.dumps(entry)[:200]}")
+#: Category names a ``KAIST_annotation.json`` may hold: the KAIST labels and ``__ignore__``.
+KAIST_JSON_NAMES: frozenset[str] = frozenset(name for _cid, name in KAIST_JSON_CATEGORIES)
+
+
+def _json_categories(data: dict, path: str | os.PathLike[str]) -> dict[int, str]:
+    if "categories" not in data:
+        return dict(KAIST_JSON_CATEGORIES)
+    names: dict[int, str] = {}
+    for k, entry in enumerate(as_list(data["categories"], path, "categories")):
+        where = f"categories[{k}]"
+        category = as_object(entry, path, where)
+        cid = as_int(get(category, "id", path, where), path, f"{where}.id")
+        name = as_str(get(category, "name", path, where), path, f"{where}.name")
+        if name not in KAIST_JSON_NAMES:
+            raise DataFormatError(path, None, f"{where}.name {name!r} is not a KAIST label {sorted(KAIST_JSON_NAMES)}")
+        if cid in names:
+            raise DataFormatError(path, None, f"{where}.id {cid} is used by another category too")
+        names[cid] = name
+    return names or dict(KAIST_JSON_CATEGORIES)
+
+
+def _json_object(ann: dict, label: str, path: str | os.PathLike[str], where: str) -> BbGtObject:
+    """One annotation entry as the bbGt object it stands for (see :func:`read_kaist_json`)."""
+    box = as_xywh(get(ann, "bbox", path, where), path, f"{where}.bbox")
+    occlusion = as_int(get(ann, "occlusion", path, where, 0), path, f"{where}.occlusion")
+    if occlusion not in OCCLUSION_LEVELS:
+        raise DataFormatError(path, None, f"{where}.occlusion {occlusion} is not a KAIST occlusion level "
+                              f"{list(OCCLUSION_LEVELS)}")
+    flag = as_flag(get(ann, "ignore", path, where, 0), path, f"{where}.ignore")
+    ignore = as_flag(ann["ign"], path, f"{where}.ign") if "ign" in ann else (flag if label == "person" else 0)
+    visible = as_numbers(get(ann, "vis_bbox", path, where, [0, 0, 0, 0]), 4, path, f"{where}.vis_bbox")
+    problem = xywh_problem(visible, ("vx", "vy", "vw", "vh"))
+    if problem is not None:
+        raise DataFormatError(path, None, f"{where}.vis_bbox: {problem}")
+    angle = as_number(get(ann, "angle", path, where, 0.0), path, f"{where}.angle")
+    return BbGtObject(label, box, occlusion, visible, ignore, angle)  # type: ignore[arg-type]
 
 
 def read_kaist_json(path: str | os.PathLike[str]) -> KaistJsonGroundTruth:
@@ -180,46 +248,47 @@ def read_kaist_json(path: str | os.PathLike[str]) -> KaistJsonGroundTruth:
     ``person`` and ``ignore = 1`` marks the people / person? / cyclist regions, so those objects
     read back as ``person`` with ``ignore = 1``; files written by :func:`write_kaist_json` keep
     the true label and the raw bbGt fields, so they round-trip with the txt form exactly.
+
+    Every field is checked against its domain (:mod:`rgbt.data.domains`): ids are integers, image
+    ids and frames (``im_name``) are unique, ``height`` / ``width`` positive, ``bbox`` a finite
+    float32 ``[x, y, w, h]`` with ``w, h >= 0``, ``occlusion`` 0/1/2, ``ignore`` / ``ign`` 0/1,
+    category names KAIST labels.
+
+    Raises:
+        FileNotFoundError: ``path`` is missing.
+        DataFormatError: invalid json or a field out of its domain, naming the key and the value.
     """
     data = load_json(path)
     if not isinstance(data, dict):
         raise DataFormatError(path, None, "expected a json object with 'images' and 'annotations'")
-    _require(data, ("images", "annotations"), path, "the top-level object")
-    names = {int(c["id"]): str(c["name"]) for c in data.get("categories", [])} or dict(KAIST_JSON_CATEGORIES)
+    names = _json_categories(data, path)
+    images = as_list(get(data, "images", path, "the top level"), path, "images")
     frame_ids, image_ids, sizes = [], [], []
-    index: dict[int, int] = {}
-    for image in data["images"]:
-        _require(image, ("id", "im_name"), path, "an image entry")
-        index[int(image["id"])] = len(frame_ids)
-        frame_ids.append(str(parse_frame_id(str(image["im_name"]), path)))
-        image_ids.append(int(image["id"]))
-        sizes.append((int(image.get("height", 512)), int(image.get("width", 640))))
+    for k, entry in enumerate(images):
+        where = f"images[{k}]"
+        image = as_object(entry, path, where)
+        image_ids.append(as_int(get(image, "id", path, where), path, f"{where}.id"))
+        im_name = as_str(get(image, "im_name", path, where), path, f"{where}.im_name")
+        try:
+            frame_ids.append(str(parse_frame_id(im_name)))
+        except ValueError as err:
+            raise DataFormatError(path, None, f"{where}.im_name: {err}") from None
+        size = []
+        for key, default in (("height", 512), ("width", 640)):
+            value = as_int(get(image, key, path, where, default), path, f"{where}.{key}")
+            if value <= 0:
+                raise DataFormatError(path, None, f"{where}.{key} must be > 0, got {value}")
+            size.append(value)
+        sizes.append((size[0], size[1]))
+    check_unique(image_ids, path, "images", "id")
+    check_unique(frame_ids, path, "images", "im_name")
+    index = {image_id: k for k, image_id in enumerate(image_ids)}
     objects: list[list[BbGtObject]] = [[] for _ in frame_ids]
-    for ann in data["annotations"]:
-        _require(ann, ("image_id", "category_id", "bbox"), path, "an annotation")
-        image_id = int(ann["image_id"])
-        if image_id not in index:
-            raise DataFormatError(path, None, f"annotation {ann.get('id')} refers to unknown image_id {image_id}")
-        category = int(float(ann["category_id"]))
-        if category not in names:
-            raise DataFormatError(path, None, f"annotation {ann.get('id')} has unknown category_id {category}")
-        x, y, w, h = (float(v) for v in ann["bbox"])
-        if w < 0 or h < 0:
-            raise DataFormatError(path, None, f"annotation {ann.get('id')} has a negative size: {ann['bbox']}")
-        label = names[category]
-        flag = int(ann.get("ignore", 0))
-        ignore = int(ann["ign"]) if "ign" in ann else (flag if label == "person" else 0)
-        objects[index[image_id]].append(
-            BbGtObject(
-                label=label,
-                box=(x, y, w, h),
-                occlusion=int(ann.get("occlusion", 0)),
-                visible=tuple(float(v) for v in ann.get("vis_bbox", (0, 0, 0, 0))),
-                ignore=ignore,
-                angle=float(ann.get("angle", 0.0)),
-            )
-        )
-    return KaistJsonGroundTruth(frame_ids, image_ids, objects, sizes)
+    for k, entry in enumerate(as_list(get(data, "annotations", path, "the top level"), path, "annotations")):
+        ann, where, image_id, category = annotation_entry(entry, k, path, index, names)
+        objects[index[image_id]].append(_json_object(ann, names[category], path, where))
+    person = min((cid for cid, name in names.items() if name == "person"), default=1)
+    return KaistJsonGroundTruth(frame_ids, image_ids, objects, sizes, person)
 
 
 def write_kaist_json(
@@ -258,8 +327,7 @@ def write_kaist_json(
             })
     categories = [{"id": cid, "name": name} for cid, name in KAIST_JSON_CATEGORIES]
     payload = {"images": images, "annotations": annotations, "categories": categories}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(payload, indent=1), encoding="utf-8")
+    atomic_write_text(path, json.dumps(payload, indent=1))
 
 
 # --------------------------------------------------------------------------------------------

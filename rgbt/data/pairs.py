@@ -63,6 +63,7 @@ class PairsSource:
 
     Attributes:
         only_rgb, only_thermal: stems present in one folder only.
+        categories: the canonical category names of ``annotations.json`` (empty without it).
         unmatched_annotations: ``annotations.json`` image names with no file in either folder.
     """
 
@@ -88,9 +89,11 @@ class PairsSource:
         self.annotation_file: Path | None = None
         self.objects: dict[str, list[LabelledObject]] = {}
         self.unmatched_annotations: list[str] = []
+        self.categories: list[str] = []
         if (self.root / ANNOTATION_FILE).is_file():
             self.annotation_file = self.root / ANNOTATION_FILE
             gt = read_coco_annotations(self.annotation_file)
+            self.categories = gt.categories
             for image in gt.images:
                 stem = Path(str(image["file_name"])).stem
                 self.objects.setdefault(stem, []).extend(gt.objects[int(image["id"])])

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from rgbt.data.domains import KAIST_LABELS
 from rgbt.data.flir import open_flir
 from rgbt.data.formats import detect_format
 from rgbt.data.kaist import KaistSource
+from rgbt.data.labels import check_classes
 from rgbt.data.pairs import PairsSource
 from rgbt.data.sample import PairSample
 
@@ -74,15 +76,26 @@ def open_source(
             ``None`` takes everything the layout defines as its default.
         format: ``auto`` (see :func:`~rgbt.data.formats.detect_format`) or one of its names.
         classes: FLIR category names kept as objects (matched by name, never by id); ``None``
-            keeps every category. Ignored for KAIST, whose labels are fixed.
+            keeps every category. KAIST labels are fixed and a pairs root keeps every object, but
+            their names are checked too: every name must be a label of the dataset (KAIST:
+            ``person``, ``people``, ``cyclist``, ``person?``; pairs: the ``annotations.json``
+            categories), since training on a name that matches nothing sees zero positives.
         fake_rgb_root: folder written by ``rgbt translate``; when given, ``sample.fake_rgb`` is loaded.
         period: ``all``, ``day`` or ``night`` (KAIST-layout roots know the period of each frame).
+
+    Raises:
+        ValueError: an unknown format, or ``classes`` empty or naming a label the dataset lacks.
     """
     kind = detect_format(root) if format == "auto" else format
     if kind == "kaist":
+        if classes is not None:
+            check_classes(classes, KAIST_LABELS, f"kaist {root}")
         return KaistSource(root, image_set=image_set, fake_rgb_root=fake_rgb_root, period=period)
     if kind.startswith("flir"):
         return open_flir(root, kind, split=image_set, classes=classes, fake_rgb_root=fake_rgb_root)
     if kind == "pairs":
-        return PairsSource(root, fake_rgb_root=fake_rgb_root)
+        source = PairsSource(root, fake_rgb_root=fake_rgb_root)
+        if classes is not None and source.annotation_file is not None:
+            check_classes(classes, source.categories, str(source.annotation_file))
+        return source
     raise ValueError(f"unknown dataset format {format!r}; expected auto, kaist, flir-v1, flir-v2, flir-aligned, pairs")

@@ -16,9 +16,10 @@ from typing import Any
 
 from torch import nn
 
-from rgbt.config import DetectorConfig, DetectorModelConfig, config_from_dict
+from rgbt.config import DetectorConfig, DetectorModelConfig
 from rgbt.detect import build_fusion_detector
 from rgbt.engine.checkpoint import load_checkpoint
+from rgbt.engine.run import stored_config
 
 
 def build_detector_from_config(
@@ -87,14 +88,14 @@ def load_detector_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, D
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a detector checkpoint (no config or model weights), or weights that do not
-            fit the architecture of its config.
+        ValueError: not a detector checkpoint (no config or model weights; a translator checkpoint
+            is named as one), or weights that do not fit the architecture of its config.
     """
     path = Path(path)
     state = load_checkpoint(path, map_location="cpu")
     if not isinstance(state, dict) or "config" not in state or "model" not in state:
         raise ValueError(f"{path}: not a detector checkpoint written by `rgbt train-detector` (no config/model)")
-    config = config_from_dict(DetectorConfig, state["config"])
+    config = stored_config(DetectorConfig, path, state)
     model = build_detector_from_config(
         config.model, list(config.data.modalities), len(config.data.classes) + 1, load_weights=False
     )

@@ -12,9 +12,9 @@
   never positives, never background;
 * loss: the sum of the detector's own losses, each component logged under its name in ``log.csv``;
 * validation (every ``train.eval_every`` epochs and at the end): KAIST log-average miss rate
-  ``reasonable`` in percent (``mr_all``, ``mr_day``, ``mr_night``; ``best.pt`` has the lowest
-  ``mr_all``) on KAIST-layout data, COCO AP in percent (``ap``, ``ap50``, ``ap75``; ``best.pt`` has
-  the highest ``ap``) otherwise.
+  ``reasonable`` with its heights scaled to the frame (frame height / 512) in percent (``mr_all``,
+  ``mr_day``, ``mr_night``; ``best.pt`` has the lowest ``mr_all``) on KAIST-layout data, COCO AP
+  in percent (``ap``, ``ap50``, ``ap75``; ``best.pt`` has the highest ``ap``) otherwise.
 
 The run directory receives ``config.yaml`` (the resolved config), ``log.txt``, ``log.csv``,
 ``loss.png``, ``eval.csv``, ``last.pt`` / ``best.pt`` (with the config, so
@@ -51,7 +51,8 @@ from rgbt.engine.trainer import EvalFn, Trainer
 
 log = logging.getLogger(__name__)
 
-#: Miss-rate setup used for validation on KAIST-layout data.
+#: Miss-rate setup used for validation on KAIST-layout data, its heights scaled to the frame size
+#: (:func:`rgbt.evaluation.missrate.frame_setup`).
 EVAL_SETUP = "reasonable"
 
 
@@ -115,22 +116,28 @@ def build_evaluation(
     """The periodic validation of :func:`train_detector`: ``(evaluate, metric, lower_is_better)``.
 
     ``evaluate(model)`` returns percentages: ``mr_all``, ``mr_day``, ``mr_night`` (KAIST
-    ``reasonable`` miss rate, ``nan`` for a period without frames or positives) when ``kind`` is
+    ``reasonable`` miss rate with its heights scaled to the frame height / 512, ``nan`` for a period
+    without frames or positives) when ``kind`` is
     ``kaist``, else ``ap``, ``ap50``, ``ap75`` (COCO AP over the ``classes`` present in the
     validation ground truth). ``metric`` names the value that selects ``best.pt`` (``None`` when the
     validation set has nothing to score).
     """
     from rgbt.data.labels import canonical_label
     from rgbt.evaluation.coco import evaluate_coco
-    from rgbt.evaluation.missrate import evaluate_periods, with_frame_size
+    from rgbt.evaluation.missrate import evaluate_periods, frame_setup, with_frame_size
 
     if len(source) == 0:
         raise ValueError(f"the validation set of {source.root} is empty")
     ground_truth = [source.annotations(i) for i in range(len(source))]
     if kind == "kaist":
-        # KAIST-layout frames share one size; the first frame tells it.
-        ground_truth = with_frame_size(ground_truth, source[0].size)
-        positives = evaluate_periods(ground_truth, [np.zeros((0, 5))] * len(ground_truth), EVAL_SETUP)["all"]
+        # KAIST-layout frames share one size; the first frame tells it. The setup's heights are KAIST
+        # pixels: scaled to the frame, a 256 px high synthetic frame keeps the persons KAIST would.
+        size = source[0].size
+        ground_truth = with_frame_size(ground_truth, size)
+        setup = frame_setup(EVAL_SETUP, size[0])
+        positives = evaluate_periods(ground_truth, [np.zeros((0, 5))] * len(ground_truth), setup)["all"]
+        log.info("validation: %d '%s' positives (heights >= %.1f px on %d px high frames) in %d frames",
+                 positives.n_positives, EVAL_SETUP, setup.height[0], size[0], len(ground_truth))
         metric: str | None = "mr_all"
         if positives.n_positives == 0:
             log.warning("the validation set has no '%s' positive: miss rates are nan, best.pt is not kept",
@@ -140,7 +147,7 @@ def build_evaluation(
         def evaluate(model: nn.Module) -> dict[str, float]:
             detector = FusionDetector(model, modalities, classes, device, batch_size)
             detections = detect_source(detector, source, batch_size=batch_size, workers=workers, progress=False)
-            curves = evaluate_periods(ground_truth, detections, EVAL_SETUP)
+            curves = evaluate_periods(ground_truth, detections, setup)
             return {f"mr_{p}": curves[p].mr * 100.0 if p in curves else math.nan for p in ("all", "day", "night")}
 
         return evaluate, metric, True

@@ -29,15 +29,17 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from rgbt.atomic import file_sha256
 from rgbt.config import DetectorConfig
 from rgbt.data.dataset import image_to_tensor, stack_modalities
 from rgbt.data.perturbation import Perturbation, apply_perturbation
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.detector_builder import load_detector_checkpoint
+from rgbt.engine.loader import ReportingDataLoader
 from rgbt.engine.run import resolve_device
 from rgbt.evaluation.detections import write_aggregated_txt, write_coco_results
 from rgbt.evaluation.missrate import MissRateCurve, MissRateSetup
@@ -84,6 +86,8 @@ class FusionDetector:
         output_classes: class names ``__call__`` returns; ``None``: ``('person',)`` when the model
             has that class (the miss rate scores persons), else every class.
         config: the training config of the model, when known (``load_detector`` sets it).
+        fingerprint: what identifies the model, when known: ``load_detector`` sets
+            ``sha256:<checkpoint file hash>``; the misalignment sweep keys its rows on it.
     """
 
     def __init__(
@@ -95,6 +99,7 @@ class FusionDetector:
         batch_size: int = 8,
         output_classes: Sequence[str] | None = None,
         config: DetectorConfig | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -104,6 +109,7 @@ class FusionDetector:
         self.device = device
         self.batch_size = batch_size
         self.config = config
+        self.fingerprint = fingerprint
         if output_classes is None:
             output_classes = ("person",) if "person" in self.classes else self.classes
         unknown = [c for c in output_classes if c not in self.classes]
@@ -160,12 +166,14 @@ def load_detector(
         FileNotFoundError, ValueError: as :func:`~rgbt.engine.detector_builder.load_detector_checkpoint`
             (no such file, not a detector checkpoint, weights that do not fit its config).
     """
+    resolved = device if isinstance(device, torch.device) else resolve_device(str(device))
+    # Hashed before loading: the fingerprint describes the bytes the model is built from.
+    fingerprint = f"sha256:{file_sha256(path)}" if Path(path).is_file() else None
     model, config, state = load_detector_checkpoint(path)
     modalities, classes = list(config.data.modalities), list(config.data.classes)
-    resolved = device if isinstance(device, torch.device) else resolve_device(str(device))
     log.info("loaded %s (%s %s, %s fusion, modalities %s, step %s)", Path(path), config.model.arch,
              config.model.trunk, config.model.fusion, modalities, state.get("step"))
-    return FusionDetector(model, modalities, classes, resolved, batch_size, output_classes, config)
+    return FusionDetector(model, modalities, classes, resolved, batch_size, output_classes, config, fingerprint)
 
 
 class _PerturbedFrames(Dataset):
@@ -297,7 +305,7 @@ def detect_source(
     if threads:
         batches: Iterable[list[PairSample]] = _thread_batches(frames, batch_size, workers)
     else:
-        batches = DataLoader(frames, batch_size=batch_size, num_workers=workers, collate_fn=list)
+        batches = ReportingDataLoader(frames, batch_size=batch_size, num_workers=workers, collate_fn=list)
     results: dict[str | None, list[np.ndarray]] = {name: [] for name in detectors}
     with tqdm(total=len(source), unit="frame", desc="detect", disable=not progress, leave=False) as bar:
         for samples in batches:

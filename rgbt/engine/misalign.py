@@ -29,6 +29,7 @@ from rgbt.evaluation.sweep import (
     GroundTruthDetector,
     SweepPoint,
     append_row,
+    detector_fingerprint,
     measured_row,
     moved_row,
     open_sweep_dir,
@@ -82,12 +83,16 @@ def load_sweep_detectors(
         references: :class:`~rgbt.evaluation.sweep.GroundTruthDetector` modalities (``thermal``, ``rgb``).
         device: where checkpoints run (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
 
+    Every detector has a ``fingerprint`` (``sha256:<checkpoint file hash>``, ``reference:<modality>``)
+    that :func:`run_sweep` keys the rows of its name on.
+
     Raises:
         FileNotFoundError: a checkpoint file that does not exist (checked before any is loaded).
+        ValueError: an unknown ``device`` (also with references, which do not use it).
     """
+    resolved = resolve_device(device)
     if not checkpoints:
         return {name: GroundTruthDetector(modality) for name, modality in zip(names, references or [])}
-    resolved = resolve_device(device)
     for path in checkpoints:
         if not Path(path).is_file():
             raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -118,7 +123,10 @@ def run_sweep(
             computed once. A detector with a ``modalities`` attribute is run once for all the points
             that perturb none of the modalities it reads (its input, hence its miss rate, is the
             same for all of them).
-        out_dir: created if needed; rows already in its ``misalignment.csv`` are not recomputed.
+        out_dir: created if needed; rows already in its ``misalignment.csv`` are not recomputed, as long
+            as their name still means the same detector: a detector's ``fingerprint`` attribute (a
+            checkpoint's file hash, a reference's modality) is recorded per name, and a name with rows
+            of another fingerprint is refused.
         batch_size: frames per detector call.
         setup: evaluation setup passed to ``evaluate_periods`` (a name such as ``reasonable``, or a
             :class:`~rgbt.evaluation.missrate.MissRateSetup`).
@@ -141,7 +149,7 @@ def run_sweep(
     if len(source) == 0:
         raise ValueError(f"the frame source {source.name!r} at {source.root} has no frames")
     out_dir = Path(out_dir)
-    rows = open_sweep_dir(out_dir, setup, source)
+    rows = open_sweep_dir(out_dir, setup, source, {name: detector_fingerprint(det) for name, det in detectors.items()})
     unique, tasks = pending_points(points, list(detectors), rows)
     if len(tasks) < len(unique):
         log.info("resuming in %s: %d of %d points already done", out_dir, len(unique) - len(tasks), len(unique))

@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,15 +32,30 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+#: What :func:`resolve_device` accepts, for messages.
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N (N: a GPU index)"
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available (the local rank's GPU under torchrun), else CPU."""
+    """``auto`` picks CUDA when available (the local rank's GPU under torchrun), else CPU; ``cpu``,
+    ``cuda`` and ``cuda:N`` name a device.
+
+    Raises:
+        ValueError: any other name (the message lists the accepted ones), CUDA asked for where there
+            is none, or a GPU index this machine does not have.
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
-    device = torch.device(name)
+    found = re.fullmatch(r"(cpu|cuda)(?::(\d+))?", str(name))
+    if found is None or (found[1] == "cpu" and found[2] is not None):
+        raise ValueError(f"unknown device {name!r}; expected one of {DEVICE_NAMES}")
+    device = torch.device(str(name))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
@@ -62,28 +78,72 @@ def prepare_run_dir(out: str | os.PathLike[str], log_name: str = "log.txt") -> P
     return run_dir
 
 
+#: The training commands, by config class name: (what their checkpoints hold, the command, the key that tells).
+_RUN_KINDS: dict[str, tuple[str, str, str]] = {
+    "DetectorConfig": ("detector", "rgbt train-detector", "model.arch"),
+    "TranslatorConfig": ("translator", "rgbt train-translator", "model.model"),
+}
+
+
+def run_config_class(saved: Any) -> type | None:
+    """Which run config a checkpoint's stored ``config`` dict is: ``DetectorConfig``,
+    ``TranslatorConfig`` or ``None`` (neither, or no dict)."""
+    from rgbt.config import ConfigError, DetectorConfig, TranslatorConfig, config_from_dict
+
+    if not isinstance(saved, dict):
+        return None
+    for cls in (DetectorConfig, TranslatorConfig):
+        try:
+            config_from_dict(cls, saved)
+        except ConfigError:
+            continue
+        return cls
+    return None
+
+
+def stored_config(cls: type, path: str | os.PathLike[str], state: Any) -> Any:
+    """The run config inside the loaded checkpoint ``state`` (read from ``path``) as a ``cls`` instance.
+
+    Raises:
+        ValueError: ``state`` holds no run config, or the config of another training command (the
+            message says which: ``PATH is a translator checkpoint (model.model=flow) ...``), or one
+            that is no ``cls`` at all.
+    """
+    from rgbt.config import ConfigError, config_from_dict
+
+    saved = state.get("config") if isinstance(state, dict) else None
+    wanted, command, _key = _RUN_KINDS.get(cls.__name__, (cls.__name__, "rgbt", ""))
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: not a training checkpoint of rgbt (it holds no run config); "
+                         f"expected a {wanted} checkpoint from {command}")
+    try:
+        return config_from_dict(cls, saved)
+    except ConfigError as err:
+        problem = err
+    other = run_config_class(saved)
+    if other is not None and other is not cls:
+        kind, other_command, key = _RUN_KINDS[other.__name__]
+        section, name = key.split(".")
+        value = saved.get(section, {}).get(name, getattr(getattr(other(), section), name))
+        raise ValueError(f"{path} is a {kind} checkpoint ({key}={value}, from {other_command}); "
+                         f"this needs a {wanted} checkpoint from {command}")
+    raise ValueError(f"{path}: its run config is not a {wanted} config ({problem}); expected a {wanted} checkpoint "
+                     f"from {command}")
+
+
 def checkpoint_config(cls: type, path: str | os.PathLike[str]) -> Any | None:
     """The config stored in training checkpoint ``path`` as a ``cls`` instance; None when the file is absent.
 
     Raises:
         ValueError: the file is not a training checkpoint, or its config is not a ``cls`` config
-            (e.g. a translator run resumed with ``train-detector``).
+            (e.g. a translator run resumed with ``train-detector``), see :func:`stored_config`.
     """
-    from rgbt.config import ConfigError, config_from_dict
     from rgbt.engine.checkpoint import load_checkpoint
 
     path = Path(path)
     if not path.is_file():
         return None
-    state = load_checkpoint(path)
-    saved = state.get("config") if isinstance(state, dict) else None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{path}: not a training checkpoint of rgbt (it holds no run config)")
-    try:
-        return config_from_dict(cls, saved)
-    except ConfigError as err:
-        raise ValueError(f"{path}: this run's config is not a {cls.__name__} ({err}); was it trained by "
-                         "another command?") from None
+    return stored_config(cls, path, load_checkpoint(path))
 
 
 def write_result(run_dir: str | os.PathLike[str], result: dict[str, Any], name: str = "result.json") -> Path:

@@ -41,13 +41,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
 from rgbt.atomic import atomic_write, atomic_write_text
 from rgbt.config import OptimConfig, config_to_dict, save_config
 from rgbt.engine import distributed
 from rgbt.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from rgbt.engine.loader import ReportingDataLoader
 from rgbt.engine.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -269,7 +270,7 @@ class Trainer:
         # Its own generator: creating a DataLoader iterator draws a worker base seed, which must not come from
         # the global torch RNG (a resumed run creates its iterator at another point of that stream).
         self.loader_generator = torch.Generator()
-        self.loader = DataLoader(
+        self.loader = ReportingDataLoader(
             dataset,
             batch_size=optim.batch_size,
             sampler=self.sampler,

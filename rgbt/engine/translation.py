@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from rgbt.atomic import file_sha256
@@ -53,6 +53,7 @@ from rgbt.data.formats import detect_format
 from rgbt.data.imageio import read_image
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine import distributed
+from rgbt.engine.loader import ReportingDataLoader
 from rgbt.engine.manifest import (
     IMAGE_FORMATS,
     MANIFEST_NAME,
@@ -308,8 +309,8 @@ def translate_dataset(
         else:
             write_manifest(part_path, {"rank": rank, "files": record})
 
-    loader = DataLoader(_Frames(source, todo, with_rgb=settings["style"] == "paired"), batch_size=batch_size,
-                        num_workers=workers, collate_fn=list)
+    loader = ReportingDataLoader(_Frames(source, todo, with_rgb=settings["style"] == "paired"),
+                                 batch_size=batch_size, num_workers=workers, collate_fn=list)
     written = fallbacks = unflushed = 0
     pending: deque[tuple[str, Future[str]]] = deque()
     started = time.perf_counter()

@@ -280,17 +280,22 @@ def evaluate_translator(
     Args:
         translator: a checkpoint path or a translator loaded with :func:`load_translator`.
         root, image_set, data_format: the frames (``open_source``); ``image_set=None``: every frame.
-        max_frames: frames evaluated, spread evenly over the list (``0`` or less: all of them).
+        max_frames: frames evaluated, spread evenly over the list (``0``: all of them).
         figure: PNG path for the thermal / fake RGB / real RGB grid (two day and two night rows).
         device: where a checkpoint path is loaded.
         style, method, alpha: as in :func:`evaluate_translation`.
 
     Returns:
         the report (keys :data:`REPORT_KEYS`), JSON-ready.
+
+    Raises:
+        ValueError: ``max_frames < 0``, or what :func:`evaluate_translation` raises.
     """
+    if max_frames < 0:
+        raise ValueError(f"max_frames must be >= 0 (0: every frame), got {max_frames}")
     loaded = translator if isinstance(translator, LoadedTranslator) else load_translator(translator, device)
     source = open_source(root, image_set, data_format)
-    frames = max_frames if max_frames > 0 else len(source)
+    frames = max_frames or len(source)
     report, triplets = evaluate_translation(loaded, source, frames, style=style, method=method, alpha=alpha)
     if figure is not None:
         name = loaded.config.model.model

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from rgbt.atomic import file_sha256
-from rgbt.config import TranslatorConfig, TranslatorLossConfig, TranslatorModelConfig, config_from_dict
+from rgbt.config import TranslatorConfig, TranslatorLossConfig, TranslatorModelConfig
 from rgbt.engine.checkpoint import load_checkpoint
-from rgbt.engine.run import resolve_device
+from rgbt.engine.run import resolve_device, stored_config
 from rgbt.translate.adain_net import build_adain
 from rgbt.translate.base import Translator
 from rgbt.translate.gatys import build_gatys
@@ -210,17 +210,15 @@ def load_translator(checkpoint: str | os.PathLike[str], device: str | torch.devi
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a translator checkpoint (no translator config / mismatching weights).
+        ValueError: not a translator checkpoint (no translator config, a detector checkpoint, which
+            is named as one, or mismatching weights).
     """
     path = Path(checkpoint)
     device = resolve_device(device) if isinstance(device, str) else device
     state = load_checkpoint(path, map_location="cpu")
     if not isinstance(state, dict) or "model" not in state or not isinstance(state.get("config"), dict):
         raise ValueError(f"{path}: not a translator checkpoint written by `rgbt train-translator` (no model/config)")
-    try:
-        config = config_from_dict(TranslatorConfig, state["config"])
-    except ValueError as err:
-        raise ValueError(f"{path}: the stored config is not a translator config ({err})") from None
+    config = stored_config(TranslatorConfig, path, state)
     translator = build_translator_from_config(config.model, config.loss)
     try:
         translator.load_state_dict(state["model"])

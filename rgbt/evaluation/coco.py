@@ -20,21 +20,25 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
+import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from rgbt.data.coco_json import load_json
+from rgbt.data.coco_json import check_coco_annotations
 from rgbt.data.errors import DataFormatError
+from rgbt.data.jsonfields import as_int, as_number, as_object, as_xywh, get, load_json
 from rgbt.data.labels import canonical_label
 from rgbt.data.sample import PairSample
 
 GroundTruthInput = str | os.PathLike | Mapping[str, Any] | Sequence[PairSample]
 ResultsInput = str | os.PathLike | Sequence[Mapping[str, Any]] | Sequence[np.ndarray]
+
+log = logging.getLogger(__name__)
 
 
 def _samples_to_coco(samples: Sequence[PairSample]) -> dict[str, Any]:
@@ -67,12 +71,18 @@ def _ground_truth_dict(ground_truth: GroundTruthInput) -> tuple[dict[str, Any], 
         data, where = _samples_to_coco(list(ground_truth)), "<samples>"
     if not isinstance(data, dict) or "images" not in data or "categories" not in data:
         raise DataFormatError(where, None, "expected a COCO json object with 'images', 'annotations', 'categories'")
+    # The same checks as the FLIR reader: pycocotools would take a NaN box, a null id or a repeated
+    # image id without a word (or fail with a KeyError).
+    check_coco_annotations(data, where)
     data.setdefault("annotations", [])
-    for ann in data["annotations"]:
+    for number, ann in enumerate(data["annotations"], start=1):
+        # pycocotools indexes annotations by id: a missing or repeated id would fail or merge two
+        # objects. The ids mean nothing to the score, so they are renumbered.
+        ann["id"] = number
         # pycocotools needs an area and an iscrowd flag; KAIST-style files only say "ignore".
-        if "area" not in ann and "bbox" in ann:
+        if "area" not in ann:
             ann["area"] = float(ann["bbox"][2]) * float(ann["bbox"][3])
-        ann.setdefault("iscrowd", int(ann.get("ignore", 0) or 0))
+        ann["iscrowd"] = max(int(ann.get("iscrowd", 0)), int(ann.get("ignore", 0)))
     return data, where
 
 
@@ -85,15 +95,15 @@ def _results_entries(
 ) -> list[dict[str, Any]]:
     """COCO results entries with category ids of the ground truth."""
     if isinstance(results, (str, os.PathLike)):
-        where = str(results)
+        where_file = str(results)
         entries = load_json(results)
         if not isinstance(entries, list):
-            raise DataFormatError(where, None, "expected a json list of {image_id, category_id, bbox, score}")
+            raise DataFormatError(where_file, None, "expected a json list of {image_id, category_id, bbox, score}")
     else:
         items = list(results)
         if items and not isinstance(items[0], Mapping):
             return _array_entries(items, image_ids, class_ids)
-        where, entries = "<results>", items
+        where_file, entries = "<results>", [dict(item) for item in items]
     remap: dict[int, int] | None = None
     if results_classes is not None:
         remap = {}
@@ -102,24 +112,26 @@ def _results_entries(
                 remap[k] = name_to_id[canonical_label(name)]
     known = set(image_ids)
     out = []
-    for k, entry in enumerate(entries):
-        try:
-            image_id = int(entry["image_id"])
-            category = int(float(entry["category_id"]))
-            bbox = [float(v) for v in entry["bbox"]]
-            score = float(entry["score"])
-        except (KeyError, TypeError, ValueError):
-            raise DataFormatError(where, None, f"entry {k}: expected image_id, category_id, bbox [x, y, w, h], "
-                                  f"score: {json.dumps(entry)[:200]}") from None
+    left_out: Counter[int] = Counter()
+    for k, item in enumerate(entries):
+        where = f"entry {k}"
+        entry = as_object(item, where_file, where)
+        image_id = as_int(get(entry, "image_id", where_file, where), where_file, f"{where}: image_id")
+        category = as_int(get(entry, "category_id", where_file, where), where_file, f"{where}: category_id")
+        bbox = list(as_xywh(get(entry, "bbox", where_file, where), where_file, f"{where}: bbox"))
+        score = as_number(get(entry, "score", where_file, where), where_file, f"{where}: score")
         if image_id not in known:
-            raise DataFormatError(where, None, f"entry {k}: image_id {image_id} is not an image of the ground truth")
-        if len(bbox) != 4 or not all(math.isfinite(v) for v in (*bbox, score)) or bbox[2] < 0 or bbox[3] < 0:
-            raise DataFormatError(where, None, f"entry {k}: bad bbox or score: {bbox} {score}")
+            raise DataFormatError(where_file, None, f"{where}: image_id {image_id} is not an image of the ground truth "
+                                  f"({len(known)} images)")
         if remap is not None:
             if category not in remap:
+                left_out[category] += 1
                 continue
             category = remap[category]
         out.append({"image_id": image_id, "category_id": category, "bbox": bbox, "score": score})
+    if left_out:
+        log.warning("%s: left out %d entries whose category_id is not in the results classes: %s",
+                    where_file, sum(left_out.values()), dict(sorted(left_out.items())))
     return out
 
 
@@ -182,7 +194,13 @@ def evaluate_coco(
     class_ids = [name_to_id[c] for c in names]
     image_ids = [int(image["id"]) for image in data["images"]]
     entries = _results_entries(results, image_ids, class_ids, results_classes, name_to_id)
-    entries = [e for e in entries if e["category_id"] in class_ids]
+    evaluated = [e for e in entries if e["category_id"] in class_ids]
+    if len(evaluated) < len(entries):
+        # Not an error: a detector may know more classes than are scored (or the ground truth has).
+        others = Counter(e["category_id"] for e in entries if e["category_id"] not in class_ids)
+        log.info("left out %d detections of categories not evaluated (category_id: count) %s",
+                 len(entries) - len(evaluated), dict(sorted(others.items())))
+    entries = evaluated
 
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()

@@ -13,13 +13,16 @@ ground-truth annotations (thermal frame). Three formats:
   wrapper (which writes ``x1 + 1, y1 + 1, x2 - x1, y2 - y1``) the reader adds ``offset = 1`` to
   move them into the 1-based annotation frame. A frame without a file has no detection; files
   of frames outside the list are not read (so a subset of a full result folder can be evaluated);
+  a file named after no frame is an error (its detections would be lost without a word);
 * **COCO results json**: a list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``;
   ``image_id`` is a ground-truth json image id when those are known (``KAIST_annotation.json``
-  numbers its images 0..N-1 in list order), else the 0-based position in the frame list.
+  numbers its images 0..N-1 in list order), else the 0-based position in the frame list. The
+  miss rate reads the ``person`` entries only (:func:`read_detections`).
 
 Malformed input raises :class:`~rgbt.data.errors.DataFormatError` naming the file, the line (the
-entry for json) and the value: unreadable lines, wrong field counts, NaN/inf, negative sizes,
-detections of images that are not in the list.
+entry for json) and the value: unreadable lines, wrong field counts, NaN/inf, boxes outside
+float32 or with negative sizes (:mod:`rgbt.data.domains`), detections of images that are not in
+the list (the message names the ground truth's list too, when known).
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rgbt.atomic import atomic_write_text
-from rgbt.data.errors import DataFormatError, parse_number
+from rgbt.data.domains import xywh_in_domain, xywh_problem, xyxy_problem
+from rgbt.data.errors import DataFormatError, number_problem, parse_number, read_text, split_lines
+from rgbt.data.jsonfields import as_int, as_object, get, load_json
 from rgbt.data.kaist import parse_frame_id
 
 log = logging.getLogger(__name__)
@@ -60,68 +66,113 @@ def _xywh_to_xyxy(xywh_score: np.ndarray) -> np.ndarray:
     return out
 
 
+def _list_note(n_images: int, ground_truth: str | None) -> str:
+    """What to say when a results file refers to frames the ground truth does not have: the file
+    may be fine and the frame list the wrong one, so the message names both."""
+    if ground_truth is None:
+        return ""
+    return f"; the ground truth {ground_truth} has {n_images} frames: are these results for another frame list?"
+
+
 # --------------------------------------------------------------------------------------------
 # aggregated txt
 # --------------------------------------------------------------------------------------------
 
+_TXT_FIELDS = ("idx", "x", "y", "w", "h", "score")
 
-def _check_txt_line(path: Path, number: int, line: str, n_images: int) -> None:
-    """Validate one aggregated-txt line, raising the precise :class:`DataFormatError`."""
-    tokens = line.replace(",", " ").split()
-    if len(tokens) != 6:
-        raise DataFormatError(path, number, f"expected 6 fields 'idx,x,y,w,h,score', got {len(tokens)}: {line!r}")
-    values = []
-    for name, token in zip(("idx", "x", "y", "w", "h", "score"), tokens):
-        values.append(parse_number(token, path, number, name))
-    idx, _x, _y, w, h, _score = values
+
+def _txt_fields(path: Path, number: int, line: str) -> list[str]:
+    """The six fields of one aggregated-txt line (see :func:`read_aggregated_txt`)."""
+    if "," in line:
+        fields = [field.strip() for field in line.split(",")]
+        for k, field in enumerate(fields, start=1):
+            if not field:
+                raise DataFormatError(path, number, f"field {k} is empty (a trailing or doubled comma): {line!r}")
+            if len(field.split()) > 1:
+                raise DataFormatError(path, number, f"mixes commas and spaces between fields ({field!r}): {line!r}")
+    else:
+        fields = line.split()
+    if len(fields) != 6:
+        raise DataFormatError(path, number, f"expected 6 fields 'idx,x,y,w,h,score', got {len(fields)}: {line!r}")
+    return fields
+
+
+def _parse_txt_line(path: Path, number: int, line: str, n_images: int, ground_truth: str | None) -> list[float]:
+    """One aggregated-txt line as ``[idx, x, y, w, h, score]``, or the precise :class:`DataFormatError`."""
+    tokens = _txt_fields(path, number, line)
+    idx, x, y, w, h, score = (parse_number(token, path, number, name) for token, name in zip(tokens, _TXT_FIELDS))
     if idx != int(idx) or not 1 <= idx <= n_images:
         raise DataFormatError(
-            path, number, f"image index {tokens[0]!r} is not an image of the list (expected 1..{n_images})"
+            path, number,
+            f"image index {tokens[0]!r} is not an image of the list (expected 1..{n_images})"
+            + _list_note(n_images, ground_truth),
         )
-    if w < 0 or h < 0:
-        raise DataFormatError(path, number, f"negative box size w={tokens[3]} h={tokens[4]}")
+    problem = xywh_problem((x, y, w, h))
+    if problem is not None:
+        raise DataFormatError(path, number, problem)
+    return [idx, x, y, w, h, score]
 
 
-def _locate_txt_error(path: Path, text: str, n_images: int) -> None:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            _check_txt_line(path, number, line, n_images)
+def _parse_txt(path: Path, text: str, n_images: int, ground_truth: str | None) -> np.ndarray:
+    """The exact (slow) reader: every non-blank line parsed, or the first bad one located."""
+    rows = [
+        _parse_txt_line(path, number, line, n_images, ground_truth)
+        for number, line in enumerate(split_lines(text), start=1)
+        if line.strip()
+    ]
+    return np.array(rows, dtype=np.float64).reshape(-1, 6)
 
 
-def read_aggregated_txt(path: str | os.PathLike[str], n_images: int) -> list[np.ndarray]:
+def _fast_txt(text: str, n_images: int) -> np.ndarray | None:
+    """What :func:`_parse_txt` returns, through numpy's C reader, or ``None`` when the text needs the
+    exact reader (a line numpy cannot read, or a value outside its domain).
+
+    Where ``np.loadtxt`` reads a line it reads the same numbers the exact grammar does, except the
+    non-finite ones, which the domain check sends to the exact reader (checked by the tests).
+    """
+    delimiter = "," if "," in text else None
+    try:
+        data = np.loadtxt(io.StringIO(text), delimiter=delimiter, comments=None, ndmin=2, dtype=np.float64)
+    except ValueError:
+        return None
+    if data.shape[1] != 6:
+        return None
+    idx = data[:, 0]
+    with np.errstate(invalid="ignore"):
+        valid = (
+            (idx == np.round(idx)).all()
+            and ((idx >= 1) & (idx <= n_images)).all()
+            and xywh_in_domain(data[:, 1:5]).all()
+            and np.isfinite(data[:, 5]).all()
+        )
+    return data if valid else None
+
+
+def read_aggregated_txt(
+    path: str | os.PathLike[str], n_images: int, ground_truth: str | None = None
+) -> list[np.ndarray]:
     """Read ``idx,x,y,w,h,score`` lines (``idx`` 1-based) into ``n_images`` ``(M, 5)`` xyxy+score arrays.
 
-    Blank lines are skipped; an empty file means no detection at all.
+    Grammar: one detection per line, six plain decimal numbers (no ``nan``, ``inf``, ``1_000``)
+    separated by commas (spaces around a comma are fine) or by whitespace; blank and whitespace-only
+    lines are skipped; an empty file means no detection at all. ``idx`` is an integer in
+    ``1..n_images``; the box is finite float32 with ``w, h >= 0``.
+
+    Args:
+        ground_truth: the frame list's file, named in the message when an index is out of range.
 
     Raises:
-        DataFormatError: a malformed line (file, line and value in the message).
+        DataFormatError: not UTF-8 text, or a malformed line (file, line and value in the message).
         FileNotFoundError: no such file.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if not stripped:
+    text = read_text(path)
+    if not text.strip():
         return [np.zeros((0, 5)) for _ in range(n_images)]
-    first = stripped.split("\n", 1)[0]
-    delimiter = "," if "," in first else None
-    try:
-        # numpy's C reader is the fastest exact parser at hand; errors are re-located line by line.
-        data = np.loadtxt(io.StringIO(text), delimiter=delimiter, comments=None, ndmin=2, dtype=np.float64)
-    except ValueError:
-        _locate_txt_error(path, text, n_images)
-        raise DataFormatError(path, None, "unreadable detection file") from None
-    idx = data[:, 0] if data.shape[1] == 6 else None
-    valid = (
-        idx is not None
-        and np.isfinite(data).all()
-        and (idx == np.round(idx)).all()
-        and ((idx >= 1) & (idx <= n_images)).all()
-        and (data[:, 3:5] >= 0).all()
-    )
-    if not valid:
-        _locate_txt_error(path, text, n_images)
-        raise DataFormatError(path, None, "inconsistent detection file")
-    return _split_by_image(idx.astype(np.int64) - 1, _xywh_to_xyxy(data[:, 1:]), n_images)
+    data = _fast_txt(text, n_images)
+    if data is None:
+        data = _parse_txt(path, text, n_images, ground_truth)
+    return _split_by_image(data[:, 0].astype(np.int64) - 1, _xywh_to_xyxy(data[:, 1:]), n_images)
 
 
 def format_aggregated_txt(detections: Sequence[np.ndarray], precision: int | None = None) -> str:
@@ -159,73 +210,109 @@ def write_aggregated_txt(
 # --------------------------------------------------------------------------------------------
 
 
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
+#: Label a per-frame line may start with: the miss rate scores persons only.
+FRAME_FILE_LABEL = "person"
+
+#: How many offending file names an error message lists.
+_SHOWN = 5
 
 
 def _read_frame_file(path: Path, offset: float) -> np.ndarray:
+    """One per-frame file's ``[label] x1 y1 x2 y2 score`` lines as ``(M, 5)`` rows, ``offset`` added."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(split_lines(read_text(path)), start=1):
         tokens = line.split()
         if not tokens:
             continue
         if len(tokens) == 6:
+            if tokens[0] != FRAME_FILE_LABEL:
+                raise DataFormatError(path, number, f"label {tokens[0]!r} is not {FRAME_FILE_LABEL!r} "
+                                      "(the miss rate scores persons; write only person detections)")
             tokens = tokens[1:]
-        elif len(tokens) == 5 and not _is_number(tokens[0]):
-            tokens = []
-        if len(tokens) != 5:
+        elif len(tokens) != 5 or number_problem(tokens[0]) is not None:
             raise DataFormatError(path, number, f"expected 'person x1 y1 x2 y2 score', got {line.strip()!r}")
-        values = []
-        for name, token in zip(("x1", "y1", "x2", "y2", "score"), tokens):
-            values.append(parse_number(token, path, number, name))
-        if values[2] < values[0] or values[3] < values[1]:
-            raise DataFormatError(path, number, f"negative box size: x1={tokens[0]} y1={tokens[1]} x2={tokens[2]} "
-                                  f"y2={tokens[3]}")
+        values = [parse_number(token, path, number, name)
+                  for name, token in zip(("x1", "y1", "x2", "y2", "score"), tokens)]
+        problem = xyxy_problem([v + offset for v in values[:4]])
+        if problem is not None:
+            raise DataFormatError(path, number, problem)
         rows.append(values)
     out = np.array(rows, dtype=np.float64).reshape(-1, 5)
     out[:, :4] += offset
     return out
 
 
+def _frame_files(folder: Path) -> tuple[dict[str, Path], list[Path]]:
+    """Every file under ``folder`` by the frame it names, and the files that name no frame.
+
+    Hidden files (``.DS_Store``) are not results and are left out. A file of the result folder
+    whose name is not ``setXX_VYYY_IZZZZZ.txt`` / ``setXX/VYYY/IZZZZZ.txt`` is an error, not skipped:
+    a misnamed file would otherwise take its detections out of the evaluation without a word.
+
+    Raises:
+        DataFormatError: two files for the same frame.
+    """
+    named: dict[str, Path] = {}
+    misnamed: list[Path] = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        try:
+            frame = str(parse_frame_id(relative.as_posix())) if path.suffix == ".txt" else None
+        except ValueError:
+            frame = None
+        if frame is None:
+            misnamed.append(path)
+        elif frame in named:
+            raise DataFormatError(path, None, f"second detection file for frame {frame} (first: {named[frame]})")
+        else:
+            named[frame] = path
+    return named, misnamed
+
+
 def read_frame_folder(
-    folder: str | os.PathLike[str], frame_ids: Sequence[str], offset: float = FRAME_FOLDER_OFFSET
+    folder: str | os.PathLike[str],
+    frame_ids: Sequence[str],
+    offset: float = FRAME_FOLDER_OFFSET,
+    ground_truth: str | None = None,
 ) -> list[np.ndarray]:
     """Read a KAIST per-frame result folder (see the module docstring) for the given frames.
+
+    Every (non-hidden) file must be named after a frame; files of frames outside ``frame_ids`` are
+    not read, so a subset of a full result folder can be evaluated. Lines are ``[person] x1 y1 x2 y2
+    score`` (plain decimals; the label, when present, is ``person``); blank lines are skipped.
 
     Args:
         folder: holds ``setXX_VYYY_IZZZZZ.txt`` files, or ``setXX/VYYY/IZZZZZ.txt``, or both.
         frame_ids: the ground-truth frame list (``setXX/VYYY/IZZZZZ``).
         offset: added to every coordinate (1 = the KAIST wrapper's 0-based -> 1-based shift).
+        ground_truth: the frame list's file, named when no file belongs to a listed frame.
 
     Raises:
-        DataFormatError: a malformed line, or two files for the same frame.
+        DataFormatError: a file named after no frame (a few are listed), a malformed line, or two
+            files for the same frame.
         FileNotFoundError: the folder does not exist or no file in it belongs to a listed frame.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"detection folder not found: {folder}")
-    wanted = {str(parse_frame_id(f)): i for i, f in enumerate(frame_ids)}
-    files: dict[int, Path] = {}
-    for path in sorted(folder.rglob("*.txt")):
-        try:
-            frame = str(parse_frame_id(path.relative_to(folder).as_posix()))
-        except ValueError:
-            log.debug("skipping %s: not a KAIST frame name", path)
-            continue
-        index = wanted.get(frame)
-        if index is None:
-            continue
-        if index in files:
-            raise DataFormatError(path, None, f"second detection file for frame {frame} (first: {files[index]})")
-        files[index] = path
+    named, misnamed = _frame_files(folder)
+    if misnamed:
+        shown = ", ".join(str(p.relative_to(folder)) for p in misnamed[:_SHOWN])
+        more = f" and {len(misnamed) - _SHOWN} more" if len(misnamed) > _SHOWN else ""
+        raise DataFormatError(
+            folder, None,
+            f"{len(misnamed)} files are not named after a KAIST frame (expected setXX_VYYY_IZZZZZ.txt or "
+            f"setXX/VYYY/IZZZZZ.txt): {shown}{more}",
+        )
+    wanted = [str(parse_frame_id(f)) for f in frame_ids]
+    files = {i: named[frame] for i, frame in enumerate(wanted) if frame in named}
     if frame_ids and not files:
+        listed = f" of {ground_truth}" if ground_truth else ""
         raise FileNotFoundError(
-            f"{folder}: no detection file for any of the {len(frame_ids)} frames "
-            "(expected setXX_VYYY_IZZZZZ.txt or setXX/VYYY/IZZZZZ.txt)"
+            f"{folder}: no detection file for any of the {len(frame_ids)} frames{listed} "
+            f"({len(named)} files of other frames; expected setXX_VYYY_IZZZZZ.txt or setXX/VYYY/IZZZZZ.txt)"
         )
     empty = np.zeros((0, 5))
     return [_read_frame_file(files[i], offset) if i in files else empty.copy() for i in range(len(frame_ids))]
@@ -235,35 +322,105 @@ def read_frame_folder(
 # COCO results json
 # --------------------------------------------------------------------------------------------
 
+#: The KAIST ``person`` category id (``KAIST_annotation.json``, ``rgbt detect --format coco``).
+PERSON_CATEGORY = 1
 
-def _check_coco_entry(path: Path, k: int, entry: object, index: dict[int, int]) -> None:
+_NUMBER_TYPES = (int, float)
+
+
+def _check_coco_entry(
+    path: Path, k: int, entry: object, index: dict[int, int], n_images: int, ground_truth: str | None
+) -> None:
     """Validate one results entry, raising the precise :class:`DataFormatError`."""
     where = f"entry {k}"
-    if not isinstance(entry, dict):
-        raise DataFormatError(path, None, f"{where}: expected an object, got {json.dumps(entry)[:100]}")
+    record = as_object(entry, path, where)
     for key in ("image_id", "bbox", "score"):
-        if key not in entry:
-            raise DataFormatError(path, None, f"{where}: missing key {key!r}: {json.dumps(entry)[:200]}")
-    image_id = entry["image_id"]
-    if isinstance(image_id, bool) or not isinstance(image_id, (int, float)) or image_id != int(image_id):
+        if key not in record:
+            raise DataFormatError(path, None, f"{where}: missing key {key!r}: {json.dumps(record)[:200]}")
+    image_id = record["image_id"]
+    if isinstance(image_id, bool) or not isinstance(image_id, _NUMBER_TYPES) or not math.isfinite(image_id) \
+            or image_id != int(image_id):
         raise DataFormatError(path, None, f"{where}: image_id is not an integer: {image_id!r}")
     if int(image_id) not in index:
-        raise DataFormatError(path, None, f"{where}: image_id {image_id!r} is not an image of the ground truth")
-    bbox = entry["bbox"]
+        raise DataFormatError(path, None, f"{where}: image_id {image_id!r} is not an image of the ground truth"
+                              + _list_note(n_images, ground_truth))
+    bbox = record["bbox"]
     if not isinstance(bbox, list) or len(bbox) != 4:
         raise DataFormatError(path, None, f"{where}: bbox must be [x, y, w, h], got {bbox!r}")
-    for name, value in zip(("x", "y", "w", "h", "score"), (*bbox, entry["score"])):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    for name, value in zip(("x", "y", "w", "h", "score"), (*bbox, record["score"])):
+        if isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES) or not math.isfinite(value):
             raise DataFormatError(path, None, f"{where}: {name} is not a finite number: {value!r}")
-    if bbox[2] < 0 or bbox[3] < 0:
-        raise DataFormatError(path, None, f"{where}: negative box size w={bbox[2]} h={bbox[3]}")
+    problem = xywh_problem(bbox)
+    if problem is not None:
+        raise DataFormatError(path, None, f"{where}: {problem}")
 
 
-def _same_category(value: object, category_id: int) -> bool:
-    try:
-        return float(value) == category_id  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
+def _fast_coco(
+    entries: list, index: dict[int, int], category_id: int | None
+) -> tuple[np.ndarray, np.ndarray, Counter[int]] | None:
+    """For well-formed entries: the frame positions ``(D,)`` and ``[x, y, w, h, score]`` rows ``(D, 5)``
+    of those of ``category_id`` (all when ``None``) and the count of the others by category; ``None``
+    when some entry needs the precise checks (a plain loop: numpy would turn ``true`` and ``"5"`` into
+    numbers)."""
+    numbers = _NUMBER_TYPES
+    images, rows = [], []
+    others: Counter[int] = Counter()
+    for entry in entries:
+        if type(entry) is not dict:
+            return None
+        if category_id is not None:
+            category = entry.get("category_id")
+            if type(category) not in numbers or not math.isfinite(category) or category != int(category):
+                return None
+            if category != category_id:
+                others[int(category)] += 1
+                continue
+        image_id, bbox, score = entry.get("image_id"), entry.get("bbox"), entry.get("score")
+        if type(bbox) is not list or len(bbox) != 4:
+            return None
+        x, y, w, h = bbox
+        if not (type(image_id) in numbers and type(score) in numbers and type(x) in numbers and type(y) in numbers
+                and type(w) in numbers and type(h) in numbers):
+            return None
+        position = index.get(image_id)
+        if position is None:
+            return None
+        images.append(position)
+        rows.append([x, y, w, h, score])
+    data = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    if not (xywh_in_domain(data[:, :4]).all() and np.isfinite(data[:, 4]).all()):
+        return None
+    return np.array(images, dtype=np.int64), data, others
+
+
+def _locate_coco_error(
+    path: Path, entries: list, index: dict[int, int], category_id: int | None, n_images: int,
+    ground_truth: str | None,
+) -> None:
+    """Raise the precise :class:`DataFormatError` of the first bad entry (numbered as in the file)."""
+    for k, entry in enumerate(entries):
+        if category_id is not None:
+            record = as_object(entry, path, f"entry {k}")
+            category = as_int(get(record, "category_id", path, f"entry {k}"), path, f"entry {k}: category_id")
+            if category != category_id:
+                continue
+        _check_coco_entry(path, k, entry, index, n_images, ground_truth)
+
+
+def _report_categories(path: Path, kept: int, others: Counter[int], category_id: int) -> None:
+    """Log how many entries of other categories were left out; none of ``category_id`` at all means
+    the file numbers its categories otherwise, which is an error (nothing is guessed)."""
+    if not others:
+        return
+    found = dict(sorted(others.items()))
+    if not kept:
+        raise DataFormatError(
+            path, None, f"none of the {sum(others.values())} entries has category_id {category_id} (person); "
+            f"categories found (category_id: count): {found}. Write person detections with category_id "
+            f"{category_id}",
+        )
+    log.warning("%s: scoring the %d detections of category_id %d (person); left out %d of other categories "
+                "(category_id: count) %s", path, kept, category_id, sum(others.values()), found)
 
 
 def read_coco_results(
@@ -271,6 +428,7 @@ def read_coco_results(
     n_images: int,
     image_ids: Sequence[int] | None = None,
     category_id: int | None = None,
+    ground_truth: str | None = None,
 ) -> list[np.ndarray]:
     """Read a COCO results json into ``n_images`` ``(M, 5)`` xyxy+score arrays.
 
@@ -278,39 +436,29 @@ def read_coco_results(
         n_images: length of the ground-truth frame list.
         image_ids: json image id of each frame (ground truth given as json); ``None``: an
             ``image_id`` is the 0-based frame position. Image id 0 is a valid id.
-        category_id: keep only entries of this category; ``None`` keeps all (KAIST results hold
-            only ``person``).
+        category_id: keep only entries of this category, logging how many others were left out
+            (an entry without an integer ``category_id`` is then an error, and so is a file in which
+            no entry has it); ``None`` keeps every entry.
+        ground_truth: the frame list's file, named when an image id is not in it.
 
     Raises:
         DataFormatError: invalid json, a malformed entry, or an image id not in the ground truth.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
+    data = load_json(path)
     if isinstance(data, dict) and "annotations" in data:
         data = data["annotations"]
     if not isinstance(data, list):
         raise DataFormatError(path, None, "expected a json list of {image_id, category_id, bbox, score}")
     ids = list(range(n_images)) if image_ids is None else [int(i) for i in image_ids]
     index = {image_id: position for position, image_id in enumerate(ids)}
-    if category_id is not None:
-        data = [e for e in data if not isinstance(e, dict) or _same_category(e.get("category_id"), category_id)]
-    try:
-        image = np.array([index[int(e["image_id"])] for e in data], dtype=np.int64)
-        rows = np.array([[*e["bbox"], e["score"]] for e in data], dtype=np.float64).reshape(-1, 5)
-        ok = (
-            np.isfinite(rows).all()
-            and (rows[:, 2:4] >= 0).all()
-            and all(float(e["image_id"]) == int(e["image_id"]) for e in data)
-        )
-    except (KeyError, TypeError, ValueError):
-        ok = False
-    if not ok:
-        for k, entry in enumerate(data):
-            _check_coco_entry(path, k, entry, index)
+    parsed = _fast_coco(data, index, category_id)
+    if parsed is None:
+        _locate_coco_error(path, data, index, category_id, n_images, ground_truth)
         raise DataFormatError(path, None, "inconsistent results file")
+    image, rows, others = parsed
+    if category_id is not None:
+        _report_categories(path, len(rows), others, category_id)
     return _split_by_image(image, _xywh_to_xyxy(rows), n_images)
 
 
@@ -380,20 +528,25 @@ def read_detections(
     frame_ids: Sequence[str],
     image_ids: Sequence[int] | None = None,
     frame_offset: float = FRAME_FOLDER_OFFSET,
+    ground_truth: str | None = None,
+    person_category: int = PERSON_CATEGORY,
 ) -> list[np.ndarray]:
-    """Read detections in any supported form: a folder (per-frame files), ``*.json`` (COCO
-    results) or anything else (aggregated txt).
+    """Read the person detections of a results file in any supported form: a folder (per-frame
+    files), ``*.json`` (COCO results) or anything else (aggregated txt).
 
     Args:
         frame_ids: the ground-truth frame list the results refer to.
         image_ids: json image ids of those frames when the ground truth is a json.
         frame_offset: coordinate offset of per-frame folders (see :func:`read_frame_folder`).
+        ground_truth: the frame list's file, named in the message when results refer to frames it lacks.
+        person_category: the ``category_id`` of persons in a COCO results json: only those entries
+            are scored, and how many others were left out is logged (see :func:`read_coco_results`).
     """
     path = Path(path)
     if path.is_dir():
-        return read_frame_folder(path, frame_ids, frame_offset)
+        return read_frame_folder(path, frame_ids, frame_offset, ground_truth)
     if not path.is_file():
         raise FileNotFoundError(f"detection results not found: {path}")
     if path.suffix.lower() == ".json":
-        return read_coco_results(path, len(frame_ids), image_ids)
-    return read_aggregated_txt(path, len(frame_ids))
+        return read_coco_results(path, len(frame_ids), image_ids, person_category, ground_truth)
+    return read_aggregated_txt(path, len(frame_ids), ground_truth)

@@ -100,8 +100,8 @@ def scaled_setup(setup: MissRateSetup, factor: float) -> MissRateSetup:
     ``factor = h / 512`` so the same people count as positives (the synthetic benchmark's default
     256 px frames keep persons of 27.5 px and up in ``reasonable``).
     """
-    if not factor > 0:
-        raise ValueError(f"the height scale factor must be > 0, got {factor}")
+    if not (factor > 0 and math.isfinite(factor)):
+        raise ValueError(f"the height scale factor must be a finite number > 0, got {factor}")
     low, high = setup.height
     return MissRateSetup((low * factor, high * factor), setup.occlusion,
                          f"{setup.description} (heights x{factor:g})")
@@ -122,6 +122,21 @@ def height_scaled(setup: str, factor: float) -> str | MissRateSetup:
     if setup not in SETUPS:
         raise ValueError(f"unknown setup {setup!r}; expected one of {', '.join(SETUPS)}")
     return scaled_setup(SETUPS[setup], factor)
+
+
+def frame_setup(setup: str, frame_height: int) -> MissRateSetup:
+    """The setup named ``setup`` for frames ``frame_height`` pixels high: its height range scaled by
+    ``frame_height / 512`` (:func:`scaled_setup`), so a 256 px synthetic frame keeps the persons KAIST
+    would keep. Validation during training and the demo both evaluate with it.
+
+    Raises:
+        ValueError: an unknown setup name or ``frame_height <= 0``.
+    """
+    if setup not in SETUPS:
+        raise ValueError(f"unknown setup {setup!r}; expected one of {', '.join(SETUPS)}")
+    if frame_height <= 0:
+        raise ValueError(f"the frame height must be > 0, got {frame_height}")
+    return scaled_setup(SETUPS[setup], frame_height / KAIST_FRAME_SIZE[0])
 
 
 @dataclass
@@ -201,18 +216,8 @@ def _ground_truth_arrays(
     occlusion = np.concatenate([s.occlusion for s in ground_truth])
     sizes = np.array([_frame_size(s) for s in ground_truth], dtype=np.float64).reshape(n, 2)[image]
 
-    positive = kind == 1
     keep = kind > 0
-    height = boxes[:, 3] - boxes[:, 1]
-    inside = (
-        (boxes[:, 0] >= BORDER_MARGIN) & (boxes[:, 1] >= BORDER_MARGIN)
-        & (boxes[:, 2] <= sizes[:, 1] - BORDER_MARGIN) & (boxes[:, 3] <= sizes[:, 0] - BORDER_MARGIN)
-    )
-    regular = (
-        positive & ~flagged & inside
-        & (height >= setup.height[0]) & (height <= setup.height[1])
-        & np.isin(occlusion, setup.occlusion)
-    )
+    regular = _regular(boxes, kind == 1, flagged, occlusion, sizes, setup)
     boxes, regular, image = boxes[keep], regular[keep], image[keep]
     # evalRes sorts each image's ground truth positives-first (a stable sort on the ignore flag).
     order = np.lexsort((~regular, image))
@@ -220,6 +225,33 @@ def _ground_truth_arrays(
     starts = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(image, minlength=n), out=starts[1:])
     return boxes, ~regular, image, starts
+
+
+def _regular(boxes: np.ndarray, positive: np.ndarray, flagged: np.ndarray, occlusion: np.ndarray,
+             sizes: np.ndarray, setup: MissRateSetup) -> np.ndarray:
+    """Which objects are regular positives of ``setup`` (all arrays per object; ``sizes`` ``(G, 2)`` is
+    each object's frame ``(height, width)``): a positive label, not flagged, inside the frame border,
+    height in range, occlusion accepted. Every other object is an ignore region or dropped."""
+    height = boxes[:, 3] - boxes[:, 1]
+    inside = (
+        (boxes[:, 0] >= BORDER_MARGIN) & (boxes[:, 1] >= BORDER_MARGIN)
+        & (boxes[:, 2] <= sizes[:, 1] - BORDER_MARGIN) & (boxes[:, 3] <= sizes[:, 0] - BORDER_MARGIN)
+    )
+    return (
+        positive & ~flagged & inside
+        & (height >= setup.height[0]) & (height <= setup.height[1])
+        & np.isin(occlusion, setup.occlusion)
+    )
+
+
+def positive_mask(sample: PairSample, setup: str | MissRateSetup = "reasonable") -> np.ndarray:
+    """``(N,)`` bool: which of ``sample``'s objects :func:`evaluate_miss_rate` counts as positives under
+    ``setup`` (the others are ignore regions or dropped); the frame size comes as in the evaluation."""
+    _name, params = _setup(setup)
+    boxes = sample.boxes.astype(np.float64)
+    positive = np.array([label in POSITIVE_LABELS for label in sample.labels], dtype=bool)
+    sizes = np.tile(np.array(_frame_size(sample), dtype=np.float64), (len(boxes), 1))
+    return _regular(boxes, positive, sample.ignore, sample.occlusion, sizes, params)
 
 
 def _detection_arrays(detections: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -435,12 +467,17 @@ class GroundTruth:
         frame_ids: ``setXX/VYYY/IZZZZZ`` of each frame.
         image_ids: json image id of each frame (json ground truth), else ``None``.
         source: the file or folder read.
+        frames_from: the file that lists the frames (the image-set list, else the json), named in
+            messages about results that refer to frames the ground truth lacks.
+        person_category: the ``category_id`` of persons in COCO results json files.
     """
 
     samples: list[PairSample]
     frame_ids: list[str]
     image_ids: list[int] | None
     source: str
+    frames_from: str = ""
+    person_category: int = 1
 
 
 def is_kaist_ground_truth(path: str | os.PathLike[str]) -> bool:
@@ -481,29 +518,42 @@ def load_ground_truth(path: str | os.PathLike[str], image_set: str | os.PathLike
 
     Raises:
         FileNotFoundError: missing root, list, json or annotation file.
-        DataFormatError: malformed list, annotation or json; a listed frame absent from the json.
+        DataFormatError: malformed list, annotation or json (a frame listed twice, a field out of its
+            domain: see :mod:`rgbt.data.domains`); a listed frame absent from the json; no frame at all.
     """
     path = Path(path)
     if path.is_dir():
-        frame_ids = read_image_set(resolve_image_set(path, image_set or DEFAULT_IMAGE_SET))
+        list_path = resolve_image_set(path, image_set or DEFAULT_IMAGE_SET)
+        frame_ids = read_image_set(list_path)
+        if not frame_ids:
+            raise DataFormatError(list_path, None, "the image set lists no frame: there is nothing to evaluate")
         objects = read_annotations(path, frame_ids)
         size = _root_frame_size(path, frame_ids)
         samples = [objects_to_sample(f, o, size=size) for f, o in zip(frame_ids, objects)]
-        return GroundTruth(samples, frame_ids, None, str(path))
+        return GroundTruth(samples, frame_ids, None, str(path), str(list_path))
     if not path.is_file():
         raise FileNotFoundError(f"ground truth not found: {path}")
     data = read_kaist_json(path)
     rows = list(range(len(data.frame_ids)))
+    frames_from = str(path)
     if image_set is not None:
         list_path = Path(image_set)
-        wanted = read_image_set(list_path if list_path.is_file() else resolve_image_set(path.parent, image_set))
+        list_path = list_path if list_path.is_file() else resolve_image_set(path.parent, image_set)
+        wanted = read_image_set(list_path)
         position = {f: i for i, f in enumerate(data.frame_ids)}
         missing = [f for f in wanted if f not in position]
         if missing:
-            raise DataFormatError(path, None, f"{len(missing)} listed frames are not in the json, e.g. {missing[0]}")
+            raise DataFormatError(
+                path, None, f"{len(missing)} of the {len(wanted)} frames listed in {list_path} are not in the json "
+                f"({len(data.frame_ids)} images), e.g. {missing[0]}",
+            )
         rows = [position[f] for f in wanted]
+        frames_from = str(list_path)
+    if not rows:
+        raise DataFormatError(frames_from, None, "the ground truth holds no frame: there is nothing to evaluate")
     samples = [objects_to_sample(data.frame_ids[i], data.objects[i], size=data.sizes[i]) for i in rows]
-    return GroundTruth(samples, [data.frame_ids[i] for i in rows], [data.image_ids[i] for i in rows], str(path))
+    return GroundTruth(samples, [data.frame_ids[i] for i in rows], [data.image_ids[i] for i in rows], str(path),
+                       frames_from, data.person_category)
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,14 +567,17 @@ def report_row(results: str, setup: str, curves: dict[str, MissRateCurve]) -> di
     """One machine-readable result: MR and final recall per period, in percent (full precision).
 
     Keys: ``results``, ``setup``, ``all``, ``day``, ``night`` (MR %, ``None`` for a period without
-    frames), ``recall`` (``{period: recall % at the end of the curve}``, the number the KAIST matlab
+    frames or positives), ``recall`` (``{period: recall % at the end of the curve}``, ``None`` without
+    positives; the number the KAIST matlab
     wrapper prints next to the MR), ``n_images`` and ``n_positives`` (per period).
     """
     row: dict = {"results": results, "setup": setup}
     for period in PERIODS:
         mr = curves[period].mr if period in curves else math.nan
         row[period] = None if math.isnan(mr) else mr * 100.0
-    row["recall"] = {p: c.recall * 100.0 for p, c in curves.items()}
+    # A period without positives has no recall: None, as for its MR (json has no NaN).
+    row["recall"] = {p: None if c.n_positives == 0 or math.isnan(c.recall) else c.recall * 100.0
+                     for p, c in curves.items()}
     row["n_images"] = {p: c.n_images for p, c in curves.items()}
     row["n_positives"] = {p: c.n_positives for p, c in curves.items()}
     return row

@@ -92,7 +92,8 @@ def score_results(
     setups = list(setups or ["reasonable"])
     rows, curves = [], {}
     for path, name in zip(results, legend_names(results)):
-        detections = read_detections(path, gt.frame_ids, gt.image_ids)
+        detections = read_detections(path, gt.frame_ids, gt.image_ids, ground_truth=gt.frames_from,
+                                     person_category=gt.person_category)
         for setup in setups:
             periods = missrate.evaluate_periods(gt.samples, detections, missrate.height_scaled(setup, height_scale))
             rows.append(missrate.report_row(path, setup, periods))

@@ -12,7 +12,10 @@ thermal-frame ground truth.
 
 A *detector* is any callable ``detect(samples: list[PairSample]) -> list[np.ndarray]`` returning,
 per sample, an ``(M, 5)`` float array ``[x1, y1, x2, y2, score]`` in thermal-frame pixels; the
-sweep knows nothing else about it, except the ``modalities`` it reads when it declares them.
+sweep knows nothing else about it, except the ``modalities`` it reads and its ``fingerprint`` when
+it declares them. The fingerprint is a string that changes when the detector does (a checkpoint's
+``sha256:<file hash>``, a reference's ``reference:<modality>``): rows are resumed under a name only
+while it still means the same detector.
 
 Shift patterns (``s`` is the signed magnitude; rgbt's convention, ``+dx`` right, ``+dy`` down):
 
@@ -37,8 +40,11 @@ Outputs in ``out_dir``:
   period has no frames or no positives). Re-running with the same ``out_dir`` skips the pairs
   already there, so an interrupted sweep resumes where it stopped.
 * ``misalignment.json``: the same rows as a list of objects (rewritten atomically after each row).
-* ``misalignment_run.json``: the evaluation setup and the frame list's fingerprint; a resumed run
-  with a different setup or frame list is refused instead of mixing rows.
+* ``misalignment_run.json``: the evaluation setup, the frame list's fingerprint and each detector
+  name's fingerprint; a resumed run with a different setup or frame list, or with a name that now
+  means another detector (a different checkpoint file called ``last.pt`` too), is refused instead of
+  mixing rows. Rows of a name without a recorded fingerprint (written before rgbt recorded them)
+  are not resumed under a detector that has one: that is refused too.
 * ``misalignment.png``: MR (all) against the perturbation value, one curve per detector, one panel
   per shift pattern, rotation and scale, and a bar panel for the blackout cases.
 """
@@ -265,8 +271,19 @@ class GroundTruthDetector:
             out.append(np.concatenate([np.asarray(boxes, dtype=np.float32).reshape(-1, 4), scores], axis=1))
         return out
 
+    @property
+    def fingerprint(self) -> str:
+        """``reference:<modality>``: what the sweep keys this detector's rows on."""
+        return f"reference:{self.modality}"
+
     def __repr__(self) -> str:
         return f"GroundTruthDetector(modality={self.modality!r})"
+
+
+def detector_fingerprint(detector: Any) -> str | None:
+    """The detector's ``fingerprint`` attribute (``None`` when it declares none)."""
+    fingerprint = getattr(detector, "fingerprint", None)
+    return None if fingerprint is None else str(fingerprint)
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,44 +416,82 @@ def append_row(out_dir: str | os.PathLike[str], row: Mapping[str, Any], rows: Se
     _write_json(out_dir, rows)
 
 
-def _check_run(out_dir: Path, setup: str | MissRateSetup, source: FrameSource) -> None:
-    """Write (or compare against) the sidecar describing what the rows in ``out_dir`` measure."""
+def _read_run(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        line = getattr(err, "lineno", None)
+        raise DataFormatError(path, line, f"invalid json: {getattr(err, 'msg', err)}") from None
+    if not isinstance(previous, dict) or not isinstance(previous.get("detectors", {}), dict):
+        raise DataFormatError(path, None, "not a sweep description (expected an object with a 'detectors' object)")
+    return previous
+
+
+def _check_detectors(out_dir: Path, recorded: Mapping[str, str | None], fingerprints: Mapping[str, str | None],
+                     rows: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a name whose rows in ``out_dir`` were measured on another detector than it means now."""
+    measured = {row["detector"] for row in rows}
+    for name, fingerprint in fingerprints.items():
+        if name not in measured:
+            continue  # nothing of this name to resume: whatever it meant before does not matter
+        if name not in recorded:
+            if fingerprint is None:
+                continue  # neither side says what the detector is: resumed by name, the caller's promise
+            raise ValueError(
+                f"{out_dir} holds rows of detector {name!r} that do not record which detector they were measured "
+                f"on (written by an earlier rgbt), so they cannot be resumed for {name!r} = {fingerprint}; use "
+                f"another --out, or give this detector another name with --names"
+            )
+        if recorded[name] != fingerprint:
+            before, now = (value or "a detector without a fingerprint" for value in (recorded[name], fingerprint))
+            raise ValueError(
+                f"{out_dir} holds rows of detector {name!r} = {before}, but {name!r} is now {now}: a different "
+                f"detector under the same name; give it another name with --names, or use another --out"
+            )
+
+
+def open_sweep_dir(
+    out_dir: str | os.PathLike[str], setup: str | MissRateSetup, source: FrameSource,
+    fingerprints: Mapping[str, str | None] | None = None,
+) -> list[dict[str, Any]]:
+    """Prepare ``out_dir`` for a sweep of ``source`` under ``setup`` and return the rows already in it.
+
+    Creates the folder, writes ``misalignment_run.json`` (or checks that it describes the same setup
+    and frame list, and that each name of ``fingerprints`` with rows in the folder still has the
+    fingerprint recorded for it) and rewrites the result files with exactly the rows read back, so
+    new rows can be appended (a cut-short last line is dropped, a missing header is written).
+
+    Args:
+        fingerprints: detector name -> :func:`detector_fingerprint` (``None``: the detector declares
+            none) of the detectors about to be measured; recorded in ``misalignment_run.json``.
+
+    Raises:
+        ValueError: ``out_dir`` holds a sweep of another setup or frame list, or rows of a name that
+            now means another detector (the message names both fingerprints).
+        DataFormatError: a malformed ``misalignment.csv`` or ``misalignment_run.json``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     frames = hashlib.sha1("\n".join(map(str, source.frame_ids)).encode("utf-8")).hexdigest()
     described = setup if isinstance(setup, str) else {"height": list(setup.height), "occlusion": list(setup.occlusion)}
-    info = {"setup": described, "dataset": str(source.name), "frames": len(source), "frame_list_sha1": frames}
+    info: dict[str, Any] = {"setup": described, "dataset": str(source.name), "frames": len(source),
+                            "frame_list_sha1": frames}
     path = out_dir / RUN_NAME
-    if path.is_file():
-        try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise DataFormatError(path, err.lineno, f"invalid json: {err.msg}") from None
+    previous = _read_run(path)
+    if previous is not None:
         changed = {k: (previous.get(k), v) for k, v in info.items() if k != "dataset" and previous.get(k) != v}
         if changed:
             details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
             raise ValueError(
                 f"{out_dir} holds a sweep of a different evaluation ({details}); use another output folder"
             )
-    else:
-        atomic_write_text(path, json.dumps(info, indent=1) + "\n")
-
-
-def open_sweep_dir(
-    out_dir: str | os.PathLike[str], setup: str | MissRateSetup, source: FrameSource
-) -> list[dict[str, Any]]:
-    """Prepare ``out_dir`` for a sweep of ``source`` under ``setup`` and return the rows already in it.
-
-    Creates the folder, writes ``misalignment_run.json`` (or checks that it describes the same setup
-    and frame list) and rewrites the result files with exactly the rows read back, so new rows can
-    be appended (a cut-short last line is dropped, a missing header is written).
-
-    Raises:
-        ValueError: ``out_dir`` holds a sweep of another setup or frame list.
-        DataFormatError: a malformed ``misalignment.csv`` or ``misalignment_run.json``.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_run(out_dir, setup, source)
     rows = read_rows(out_dir / CSV_NAME)
+    recorded = dict((previous or {}).get("detectors", {}))
+    _check_detectors(out_dir, recorded, dict(fingerprints or {}), rows)
+    # Recorded before any row of these detectors is appended: every row's detector is known.
+    atomic_write_text(path, json.dumps({**info, "detectors": {**recorded, **(fingerprints or {})}}, indent=1) + "\n")
     write_rows(out_dir, rows)
     return rows
 

@@ -239,7 +239,7 @@ def test_aligned_size_mismatch_and_bad_xml(tmp_path: Path) -> None:
 def test_coco_errors_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "coco.json"
     _coco(path, ["a.jpg"], [(0, 7, [1, 1, 1, 1])], {1: "person"})
-    with pytest.raises(DataFormatError, match=rf"^{path}: annotation 1 has category_id 7"):
+    with pytest.raises(DataFormatError, match=rf"^{path}: annotations\[0\] \(id 1\) has category_id 7"):
         read_coco_annotations(path)
     _coco(path, ["a.jpg"], [(3, 1, [1, 1, 1, 1])], {1: "person"})
     with pytest.raises(DataFormatError, match="unknown image_id 3"):

@@ -116,8 +116,12 @@ def test_format_report_truncates_long_error_lists() -> None:
 
 
 def test_inspect_real_kaist_test_set(shared_data: Path) -> None:
+    assert inspect_root(shared_data / "kaist", image_set="fixture-test")["errors"] == []
+    # The fixture holds the images of 9 of the 2,252 frames: each other frame lacks its thermal image.
     report = inspect_root(shared_data / "kaist", image_set="test-all-20")
-    assert report["frames"] == 2252 and report["errors"] == []
+    assert report["frames"] == 2252 and len(report["errors"]) == 2252 - 9
+    assert all("/lwir/I" in e and e.endswith(".jpg: thermal image missing (the reference modality)")
+               for e in report["errors"])
     assert report["labels"] == {"person": 3390, "people": 597, "person?": 177, "cyclist": 90}
     assert (report["day_frames"], report["night_frames"]) == (1455, 797)
     assert report["missing_images"] == {"rgb": 2252 - 9, "thermal": 2252 - 9}

@@ -54,3 +54,6 @@ def test_tiny_run_prints_a_table(bench, capsys):
     cells = [c.strip() for c in lines[-1].strip("|").split("|")]
     assert cells[:4] == ["cpu", "fp32", "rgbt concat", "rgb+thermal"]
     assert float(cells[5]) > 0 and float(cells[6]) > 0
+    # GFLOP/s reached and its fraction of the peak measured in the same run.
+    assert float(cells[7]) > 0 and 0 < float(cells[8]) < 2
+    assert any(line.startswith("measured peak on cpu (fp32): 3x3 conv") for line in lines)

@@ -112,7 +112,7 @@ def test_resume_refuses_other_settings_and_keeps_the_run_config(kaist_root: Path
     translator_run = tmp_path / "translator"
     save_checkpoint(translator_run / "last.pt", {"model": {}, "step": 1, "config": {"model": {"model": "flow"}}})
     assert main(["train-detector", "--out", str(translator_run), "--resume"]) == 1
-    assert "this run's config is not a DetectorConfig" in capsys.readouterr().err
+    assert "is a translator checkpoint (model.model=flow, from rgbt train-translator)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("setting", ["train.epochs=0", "train.epochs=-1", "train.batch_size=0", "data.workers=-2",

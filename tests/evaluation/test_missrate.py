@@ -386,3 +386,30 @@ def test_cli_height_scale_changes_which_people_count(synthetic_root, tmp_path, c
                  "--json", str(plain)]) == 0
     assert json_module.loads(plain.read_text())[0]["all"] is None
     capsys.readouterr()
+
+
+def test_positive_mask_is_what_the_evaluation_counts() -> None:
+    from rgbt.evaluation.missrate import positive_mask
+
+    sample = frame(
+        [PERSON, (100, 100, 150, 150), PERSON, PERSON, PERSON, (2, 100, 52, 200)],
+        labels=["person", "person", "people", "person", "person", "person"],
+        occlusion=[0, 0, 0, 2, 1, 0], ignore=[0, 0, 0, 0, 0, 0],
+    )
+    mask = positive_mask(sample)
+    # 50 px high (< 55), 'people', heavy occlusion and outside the 5 px border are not positives.
+    np.testing.assert_array_equal(mask, [True, False, False, False, True, False])
+    assert evaluate_miss_rate([sample], [NONE]).n_positives == mask.sum()
+    np.testing.assert_array_equal(positive_mask(sample, "heavy"), [False, False, False, True, False, False])
+
+
+def test_frame_setup_scales_heights_to_the_frame() -> None:
+    from rgbt.evaluation.missrate import frame_setup
+
+    assert frame_setup("reasonable", 512).height == (55.0, math.inf)
+    assert frame_setup("reasonable", 256).height == (27.5, math.inf)
+    assert frame_setup("medium", 128).height == (11.25, 28.75)
+    with pytest.raises(ValueError, match="unknown setup"):
+        frame_setup("tall", 256)
+    with pytest.raises(ValueError, match="frame height"):
+        frame_setup("reasonable", 0)
