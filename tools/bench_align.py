@@ -108,7 +108,15 @@ def rig_root(out: Path, videos: int, frames: int, seed: int, width: int, height:
     """A synthetic KAIST-layout root in which each video has one RGB offset (a fixed rig); its
     ``synthetic.json`` lists every frame's offset, as ``rgbt synth`` does."""
     from rgbt.data.kaist import parse_frame_id
-    from rgbt.data.synthetic import KAIST_MAX_SHIFT, KAIST_WIDTH, frame_shift, render_frame, write_frame
+    from rgbt.data.synthetic import (
+        KAIST_MAX_SHIFT,
+        KAIST_WIDTH,
+        SyntheticParams,
+        build_manifest,
+        frame_shift,
+        render_frame,
+        write_frame,
+    )
 
     max_shift = KAIST_MAX_SHIFT * width / KAIST_WIDTH
     entries = []
@@ -122,7 +130,10 @@ def rig_root(out: Path, videos: int, frames: int, seed: int, width: int, height:
             write_frame(out, render_frame(seed, frame_id, width, height, max_shift, shift=shift))
             entries.append({"frame_id": frame_id, "split": "test", "period": parse_frame_id(frame_id).period,
                             "dx": shift[0], "dy": shift[1]})
-    (out / "synthetic.json").write_text(json.dumps({"generator": "tools/bench_align.py rig", "frames": entries}))
+    # The manifest of a test-only root of this size, with the rig's offsets in place of the drawn ones.
+    manifest = build_manifest(SyntheticParams(0, len(entries), seed, width, height, max_shift))
+    manifest.update(generator="tools/bench_align.py rig", frames=entries)
+    (out / "synthetic.json").write_text(json.dumps(manifest))
     return out
 
 

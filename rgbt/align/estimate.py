@@ -11,7 +11,11 @@ rotations and scales; see the README's "Aligning RGB and thermal"):
    (:func:`cv2.matchTemplate`), and for the similarity / affine / homography models also over a
    grid of rotations (1 degree steps within ``max_angle``) and scales (2 % steps within
    ``max_scale``). Several distinct correlation peaks are kept as candidates: the highest coarse
-   peak is often not the right one (repeated structure, parallax, a dark RGB frame). A plain
+   peak is often not the right one (repeated structure, parallax, a dark RGB frame). On a noisy
+   image (a dark, amplified night RGB frame) this search runs on structure images blurred in
+   proportion to the measured noise (:func:`~rgbt.align.features.coarse_sigma`): the noise otherwise
+   hides the faint outlines that tell apart the repeated candidates of a few bright structures (lit
+   windows of a facade); the verification below uses the sharp images again. A plain
    gradient phase correlation (:func:`cv2.phaseCorrelate`) followed by ECC is the baseline this
    replaces: it whitens the spectrum, so noise and fine texture decide its peak, and its
    full-frame window is thrown off by the zero-filled border of a moved image.
@@ -196,7 +200,7 @@ class _Search:
 
     def coarse(self, grid: list[tuple[float, float]], per_pose: int) -> list[_Candidate]:
         """Distinct coarse candidates (level ``top`` transforms) over rotation/scale ``grid``."""
-        st, sr, _mask = self._level(self.top)
+        st, sr = self.thermal.coarse, self.rgb.coarse
         size = st.shape[:2]
         radius = self._radius(self.top)
         pivot = ((size[1] - 1) / 2, (size[0] - 1) / 2)

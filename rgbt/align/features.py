@@ -47,6 +47,9 @@ FILL_MIN_CONTENT = 0.25
 BORDER_ERODE = 2
 #: An image whose intensities vary by less than this standard deviation (grey levels) is flat.
 FLAT_STD = 1.0
+#: Noise-adaptive blur of the coarse search level: sigma = clip(NOISE_BLUR * noise std, SIGMA, MAX_BLUR).
+NOISE_BLUR = 0.6
+MAX_BLUR = 3.0
 #: A pixel is structure when :func:`gradient_magnitude` reaches this value: a step edge of about
 #: 1.3 grey levels (Sobel gains 8 on a unit ramp; a sigma-1 blur spreads a step over ~2.5 px).
 STRUCTURE_GRADIENT = 4.0
@@ -69,17 +72,38 @@ def gradient_magnitude(image: np.ndarray, sigma: float = SIGMA) -> np.ndarray:
     return cv2.magnitude(gx, gy)
 
 
-def structure_image(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def noise_level(image: np.ndarray) -> float:
+    """Standard deviation (grey levels) of the sensor noise of a grey image, by Immerkaer's estimator
+    (the mean absolute response to the 3x3 difference of two Laplacians, which cancels smooth content):
+    under 2 for a day frame, 4-7 for a dark, amplified night RGB frame."""
+    plane = luminance(image).astype(np.float32)
+    if min(plane.shape) < 3:
+        return 0.0
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = cv2.filter2D(plane, -1, kernel)[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
+
+
+def coarse_sigma(image: np.ndarray) -> float:
+    """The blur (px) of a structure image made for the coarse search of ``image``: :data:`SIGMA` on
+    clean images, growing with the noise (:func:`noise_level`) up to :data:`MAX_BLUR`, so the noise
+    of a dark night RGB frame does not hide the faint outlines that tell apart the repeated
+    candidates of its few bright structures (lit windows of a facade)."""
+    return float(min(MAX_BLUR, max(SIGMA, NOISE_BLUR * noise_level(image))))
+
+
+def structure_image(image: np.ndarray, mask: np.ndarray | None = None, sigma: float = SIGMA) -> np.ndarray:
     """The structure image of one RGB or thermal image (see the module docstring).
 
     Args:
         image: ``(H, W)`` or ``(H, W, 3)`` uint8 (or float) image.
         mask: optional ``(H, W)`` valid mask; structure outside it is set to 0.
+        sigma: blur (px) before the gradient.
 
     Returns:
         ``(H, W)`` float32, >= 0; all zeros for a flat image.
     """
-    magnitude = gradient_magnitude(luminance(image))
+    magnitude = gradient_magnitude(luminance(image), sigma)
     if mask is not None:
         magnitude *= mask
     # The median of every 4th pixel of every 4th row: as good a floor, 16 times cheaper.
@@ -153,10 +177,13 @@ class StructurePyramid:
         structure: ``structure[l]`` ``(H_l, W_l)`` float32.
         mask: ``mask[l]`` ``(H_l, W_l)`` uint8, 1 where the level's pixel is entirely made of valid
             full-resolution pixels.
+        coarse: the coarsest level's structure with the noise-adaptive blur of :func:`coarse_sigma`
+            (the same array as ``structure[-1]`` on a clean image), for the coarse search only.
     """
 
     structure: list[np.ndarray]
     mask: list[np.ndarray]
+    coarse: np.ndarray
 
     @property
     def levels(self) -> int:
@@ -184,4 +211,6 @@ def build_pyramid(image: np.ndarray, levels: int, mask: np.ndarray | None = None
         binary = (valid > 0.999).astype(np.uint8)
         structures.append(structure_image(plane, binary) if mask is not None else structure_image(plane))
         masks.append(binary)
-    return StructurePyramid(structures, masks)
+    sigma = coarse_sigma(plane)
+    coarse = structures[-1] if sigma <= SIGMA else structure_image(plane, None if mask is None else masks[-1], sigma)
+    return StructurePyramid(structures, masks, coarse)
