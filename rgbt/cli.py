@@ -99,6 +99,8 @@ def _add_show(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
     parser.add_argument("--format", default="auto", help="dataset layout (default: detected)")
     parser.add_argument("--fake-rgb", metavar="DIR", help="fake-RGB folder written by `rgbt translate` (third panel)")
+    parser.add_argument("--aligned-rgb", metavar="DIR",
+                        help="folder written by `rgbt align --write-aligned` (a panel of the registered RGB)")
     parser.add_argument("--out", metavar="PNG", help="output image (default: ./<frame>.png)")
 
 
@@ -106,7 +108,7 @@ def _run_show(args: argparse.Namespace) -> int:
     from rgbt.data.show import show_frame
 
     path = show_frame(args.root, args.frame, image_set=args.image_set, out=args.out, format=args.format,
-                      fake_rgb_root=args.fake_rgb)
+                      fake_rgb_root=args.fake_rgb, aligned_rgb_root=args.aligned_rgb)
     print(path)
     return 0
 
@@ -223,6 +225,9 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
                         help="score from which detections are drawn in annotated.mp4 (default: 0.5)")
     parser.add_argument("--fake-rgb", metavar="DIR",
                         help="fake-RGB folder for fake_rgb models (default: the checkpoint's data.fake_rgb_root)")
+    parser.add_argument("--aligned-rgb", metavar="DIR",
+                        help="`rgbt align --write-aligned` folder for aligned_rgb models (default: the checkpoint's "
+                        "data.aligned_rgb_root)")
     parser.add_argument("--out", required=True, metavar="RESULTS", help="results file (.txt KAIST or .json COCO)")
     parser.add_argument("--format", choices=("kaist", "coco"),
                         help="kaist: aggregated txt idx,x,y,w,h,score (idx 1-based over the list, person only); "
@@ -249,7 +254,7 @@ def _run_detect(args: argparse.Namespace) -> int:
     summary = write_detections(args.checkpoint, args.data, args.out, output_format=args.format,
                                image_set=args.image_set, data_format=args.data_format, fake_rgb=args.fake_rgb,
                                perturbations=perturbations, batch_size=args.batch_size, workers=args.workers,
-                               device=args.device)
+                               device=args.device, aligned_rgb=args.aligned_rgb)
     print(f"wrote {summary['detections']} detections on {summary['frames']} frames to {args.out} "
           f"({summary['format']})")
     return 0
@@ -431,6 +436,7 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-set", help="frames: a KAIST image-set name or path, or a FLIR split")
     parser.add_argument("--format", default="auto", help="dataset layout (default: detected)")
     parser.add_argument("--fake-rgb", metavar="DIR", help="fake-RGB folder written by `rgbt translate`")
+    parser.add_argument("--aligned-rgb", metavar="DIR", help="folder written by `rgbt align --write-aligned`")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", nargs="+", metavar="CKPT", help="detector checkpoints to evaluate")
     which.add_argument(
@@ -455,7 +461,7 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
         help="add the blackout cases: RGB off, thermal off, RGB left + thermal right third cut, thermal border cut",
     )
     parser.add_argument(
-        "--modality", default="rgb", choices=("rgb", "thermal", "fake_rgb"),
+        "--modality", default="rgb", choices=("rgb", "thermal", "fake_rgb", "aligned_rgb"),
         help="modality moved by shifts, rotations and scales (thermal also moves fake_rgb) (default: rgb)",
     )
     parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per detector call (default: 8)")
@@ -479,7 +485,8 @@ def _run_misalign(args: argparse.Namespace) -> int:
 
     points = build_sweep(args.patterns, args.shifts, args.rotations, args.scales, args.blackout, args.modality)
     names = detector_names(args.checkpoint, args.reference, args.names)
-    source = open_source(args.data, image_set=args.image_set, format=args.format, fake_rgb_root=args.fake_rgb)
+    source = open_source(args.data, image_set=args.image_set, format=args.format, fake_rgb_root=args.fake_rgb,
+                         aligned_rgb_root=args.aligned_rgb)
     detectors = load_sweep_detectors(names, args.checkpoint, args.reference, args.device)
     out = prepare_run_dir(args.out)
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),

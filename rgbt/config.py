@@ -50,6 +50,7 @@ class DataConfig:
     val_set: str = "test"  # image-set name or path used for periodic evaluation
     modalities: list[str] = field(default_factory=lambda: ["rgb", "thermal"])  # streams fed to the model
     fake_rgb_root: str = ""  # folder written by `rgbt translate`; needed when modalities has fake_rgb
+    aligned_rgb_root: str = ""  # folder written by `rgbt align --write-aligned`; needed for aligned_rgb
     classes: list[str] = field(default_factory=lambda: ["person"])  # positive classes (FLIR: person car bicycle)
     period: str = "all"  # all | day | night: restrict frames by time of day
     workers: int = 2  # DataLoader worker processes

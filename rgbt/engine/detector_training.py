@@ -200,8 +200,10 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: 
     classes = list(data.classes)
     modalities = list(data.modalities)
     fake_rgb_root = data.fake_rgb_root or None
+    aligned_rgb_root = data.aligned_rgb_root or None
 
-    train_source = open_source(data.root, data.train_set, kind, classes, fake_rgb_root, data.period)
+    train_source = open_source(data.root, data.train_set, kind, classes, fake_rgb_root, data.period,
+                               aligned_rgb_root=aligned_rgb_root)
     if "rgb" in modalities and getattr(train_source, "rgb_aligned", True) is False:
         raise ValueError(
             f"{data.root} ({kind}): its RGB frames are not registered to thermal, so they cannot be stacked with "
@@ -216,7 +218,8 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: 
 
     evaluate, metric, lower_is_better = None, None, True
     if config.train.eval_every > 0 and main:
-        val_source = open_source(data.root, data.val_set, kind, classes, fake_rgb_root, data.period)
+        val_source = open_source(data.root, data.val_set, kind, classes, fake_rgb_root, data.period,
+                                 aligned_rgb_root=aligned_rgb_root)
         evaluate, metric, lower_is_better = build_evaluation(
             val_source, kind, modalities, classes, device, config.train.batch_size, data.workers
         )

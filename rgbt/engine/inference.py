@@ -363,6 +363,7 @@ def write_detections(
     batch_size: int = 8,
     workers: int = 2,
     device: str = "auto",
+    aligned_rgb: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """``rgbt detect``: run a checkpoint over a dataset and write a results file.
 
@@ -380,6 +381,8 @@ def write_detections(
         fake_rgb: fake-RGB folder for models reading ``fake_rgb`` (default: the checkpoint's
             ``data.fake_rgb_root``).
         perturbations: applied in order to every frame first.
+        aligned_rgb: folder written by ``rgbt align --write-aligned``, for models reading ``aligned_rgb``
+            (default: the checkpoint's ``data.aligned_rgb_root``).
         batch_size, workers, device: see :func:`detect_source` and :func:`load_detector`.
 
     Returns:
@@ -391,7 +394,9 @@ def write_detections(
     detector = load_detector(checkpoint, device, batch_size)
     config = detector.config
     fake_rgb = fake_rgb or (config.data.fake_rgb_root if "fake_rgb" in detector.modalities else None) or None
-    source = open_source(data, image_set or config.data.val_set, data_format, list(detector.classes), fake_rgb)
+    aligned_rgb = aligned_rgb or (config.data.aligned_rgb_root if "aligned_rgb" in detector.modalities else None)
+    source = open_source(data, image_set or config.data.val_set, data_format, list(detector.classes), fake_rgb,
+                         aligned_rgb_root=aligned_rgb or None)
     log.info("detecting on %d frames of %s%s", len(source), data,
              f" perturbed by {' + '.join(map(str, perturbations))}" if perturbations else "")
     if output_format == "kaist":
