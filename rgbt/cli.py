@@ -464,6 +464,14 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
         "--modality", default="rgb", choices=("rgb", "thermal", "fake_rgb", "aligned_rgb"),
         help="modality moved by shifts, rotations and scales (thermal also moves fake_rgb) (default: rgb)",
     )
+    parser.add_argument("--align", action="store_true",
+                        help="also measure every detector on registered pairs: each perturbed RGB image is "
+                        "registered to thermal (`rgbt align`) and warped into the thermal frame first; rows "
+                        "named <detector>_registered")
+    parser.add_argument("--align-model", default="shift", choices=("shift", "similarity", "affine", "homography"),
+                        help="registration model of --align (default: shift)")
+    parser.add_argument("--align-max-shift", type=positive_float, metavar="PX",
+                        help="registration search range of --align in px (default: 5%% of the frame, at least 8)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per detector call (default: 8)")
     parser.add_argument("--setup", default="reasonable", help="miss-rate setup (default: reasonable)")
     parser.add_argument("--height-scale", type=positive_float, default=1.0, metavar="F",
@@ -492,7 +500,8 @@ def _run_misalign(args: argparse.Namespace) -> int:
     log.info("misalignment sweep: %d points x %d detectors on %d frames of %s", len(points), len(detectors),
              len(source), args.data)
     setup = height_scaled(args.setup, args.height_scale)
-    rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=setup, workers=args.workers)
+    rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=setup, workers=args.workers,
+                     align=args.align_model if args.align else None, align_max_shift=args.align_max_shift)
     print(format_table(rows))
     print(f"wrote {out / 'misalignment.csv'}, {out / 'misalignment.json'}, {out / 'misalignment.png'}")
     return 0

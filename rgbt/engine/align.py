@@ -23,6 +23,10 @@ Every frame of a dataset root (KAIST layout, FLIR, pairs) is registered with
   are listed with their checksums and transforms in ``OUT/manifest.json``
   (:mod:`rgbt.engine.manifest`): a re-run skips the files whose checksum and transform still
   match and redoes the rest.
+
+:class:`RegisteredInput` registers one sample in flight instead (the ``--align`` remedy of
+``rgbt misalign``): the perturbed RGB image is warped into the thermal frame before a detector
+sees it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +58,7 @@ from rgbt.data.errors import DataFormatError
 from rgbt.data.formats import detect_format
 from rgbt.data.imageio import read_image
 from rgbt.data.kaist import parse_frame_id
+from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.manifest import IMAGE_FORMATS, MANIFEST_NAME, consolidate, is_finished, write_and_hash, write_manifest
 
@@ -70,7 +76,7 @@ LOW_CONFIDENCE = 0.3
 #: Pooling modes.
 POOLS = ("frame", "sequence")
 #: Bumped when the estimates change for the same input (invalidates ``registrations.json``).
-ESTIMATOR_VERSION = 1
+ESTIMATOR_VERSION = 2
 #: Thresholds (px) of the "within" fractions of the error report.
 WITHIN = (0.5, 1.0, 2.0)
 _CACHE_FLUSH = 32
@@ -528,3 +534,54 @@ def format_summary(summary: dict[str, Any], listed: int = 10) -> str:
                      f"{a['without_transform']} frames without a transform")
     lines.append(f"time            {summary['seconds']:.1f} s ({summary['frames_per_second']:.1f} frames/s)")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# registration of one sample in flight
+# --------------------------------------------------------------------------------------------
+
+
+class RegisteredInput:
+    """``PairSample -> PairSample``: the RGB image registered to the thermal one and warped into the
+    thermal frame, as ``rgbt align --write-aligned`` would write it; a per-sample hook of
+    :func:`rgbt.engine.inference.detect_source` (picklable, so DataLoader workers can run it).
+
+    With a transform found (status ``ok`` or ``ecc_not_converged``), ``rgb`` becomes the warped image
+    (thermal-frame size, zero where the RGB camera saw nothing) and ``boxes_rgb`` (KAIST-Paired), when
+    present, are mapped into the thermal frame with it. Without one (a flat or structureless RGB
+    frame ...) the sample is returned unchanged: the detector then sees the uncorrected pair, as it
+    would without registration. Either way ``meta['registration']`` holds the estimate's
+    ``dx, dy, score, status`` (:meth:`rgbt.align.Registration.to_json` without ``H``). A sample
+    without an RGB or a thermal image passes through untouched.
+
+    Args:
+        model: ``shift`` (default), ``similarity``, ``affine`` or ``homography``.
+        max_shift: search range in thermal pixels (``None``: :func:`rgbt.align.estimate`'s default,
+            5 % of the frame); a sweep's largest shift must fit inside it to be corrected.
+    """
+
+    def __init__(self, model: str = "shift", max_shift: float | None = None) -> None:
+        if model not in MODELS:
+            raise ValueError(f"unknown registration model {model!r}; expected one of {MODELS}")
+        self.model = model
+        self.max_shift = max_shift
+
+    def __call__(self, sample: PairSample) -> PairSample:
+        if sample.rgb is None or sample.thermal is None:
+            return sample
+        found = estimate(sample.rgb, sample.thermal, self.model, max_shift=self.max_shift)
+        summary = {key: value for key, value in found.to_json().items() if key != "H"}
+        meta = {**sample.meta, "registration": summary}
+        if not found.ok:
+            return replace(sample, meta=meta)
+        boxes_rgb = None if sample.boxes_rgb is None else boxes_to_thermal(sample.boxes_rgb, found.H)
+        return replace(sample, rgb=warp_to_thermal(sample.rgb, found.H, sample.thermal.shape), boxes_rgb=boxes_rgb,
+                       meta=meta)
+
+    @property
+    def fingerprint(self) -> str:
+        """``align:<model>[:<max_shift>]``: what registered sweep rows are keyed on, next to the detector's."""
+        return f"align:{self.model}" + ("" if self.max_shift is None else f":{self.max_shift:g}")
+
+    def __repr__(self) -> str:
+        return f"RegisteredInput(model={self.model!r}, max_shift={self.max_shift!r})"

@@ -177,11 +177,14 @@ def load_detector(
 
 
 class _PerturbedFrames(Dataset):
-    """``source[i]`` with perturbations applied in order (a DataLoader decodes in worker processes)."""
+    """``source[i]`` with perturbations applied in order, then ``transform`` (a DataLoader decodes in worker
+    processes)."""
 
-    def __init__(self, source: FrameSource, perturbations: Sequence[Perturbation]) -> None:
+    def __init__(self, source: FrameSource, perturbations: Sequence[Perturbation],
+                 transform: Callable[[PairSample], PairSample] | None = None) -> None:
         self.source = source
         self.perturbations = tuple(perturbations)
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.source)
@@ -190,7 +193,7 @@ class _PerturbedFrames(Dataset):
         sample = self.source[index]
         for p in self.perturbations:
             sample = apply_perturbation(sample, p)
-        return sample
+        return sample if self.transform is None else self.transform(sample)
 
 
 def _thread_batches(frames: _PerturbedFrames, batch_size: int, workers: int) -> Iterator[list[PairSample]]:
@@ -262,6 +265,7 @@ def detect_source(
     threads: bool = False,
     columns: int | None = None,
     on_batch: Callable[[list[PairSample]], None] | None = None,
+    transform: Callable[[PairSample], PairSample] | None = None,
 ) -> list[np.ndarray] | dict[str, list[np.ndarray]]:
     """Run a detector, or several on the same loaded frames, over every frame of ``source`` in list order.
 
@@ -283,6 +287,9 @@ def detect_source(
         columns: check every result: a float64 ``(M, columns)`` array (5: ``[x1, y1, x2, y2, score]``,
             6: with a label column); ``None`` passes results on as the detector returns them.
         on_batch: called with each batch of (perturbed) samples once every detector has seen it.
+        transform: a per-sample hook ``PairSample -> PairSample`` applied after the perturbations, where
+            the frames load (worker processes or threads; picklable for processes), e.g.
+            :class:`rgbt.engine.align.RegisteredInput`, which registers the perturbed RGB to thermal.
 
     Returns:
         one array per frame; for a mapping, name -> one array per frame.
@@ -301,7 +308,7 @@ def detect_source(
         perturbations = tuple(perturbation)
     single = not isinstance(detector, Mapping)
     detectors: dict[str | None, DetectFn] = {None: detector} if single else dict(detector)
-    frames = _PerturbedFrames(source, perturbations)
+    frames = _PerturbedFrames(source, perturbations, transform)
     if threads:
         batches: Iterable[list[PairSample]] = _thread_batches(frames, batch_size, workers)
     else:

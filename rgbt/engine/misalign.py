@@ -4,7 +4,10 @@
 checkpoints or the ground-truth references); :func:`run_sweep` measures each of them at every point of a sweep from
 :mod:`rgbt.evaluation.sweep`, which defines the points, the rows and the result files. Detection
 runs through :func:`rgbt.engine.inference.detect_source`: per point, every frame is loaded and
-perturbed once, then handed to each detector that still needs it.
+perturbed once, then handed to each detector that still needs it. With ``align``, chosen detectors
+also get a *registered* curve, named ``<name>_registered``: every perturbed pair is registered
+(:class:`rgbt.engine.align.RegisteredInput`) and its RGB warped into the thermal frame before the
+detector sees it, in a second pass over the frames of each point with that per-sample hook.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from tqdm import tqdm
 
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
+from rgbt.engine.align import RegisteredInput
 from rgbt.engine.inference import DetectFn, detect_source, load_detector
 from rgbt.engine.run import resolve_device
 from rgbt.evaluation.missrate import MissRateSetup, evaluate_periods
@@ -39,6 +43,9 @@ from rgbt.evaluation.sweep import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Suffix of the ``detector`` column of a registered curve (``rgb_thermal`` -> ``rgb_thermal_registered``).
+REGISTERED_SUFFIX = "_registered"
 
 
 def detector_names(
@@ -110,6 +117,9 @@ def run_sweep(
     workers: int = 0,
     progress: bool = True,
     plot: bool = True,
+    align: str | None = None,
+    align_names: Sequence[str] | None = None,
+    align_max_shift: float | None = None,
 ) -> list[dict[str, Any]]:
     """Measure every detector at every sweep point; resumable.
 
@@ -134,11 +144,21 @@ def run_sweep(
             source must then tolerate concurrent ``source[i]`` calls); 0 loads in the calling thread.
         progress: show a tqdm bar (batches over the remaining points).
         plot: write ``misalignment.png`` at the end.
+        align: a registration model (``shift``, ``similarity``, ``affine``, ``homography``): each
+            detector of ``align_names`` is also measured on registered pairs, under the name
+            ``<name>_registered`` (its own curve and rows; its fingerprint is the detector's plus
+            ``+align:<model>``, so resuming keeps working); ``None``: no registered curves.
+        align_names: the detectors that get a registered curve (default: all of them).
+        align_max_shift: the registration's search range in pixels (default: 5 % of the frame).
 
     Returns:
-        one row per (detector, distinct point key), detectors in the given order, points in sweep
-        order: ``detector, perturbation, value, dx, dy`` and MR percent ``all, day, night``
-        (``None`` for a period without frames or positives).
+        one row per (detector, distinct point key), detectors in the given order (each registered
+        curve right after its detector), points in sweep order: ``detector, perturbation, value, dx,
+        dy`` and MR percent ``all, day, night`` (``None`` for a period without frames or positives).
+
+    Raises:
+        ValueError: no detectors or points, a bad ``batch_size``, an empty source, an ``align_names``
+            entry that is not a detector, or an unknown ``align`` model.
     """
     if not detectors:
         raise ValueError("no detectors to evaluate")
@@ -149,8 +169,15 @@ def run_sweep(
     if len(source) == 0:
         raise ValueError(f"the frame source {source.name!r} at {source.root} has no frames")
     out_dir = Path(out_dir)
-    rows = open_sweep_dir(out_dir, setup, source, {name: detector_fingerprint(det) for name, det in detectors.items()})
-    unique, tasks = pending_points(points, list(detectors), rows)
+    fingerprints = {name: detector_fingerprint(det) for name, det in detectors.items()}
+    hook = None if align is None else RegisteredInput(align, align_max_shift)
+    # registered name -> the detector it registers the input of.
+    registered = _registered_names(detectors, align_names) if hook is not None else {}
+    order = [n for name in detectors for n in (name, *(r for r, base in registered.items() if base == name))]
+    for name, base in registered.items():
+        fingerprints[name] = f"{fingerprints[base] or 'unnamed'}+{hook.fingerprint}"  # type: ignore[union-attr]
+    rows = open_sweep_dir(out_dir, setup, source, {name: fingerprints[name] for name in order})
+    unique, tasks = pending_points(points, order, rows)
     if len(tasks) < len(unique):
         log.info("resuming in %s: %d of %d points already done", out_dir, len(unique) - len(tasks), len(unique))
 
@@ -159,37 +186,58 @@ def run_sweep(
         unaffected: dict[str, dict[str, Any]] = {}
         ground_truth = [source.annotations(i) for i in range(len(source))]
         n_batches = math.ceil(len(source) / batch_size)
-        bar = tqdm(total=len(tasks) * n_batches, unit="batch", desc="misalignment", disable=not progress)
+        passes = 2 if registered else 1
+        bar = tqdm(total=len(tasks) * n_batches * passes, unit="batch", desc="misalignment", disable=not progress)
+
+        def base_of(name: str) -> DetectFn:
+            return detectors[registered.get(name, name)]
+
         try:
             for point, names in tasks:
                 bar.set_postfix_str(point.key, refresh=False)
                 reused = {name: unaffected[name] for name in names
-                          if name in unaffected and not point.changes(_modalities(detectors[name]))}
+                          if name in unaffected and not point.changes(_modalities(base_of(name)))}
                 running = [name for name in names if name not in reused]
-                detections = {}
-                if running:
-                    detections = detect_source(
-                        {name: detectors[name] for name in running}, source, point.perturbations, batch_size,
-                        workers, progress=False, threads=True, columns=5,
-                        on_batch=_FrameSizes(ground_truth, bar),
-                    )
-                else:
-                    bar.update(n_batches)
+                detections: dict[str, list[Any]] = {}
+                # One pass over the frames for the plain detectors, one with the registration hook.
+                for group, transform in (([n for n in running if n not in registered], None),
+                                         ([n for n in running if n in registered], hook))[:passes]:
+                    if group:
+                        detections.update(detect_source(
+                            {name: base_of(name) for name in group}, source, point.perturbations, batch_size,
+                            workers, progress=False, threads=True, columns=5,
+                            on_batch=_FrameSizes(ground_truth, bar), transform=transform,
+                        ))
+                    else:
+                        bar.update(n_batches)
                 for name in names:
                     if name in reused:
                         rows.append(moved_row(reused[name], point))
                     else:
                         rows.append(measured_row(name, point, evaluate_periods(ground_truth, detections[name], setup)))
-                        if not point.changes(_modalities(detectors[name])):
+                        if not point.changes(_modalities(base_of(name))):
                             unaffected[name] = rows[-1]
                     append_row(out_dir, rows[-1], rows)
         finally:
             bar.close()
 
-    result = sweep_rows(rows, list(detectors), list(unique))
+    result = sweep_rows(rows, order, list(unique))
     if plot:
         plot_sweep(result, points, out_dir / PLOT_NAME)
     return result
+
+
+def _registered_names(detectors: Mapping[str, DetectFn], align_names: Sequence[str] | None) -> dict[str, str]:
+    """``<name>_registered -> name`` for each detector of ``align_names`` (default: every detector)."""
+    chosen = list(detectors) if align_names is None else list(align_names)
+    unknown = [name for name in chosen if name not in detectors]
+    if unknown:
+        raise ValueError(f"align_names {unknown} are not among the detectors {list(detectors)}")
+    out = {f"{name}{REGISTERED_SUFFIX}": name for name in chosen}
+    clash = sorted(set(out) & set(detectors))
+    if clash:
+        raise ValueError(f"detector names {clash} are taken by registered curves of other detectors; rename them")
+    return out
 
 
 def _modalities(detector: DetectFn) -> Sequence[str] | None:
