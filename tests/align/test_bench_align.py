@@ -52,3 +52,4 @@ def test_tiny_run_prints_tables_and_writes_json(bench, tmp_path, capsys):
     rows = {(r["method"], r["model"]): r for r in report["real"]["rows"]}
     assert rows[("rgbt", "shift")]["frames"] == 2 and rows[("rgbt", "shift")]["within_rel"] == 1.0
     assert {r["pool"] for r in report["synthetic"]} == {"frame", "sequence"}
+    assert all(isinstance(r["confident_over_1px"], int) for r in report["synthetic"])
