@@ -162,6 +162,11 @@ class MultiStreamBackbone(nn.Module):
         self.out_channels = fpn_channels
 
     def forward(self, x: Tensor | Mapping[str, Tensor]) -> OrderedDict[str, Tensor]:
+        return self.fuse_streams(self.stream_features(x))
+
+    def stream_features(self, x: Tensor | Mapping[str, Tensor]) -> list[list[Tensor]]:
+        """Each trunk's stage features before fusion: per trunk (stacking order), ``C2..C5`` as
+        ``(B, trunk.out_channels[i], H / stride_i, W / stride_i)`` (region-level fusion reads them)."""
         if isinstance(x, Mapping):
             for name, count in self.modality_channels.items():
                 if name in x and (x[name].dim() not in (3, 4) or x[name].shape[-3] != count):
@@ -174,9 +179,10 @@ class MultiStreamBackbone(nn.Module):
             raise ValueError(
                 f"expected a (B, {self.in_channels}, H, W) tensor stacked as [{layout}], got {tuple(x.shape)}"
             )
-        streams = [
-            trunk(part) for trunk, part in zip(self.trunks.values(), torch.split(x, self._split, dim=1))
-        ]
+        return [trunk(part) for trunk, part in zip(self.trunks.values(), torch.split(x, self._split, dim=1))]
+
+    def fuse_streams(self, streams: Sequence[Sequence[Tensor]]) -> OrderedDict[str, Tensor]:
+        """The pyramid levels (see ``forward``) from :meth:`stream_features`' output."""
         if len(streams) == 1:
             fused = streams[0]
         else:

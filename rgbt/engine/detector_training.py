@@ -58,7 +58,8 @@ EVAL_SETUP = "reasonable"
 
 def detection_targets(targets: Sequence[dict[str, Any]], device: torch.device) -> list[dict[str, torch.Tensor]]:
     """The detector's targets from :class:`PairDataset` targets: ``boxes`` (N, 4) float xyxy, ``labels``
-    (N,) int64, ``ignore`` (N,) bool, on ``device``; boxes without area (clipped away) are dropped."""
+    (N,) int64, ``ignore`` (N,) bool and, with paired annotations, ``boxes_rgb`` (N, 4) (region feature
+    alignment learns its offsets from them), on ``device``; boxes without area (clipped away) are dropped."""
     out = []
     for target in targets:
         boxes = target["boxes"]
@@ -68,6 +69,8 @@ def detection_targets(targets: Sequence[dict[str, Any]], device: torch.device) -
             "labels": target["labels"][keep].to(device),
             "ignore": target["ignore"][keep].to(device),
         })
+        if "boxes_rgb" in target:
+            out[-1]["boxes_rgb"] = target["boxes_rgb"][keep].to(device)
     return out
 
 
