@@ -41,9 +41,38 @@ def test_rfa_trains_on_paired_boxes_with_shift_augmentation_and_detects(paired_r
                  "--out", str(results), "--workers", "0"]) == 0
     assert sum(len(rows) for rows in read_aggregated_txt(results, 2)) > 0
 
+    # The offset error against the paired boxes; a head predicting no offset is off by the true offsets.
+    import torch
+
+    from rgbt.data.perturbation import Perturbation
+    from rgbt.data.source import open_source
+    from rgbt.engine.inference import load_detector
+    from rgbt.engine.offsets import offset_errors
+
+    detector = load_detector(out / "last.pt", "cpu")
+    source = open_source(paired_root, "test")
+    moved = offset_errors(detector, source, [Perturbation.parse("shift:4,0")])
+    assert moved["objects"] == sum(len(source.annotations(i).boxes) for i in range(len(source)))
+    assert {"median", "p95", "max", "within_1px", "true_median"} <= set(moved) and moved["true_median"] > 2
+    torch.nn.init.zeros_(detector.model.align.offset_out.weight)
+    torch.nn.init.zeros_(detector.model.align.offset_out.bias)
+    zero = offset_errors(detector, source, [Perturbation.parse("shift:4,0")])
+    assert zero["median"] == pytest.approx(zero["true_median"], abs=1e-3)
+
 
 def test_the_rfa_config_loads() -> None:
     from rgbt.config import DetectorConfig, load_config
 
     config = load_config(DetectorConfig, RFA)
     assert config.model.align == "rfa" and config.augment.shift_rgb > 0 and config.model.fusion == "concat"
+
+
+def test_offset_errors_need_an_rfa_detector() -> None:
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from rgbt.engine.offsets import _OffsetProbe
+
+    with pytest.raises(ValueError, match="model.align=rfa"):
+        _OffsetProbe(SimpleNamespace(model=nn.Linear(1, 1)))  # type: ignore[arg-type]
