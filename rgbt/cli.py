@@ -99,6 +99,8 @@ def _add_show(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
     parser.add_argument("--format", default="auto", help="dataset layout (default: detected)")
     parser.add_argument("--fake-rgb", metavar="DIR", help="fake-RGB folder written by `rgbt translate` (third panel)")
+    parser.add_argument("--aligned-rgb", metavar="DIR",
+                        help="folder written by `rgbt align --write-aligned` (a panel of the registered RGB)")
     parser.add_argument("--out", metavar="PNG", help="output image (default: ./<frame>.png)")
 
 
@@ -106,7 +108,7 @@ def _run_show(args: argparse.Namespace) -> int:
     from rgbt.data.show import show_frame
 
     path = show_frame(args.root, args.frame, image_set=args.image_set, out=args.out, format=args.format,
-                      fake_rgb_root=args.fake_rgb)
+                      fake_rgb_root=args.fake_rgb, aligned_rgb_root=args.aligned_rgb)
     print(path)
     return 0
 
@@ -230,6 +232,9 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
                         help="score from which detections are drawn in annotated.mp4 (default: 0.5)")
     parser.add_argument("--fake-rgb", metavar="DIR",
                         help="fake-RGB folder for fake_rgb models (default: the checkpoint's data.fake_rgb_root)")
+    parser.add_argument("--aligned-rgb", metavar="DIR",
+                        help="`rgbt align --write-aligned` folder for aligned_rgb models (default: the checkpoint's "
+                        "data.aligned_rgb_root)")
     parser.add_argument("--out", required=True, metavar="RESULTS", help="results file (.txt KAIST or .json COCO)")
     parser.add_argument("--format", choices=("kaist", "coco"),
                         help="kaist: aggregated txt idx,x,y,w,h,score (idx 1-based over the list, person only); "
@@ -256,7 +261,7 @@ def _run_detect(args: argparse.Namespace) -> int:
     summary = write_detections(args.checkpoint, args.data, args.out, output_format=args.format,
                                image_set=args.image_set, data_format=args.data_format, fake_rgb=args.fake_rgb,
                                perturbations=perturbations, batch_size=args.batch_size, workers=args.workers,
-                               device=args.device)
+                               device=args.device, aligned_rgb=args.aligned_rgb)
     print(f"wrote {summary['detections']} detections on {summary['frames']} frames to {args.out} "
           f"({summary['format']})")
     return 0
@@ -395,6 +400,48 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# registration
+# --------------------------------------------------------------------------------------------
+
+
+def _add_align(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("root", help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
+    parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
+    parser.add_argument("--format", default="auto",
+                        choices=("auto", "kaist", "flir-v1", "flir-v2", "flir-aligned", "pairs"),
+                        help="dataset layout (default: detected)")
+    parser.add_argument("--model", default="shift", choices=("shift", "similarity", "affine", "homography"),
+                        help="transform between the cameras (default: shift; FLIR v1.3 raw RGB needs similarity or "
+                        "more)")
+    parser.add_argument("--pool", default="frame", choices=("frame", "sequence"),
+                        help="frame: one estimate per frame; sequence: one robust estimate per video, reporting the "
+                        "frames that disagree (default: frame)")
+    parser.add_argument("--out", default="alignment", metavar="DIR",
+                        help="output folder: alignment.json, alignment.csv, aligned_visible/ (default: ./alignment)")
+    parser.add_argument("--write-aligned", action="store_true",
+                        help="also write the RGB frames warped into the thermal frame (resumable, checksummed)")
+    parser.add_argument("--max-shift", type=float, metavar="PX",
+                        help="search range in thermal pixels (default: 5%% of the frame, 10%% for RGB of another size)")
+    parser.add_argument("--image-format", default="jpg", choices=("jpg", "png"),
+                        help="format of the aligned images (default: jpg, quality 95)")
+    parser.add_argument("--workers", type=int, default=2, help="processes registering frames (default: 2)")
+
+
+def _run_align(args: argparse.Namespace) -> int:
+    from rgbt.engine.align import ERROR_JSON, align_dataset, format_summary
+
+    summary = align_dataset(args.root, args.out, image_set=args.image_set, data_format=args.format,
+                            model=args.model, pool=args.pool, write_aligned=args.write_aligned, workers=args.workers,
+                            max_shift=args.max_shift, image_format=args.image_format)
+    print(format_summary(summary))
+    written = [summary["alignment_json"], summary["alignment_csv"]]
+    if summary["error"]:
+        written.append(f"{args.out}/{ERROR_JSON}")
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
 # misalignment robustness
 # --------------------------------------------------------------------------------------------
 
@@ -404,6 +451,7 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-set", help="frames: a KAIST image-set name or path, or a FLIR split")
     parser.add_argument("--format", default="auto", help="dataset layout (default: detected)")
     parser.add_argument("--fake-rgb", metavar="DIR", help="fake-RGB folder written by `rgbt translate`")
+    parser.add_argument("--aligned-rgb", metavar="DIR", help="folder written by `rgbt align --write-aligned`")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", nargs="+", metavar="CKPT", help="detector checkpoints to evaluate")
     which.add_argument(
@@ -428,9 +476,17 @@ def _add_misalign(parser: argparse.ArgumentParser) -> None:
         help="add the blackout cases: RGB off, thermal off, RGB left + thermal right third cut, thermal border cut",
     )
     parser.add_argument(
-        "--modality", default="rgb", choices=("rgb", "thermal", "fake_rgb"),
+        "--modality", default="rgb", choices=("rgb", "thermal", "fake_rgb", "aligned_rgb"),
         help="modality moved by shifts, rotations and scales (thermal also moves fake_rgb) (default: rgb)",
     )
+    parser.add_argument("--align", action="store_true",
+                        help="also measure every detector on registered pairs: each perturbed RGB image is "
+                        "registered to thermal (`rgbt align`) and warped into the thermal frame first; rows "
+                        "named <detector>_registered")
+    parser.add_argument("--align-model", default="shift", choices=("shift", "similarity", "affine", "homography"),
+                        help="registration model of --align (default: shift)")
+    parser.add_argument("--align-max-shift", type=positive_float, metavar="PX",
+                        help="registration search range of --align in px (default: 5%% of the frame, at least 8)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="frames per detector call (default: 8)")
     parser.add_argument("--setup", default="reasonable", help="miss-rate setup (default: reasonable)")
     parser.add_argument("--height-scale", type=positive_float, default=None, metavar="F",
@@ -455,7 +511,8 @@ def _run_misalign(args: argparse.Namespace) -> int:
 
     points = build_sweep(args.patterns, args.shifts, args.rotations, args.scales, args.blackout, args.modality)
     names = detector_names(args.checkpoint, args.reference, args.names)
-    source = open_source(args.data, image_set=args.image_set, format=args.format, fake_rgb_root=args.fake_rgb)
+    source = open_source(args.data, image_set=args.image_set, format=args.format, fake_rgb_root=args.fake_rgb,
+                         aligned_rgb_root=args.aligned_rgb)
     detectors = load_sweep_detectors(names, args.checkpoint, args.reference, args.device,
                                      reuse_streams=not args.recompute_streams)
     out = prepare_run_dir(args.out)
@@ -466,7 +523,8 @@ def _run_misalign(args: argparse.Namespace) -> int:
     if scale != 1.0:
         print(f"note: setup heights x{scale:g} ({scale_from})", file=sys.stderr)
     setup = height_scaled(args.setup, scale)
-    rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=setup, workers=args.workers)
+    rows = run_sweep(detectors, source, points, out, batch_size=args.batch_size, setup=setup, workers=args.workers,
+                     align=args.align_model if args.align else None, align_max_shift=args.align_max_shift)
     print(format_table(rows))
     print(f"wrote {out / 'misalignment.csv'}, {out / 'misalignment.json'}, {out / 'misalignment.png'}")
     return 0
@@ -571,13 +629,15 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "export": ("export a detector or the flow translator to ONNX (onnx extra)", _add_export, _run_export),
     "misalign": ("miss rate of detectors under shifted/rotated/scaled/blacked-out modalities", _add_misalign,
                  _run_misalign),
+    "align": ("register RGB to thermal per frame or per sequence; optionally write the aligned RGB frames",
+              _add_align, _run_align),
     "evaluate": ("score detection results: KAIST log-average miss rate (all/day/night) or COCO AP", _add_evaluate,
                  _run_evaluate),
 }
 
 
 #: Commands whose ``--out`` is a folder they write over a long time: one process at a time may hold it.
-LOCKED_OUTPUT = frozenset({"demo", "synth", "train-detector", "train-translator", "translate", "misalign"})
+LOCKED_OUTPUT = frozenset({"demo", "synth", "train-detector", "train-translator", "translate", "misalign", "align"})
 
 
 def _output_lock(args: argparse.Namespace) -> contextlib.AbstractContextManager:

@@ -50,6 +50,7 @@ class DataConfig:
     val_set: str = "test"  # image-set name or path used for periodic evaluation
     modalities: list[str] = field(default_factory=lambda: ["rgb", "thermal"])  # streams fed to the model
     fake_rgb_root: str = ""  # folder written by `rgbt translate`; needed when modalities has fake_rgb
+    aligned_rgb_root: str = ""  # folder written by `rgbt align --write-aligned`; needed for aligned_rgb
     classes: list[str] = field(default_factory=lambda: ["person"])  # positive classes (FLIR: person car bicycle)
     period: str = "all"  # all | day | night: restrict frames by time of day
     workers: int = 2  # DataLoader worker processes
@@ -159,6 +160,8 @@ class DetectorModelConfig:
     arch: str = "fasterrcnn"  # fasterrcnn | retinanet | fcos
     trunk: str = "resnet18"  # resnet18 | resnet34 | resnet50 | mobilenet_v3_large | mobilenet_v3_small
     fusion: str = "concat"  # concat (halfway) | sum | gate | early | late
+    align: str = "none"  # none | rfa: region feature alignment (fasterrcnn, two streams with thermal)
+    align_loss_weight: float = 1.0  # weight of the RFA offset loss (paired RGB boxes supervise it)
     fpn_channels: int = 128  # channels of every pyramid level
     trainable_layers: int = 5  # trunk stages that train (all: the model starts from scratch)
     weights: dict[str, str] = field(default_factory=dict)  # modality -> local trunk weights file

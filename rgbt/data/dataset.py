@@ -98,7 +98,7 @@ class PairDataset(Dataset):
     """Frames of a :class:`~rgbt.data.source.FrameSource` as ``(images, target)`` pairs.
 
     ``images`` maps each requested modality to a float32 tensor in [0, 1]: ``thermal`` is
-    ``(1, H, W)``, ``rgb`` and ``fake_rgb`` are ``(3, H, W)``. ``target`` holds
+    ``(1, H, W)``, ``rgb``, ``fake_rgb`` and ``aligned_rgb`` are ``(3, H, W)``. ``target`` holds
 
     * ``boxes``: ``(N, 4)`` float32 xyxy in thermal-frame pixels (after augmentation);
     * ``labels``: ``(N,)`` int64, 1-based index into ``classes``, 0 for labels outside ``classes``;
@@ -110,7 +110,7 @@ class PairDataset(Dataset):
 
     Args:
         source: the frames.
-        modalities: images to return, in order (``rgb``, ``thermal``, ``fake_rgb``).
+        modalities: images to return, in order (``rgb``, ``thermal``, ``fake_rgb``, ``aligned_rgb``).
         transform: a callable ``PairSample -> PairSample`` (e.g. :class:`rgbt.data.transforms.PairedTransform`),
             applied after unrequested images are dropped.
         classes: positive class names.

@@ -113,6 +113,7 @@ class FlirSource:
         classes: Sequence[str] | None = None,
         fake_rgb_root: str | os.PathLike[str] | None = None,
         rgb_aligned: bool = False,
+        aligned_rgb_root: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = name
         self.root = Path(root)
@@ -120,6 +121,7 @@ class FlirSource:
         self.frame_ids: list[str] = [frame.frame_id for frame in self.frames]
         self.classes = None if classes is None else {canonical_label(c) for c in classes}
         self.fake_rgb_root = Path(fake_rgb_root) if fake_rgb_root is not None else None
+        self.aligned_rgb_root = Path(aligned_rgb_root) if aligned_rgb_root is not None else None
         self.rgb_aligned = rgb_aligned
         self.missing_rgb = sum(1 for f in self.frames if f.rgb is not None and not f.rgb.is_file())
         if self.missing_rgb:
@@ -136,16 +138,20 @@ class FlirSource:
         return f"FlirSource({self.name!r}, {str(self.root)!r}, frames={len(self)})"
 
     def image_paths(self, index: int) -> dict[str, Path | None]:
-        """Expected image files of frame ``index`` (``rgb``, ``thermal``, ``fake_rgb``); not checked to exist.
+        """Expected image files of frame ``index`` (``rgb``, ``thermal``, ``fake_rgb``, ``aligned_rgb``); not
+        checked to exist.
 
         ``fake_rgb`` is ``fake_rgb_root/fake_visible/<frame_id>.{jpg,png}`` (``.png`` when absent),
-        ``None`` without a ``fake_rgb_root``.
+        ``None`` without a ``fake_rgb_root``; ``aligned_rgb`` likewise under
+        ``aligned_rgb_root/aligned_visible/``.
         """
         frame = self.frames[index]
-        fake = None
+        fake = aligned = None
         if self.fake_rgb_root is not None:
             fake = fake_rgb_path(self.fake_rgb_root / "fake_visible" / frame.frame_id)
-        return {"rgb": frame.rgb, "thermal": frame.thermal, "fake_rgb": fake}
+        if self.aligned_rgb_root is not None:
+            aligned = fake_rgb_path(self.aligned_rgb_root / "aligned_visible" / frame.frame_id)
+        return {"rgb": frame.rgb, "thermal": frame.thermal, "fake_rgb": fake, "aligned_rgb": aligned}
 
     def period(self, index: int) -> str:
         """``day`` / ``night`` where the COCO image entry says so, else ``unknown`` (read when the source opened)."""
@@ -195,7 +201,8 @@ class FlirSource:
         thermal = read_image(paths["thermal"], "gray")
         rgb = self._read_rgb(paths["rgb"], thermal, paths["thermal"])
         fake_rgb = read_fake_rgb(paths["fake_rgb"], sample.frame_id, paths["thermal"], thermal)
-        return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)
+        aligned_rgb = read_fake_rgb(paths["aligned_rgb"], sample.frame_id, paths["thermal"], thermal, "aligned RGB")
+        return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb, aligned_rgb=aligned_rgb)
 
     def _read_rgb(self, path: Path | None, thermal: np.ndarray, thermal_path: Path) -> np.ndarray | None:
         if path is None:
@@ -415,6 +422,7 @@ def open_flir(
     split: str | None = None,
     classes: Sequence[str] | None = None,
     fake_rgb_root: str | os.PathLike[str] | None = None,
+    aligned_rgb_root: str | os.PathLike[str] | None = None,
 ) -> FlirSource:
     """Open a FLIR release as a frame source.
 
@@ -425,6 +433,8 @@ def open_flir(
             ``validation`` (alias ``val``) for FLIR-aligned; ``None`` takes every split present.
         classes: category names kept as objects (e.g. ``['person']``); ``None`` keeps all.
         fake_rgb_root: folder holding ``fake_visible/<frame_id>.{jpg,png}`` written by ``rgbt translate``.
+        aligned_rgb_root: folder holding ``aligned_visible/<frame_id>.{jpg,png}`` written by
+            ``rgbt align --write-aligned``.
 
     Frame ids are file stems: ``FLIR_00001`` (v1.3), ``video-xxx-frame-000000-yyy`` (v2) and the
     common stem ``FLIR_00002`` of ``FLIR_00002_PreviewData.jpeg`` / ``FLIR_00002_RGB.jpg`` (aligned).
@@ -456,5 +466,6 @@ def open_flir(
             categories = _aligned_categories(frames)
         # A typo would otherwise silently drop every box.
         check_classes(classes, categories, f"{kind} {root}")
-    return FlirSource(kind, root, frames, classes, fake_rgb_root, rgb_aligned=kind == "flir-aligned")
+    return FlirSource(kind, root, frames, classes, fake_rgb_root, rgb_aligned=kind == "flir-aligned",
+                      aligned_rgb_root=aligned_rgb_root)
 

@@ -176,11 +176,13 @@ def fake_rgb_path(stem_path: str | os.PathLike[str]) -> Path:
 
 
 def read_fake_rgb(
-    path: Path | None, frame_id: str, thermal_path: str | os.PathLike[str] | None, thermal: np.ndarray | None
+    path: Path | None, frame_id: str, thermal_path: str | os.PathLike[str] | None, thermal: np.ndarray | None,
+    what: str = "fake RGB",
 ) -> np.ndarray | None:
     """Decode the fake RGB image of frame ``frame_id``: ``(H, W, 3)`` uint8 RGB, or ``None`` when ``path`` is.
 
     It is computed from the thermal frame, so it must have its size (checked when ``thermal`` is given).
+    The aligned RGB image (``what="aligned RGB"``), warped into the thermal frame, is read the same way.
 
     Raises:
         FileNotFoundError: ``path`` is missing (the message names the frame).
@@ -189,7 +191,7 @@ def read_fake_rgb(
     if path is None:
         return None
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: fake RGB image missing for frame {frame_id}")
+        raise FileNotFoundError(f"{path}: {what} image missing for frame {frame_id}")
     fake_rgb = read_image(path, "rgb")
     if thermal is not None:
         check_same_size(path, fake_rgb, thermal_path, thermal)  # type: ignore[arg-type]

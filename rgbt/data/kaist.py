@@ -48,7 +48,8 @@ from rgbt.data.sample import PairSample, empty_boxes
 log = logging.getLogger(__name__)
 
 #: Folder names of the two modalities inside ``images/setXX/VYYY/``.
-MODALITY_FOLDERS: dict[str, str] = {"rgb": "visible", "thermal": "lwir", "fake_rgb": "fake_visible"}
+MODALITY_FOLDERS: dict[str, str] = {"rgb": "visible", "thermal": "lwir", "fake_rgb": "fake_visible",
+                                    "aligned_rgb": "aligned_visible"}
 
 #: COCO-style category ids used by ``KAIST_annotation.json``.
 KAIST_JSON_CATEGORIES: tuple[tuple[int, str], ...] = (
@@ -433,6 +434,9 @@ class KaistSource:
             frame found (see :func:`discover_frames`).
         fake_rgb_root: a root written by ``rgbt translate``; ``sample.fake_rgb`` is read from
             ``fake_rgb_root/images/setXX/VYYY/fake_visible/IZZZZZ.{jpg,png}`` (missing is an error).
+        aligned_rgb_root: a folder written by ``rgbt align --write-aligned``; ``sample.aligned_rgb`` is
+            read from ``aligned_rgb_root/images/setXX/VYYY/aligned_visible/IZZZZZ.{jpg,png}`` (missing
+            is an error).
         period: ``all``, ``day`` or ``night``: keeps only the frames of that period.
 
     Raises:
@@ -448,6 +452,7 @@ class KaistSource:
         image_set: str | os.PathLike[str] | None = None,
         fake_rgb_root: str | os.PathLike[str] | None = None,
         period: str = "all",
+        aligned_rgb_root: str | os.PathLike[str] | None = None,
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
@@ -466,6 +471,7 @@ class KaistSource:
         self.frame_ids: list[str] = frames
         self.period_filter = period
         self.fake_rgb_root = Path(fake_rgb_root) if fake_rgb_root is not None else None
+        self.aligned_rgb_root = Path(aligned_rgb_root) if aligned_rgb_root is not None else None
         self.has_paired = (self.root / "annotations_paired").is_dir()
         self._warned_missing_rgb = False
 
@@ -476,18 +482,24 @@ class KaistSource:
         return f"KaistSource({str(self.root)!r}, image_set={self.image_set!r}, frames={len(self)})"
 
     def image_paths(self, index: int) -> dict[str, Path | None]:
-        """Expected image files of frame ``index`` (``rgb``, ``thermal``, ``fake_rgb``); not checked to exist.
+        """Expected image files of frame ``index`` (``rgb``, ``thermal``, ``fake_rgb``, ``aligned_rgb``); not
+        checked to exist.
 
-        ``fake_rgb`` is ``None`` without a ``fake_rgb_root``; when no file exists yet it is the ``.png`` path.
+        ``fake_rgb`` (``aligned_rgb``) is ``None`` without a ``fake_rgb_root`` (``aligned_rgb_root``); when no
+        file exists yet it is the ``.png`` path.
         """
         frame_id = self.frame_ids[index]
         paths: dict[str, Path | None] = {
             "rgb": image_path(self.root, frame_id, "rgb"),
             "thermal": image_path(self.root, frame_id, "thermal"),
             "fake_rgb": None,
+            "aligned_rgb": None,
         }
         if self.fake_rgb_root is not None:
             paths["fake_rgb"] = fake_rgb_path(image_path(self.fake_rgb_root, frame_id, "fake_rgb").with_suffix(""))
+        if self.aligned_rgb_root is not None:
+            paths["aligned_rgb"] = fake_rgb_path(
+                image_path(self.aligned_rgb_root, frame_id, "aligned_rgb").with_suffix(""))
         return paths
 
     def period(self, index: int) -> str:
@@ -539,7 +551,7 @@ class KaistSource:
         """Frame ``index`` with decoded images (see the class docstring).
 
         Raises:
-            FileNotFoundError: missing thermal image, annotation file, or fake RGB image.
+            FileNotFoundError: missing thermal image, annotation file, or fake / aligned RGB image.
             DataFormatError: undecodable image, images of different sizes, malformed annotations.
         """
         sample = self.annotations(index)
@@ -554,7 +566,8 @@ class KaistSource:
             self._warned_missing_rgb = True
             log.warning("%s: visible image missing; loading thermal only (further misses not reported)", paths["rgb"])
         fake_rgb = read_fake_rgb(paths["fake_rgb"], sample.frame_id, thermal_path, thermal)
-        return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)
+        aligned_rgb = read_fake_rgb(paths["aligned_rgb"], sample.frame_id, thermal_path, thermal, "aligned RGB")
+        return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb, aligned_rgb=aligned_rgb)
 
 
 def objects_to_sample(

@@ -69,7 +69,8 @@ class PairsSource:
 
     name = "pairs"
 
-    def __init__(self, root: str | os.PathLike[str], fake_rgb_root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], fake_rgb_root: str | os.PathLike[str] | None = None,
+                 aligned_rgb_root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"pairs root not found: {self.root}")
@@ -105,6 +106,7 @@ class PairsSource:
                     self.annotation_file, len(self.unmatched_annotations), self.unmatched_annotations[0],
                 )
         self.fake_rgb_root = Path(fake_rgb_root) if fake_rgb_root is not None else None
+        self.aligned_rgb_root = Path(aligned_rgb_root) if aligned_rgb_root is not None else None
         self._warned_size = False
 
     def __len__(self) -> int:
@@ -117,13 +119,16 @@ class PairsSource:
         """Image files of frame ``index`` (``None`` where the folder lacks the stem).
 
         ``fake_rgb`` is ``fake_rgb_root/fake_visible/<stem>.{jpg,png}`` (``.png`` when absent) or
-        ``None`` without a ``fake_rgb_root``.
+        ``None`` without a ``fake_rgb_root``; ``aligned_rgb`` likewise under ``aligned_rgb_root/aligned_visible/``.
         """
         stem = self.frame_ids[index]
-        fake = None
+        fake = aligned = None
         if self.fake_rgb_root is not None:
             fake = fake_rgb_path(self.fake_rgb_root / "fake_visible" / stem)
-        return {"rgb": self.files["rgb"].get(stem), "thermal": self.files["thermal"].get(stem), "fake_rgb": fake}
+        if self.aligned_rgb_root is not None:
+            aligned = fake_rgb_path(self.aligned_rgb_root / "aligned_visible" / stem)
+        return {"rgb": self.files["rgb"].get(stem), "thermal": self.files["thermal"].get(stem), "fake_rgb": fake,
+                "aligned_rgb": aligned}
 
     def period(self, index: int) -> str:
         """``unknown``: a folder of pairs does not say when its frames were taken."""
@@ -169,4 +174,5 @@ class PairsSource:
                 sample.frame_id, rgb.shape[:2], thermal.shape,
             )
         fake_rgb = read_fake_rgb(paths["fake_rgb"], sample.frame_id, paths["thermal"], thermal)
-        return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb)
+        aligned_rgb = read_fake_rgb(paths["aligned_rgb"], sample.frame_id, paths["thermal"], thermal, "aligned RGB")
+        return sample.with_images(rgb=rgb, thermal=thermal, fake_rgb=fake_rgb, aligned_rgb=aligned_rgb)

@@ -18,8 +18,9 @@ import numpy as np
 KAIST_LABELS: tuple[str, ...] = ("person", "people", "cyclist", "person?")
 
 #: Channels of each modality's model tensor, in the canonical modality order: RGB images have 3,
-#: thermal 1 (KAIST's 3 equal channels are reduced at load), fake RGB is an RGB image.
-MODALITY_CHANNELS: dict[str, int] = {"rgb": 3, "thermal": 1, "fake_rgb": 3}
+#: thermal 1 (KAIST's 3 equal channels are reduced at load), fake RGB and aligned RGB (the RGB frame
+#: warped into the thermal frame by ``rgbt align --write-aligned``) are RGB images.
+MODALITY_CHANNELS: dict[str, int] = {"rgb": 3, "thermal": 1, "fake_rgb": 3, "aligned_rgb": 3}
 
 #: Modality names accepted everywhere a modality is chosen (datasets, detectors, perturbations).
 MODALITIES: tuple[str, ...] = tuple(MODALITY_CHANNELS)
@@ -44,6 +45,8 @@ class PairSample:
             Evaluation-time ignore rules (height, occlusion, border) are applied by the evaluator.
         occlusion: ``(N,)`` int8, 0 none, 1 partial, 2 heavy (KAIST convention).
         fake_rgb: optional ``(H, W, 3)`` uint8 translated image aligned with thermal.
+        aligned_rgb: optional ``(H, W, 3)`` uint8 RGB image registered and warped into the thermal
+            frame (``rgbt align --write-aligned``); zero where the RGB camera saw nothing.
         boxes_rgb: optional ``(N, 4)`` float32 ``xyxy`` boxes of the same objects in the RGB frame
             (KAIST-Paired annotations); ``None`` when only thermal-frame boxes exist.
         meta: free-form provenance: ``dataset``, ``split``, ``frame_id`` (e.g.
@@ -58,6 +61,7 @@ class PairSample:
     ignore: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     occlusion: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
     fake_rgb: np.ndarray | None = None
+    aligned_rgb: np.ndarray | None = None
     boxes_rgb: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -95,7 +99,7 @@ class PairSample:
         return int(ref.shape[0]), int(ref.shape[1])
 
     def image(self, modality: str) -> np.ndarray | None:
-        """The image of one modality (``rgb``, ``thermal`` or ``fake_rgb``)."""
+        """The image of one modality (``rgb``, ``thermal``, ``fake_rgb`` or ``aligned_rgb``)."""
         if modality not in MODALITIES:
             raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
         return getattr(self, modality)

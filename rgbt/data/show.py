@@ -85,14 +85,14 @@ def _panel(
 
 
 def render_frame(sample: PairSample) -> np.ndarray:
-    """The RGB | thermal (| fake RGB) picture of a decoded sample.
+    """The RGB | thermal (| fake RGB) (| aligned RGB) picture of a decoded sample.
 
     Args:
         sample: a sample with images (``rgb``, ``thermal`` may be ``None``: a grey panel stands in).
 
     Returns:
         ``(H, W_total, 3)`` uint8 RGB where ``H`` is the thermal height (RGB height without thermal)
-        and ``W_total`` the sum of the scaled panel widths: ``2 * W`` or ``3 * W`` for registered pairs.
+        and ``W_total`` the sum of the scaled panel widths: ``2 * W`` to ``4 * W`` for registered pairs.
     """
     height, width = sample.size
     rgb_boxes = sample.boxes_rgb
@@ -104,6 +104,8 @@ def render_frame(sample: PairSample) -> np.ndarray:
     ]
     if sample.fake_rgb is not None:
         panels.append(_panel(sample.fake_rgb, height, width, sample.boxes, sample, "fake RGB"))
+    if sample.aligned_rgb is not None:
+        panels.append(_panel(sample.aligned_rgb, height, width, sample.boxes, sample, "aligned RGB"))
     return np.concatenate(panels, axis=1)
 
 
@@ -129,9 +131,12 @@ def show_frame(
     out: str | os.PathLike[str] | None = None,
     format: str = "auto",
     fake_rgb_root: str | os.PathLike[str] | None = None,
+    aligned_rgb_root: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Render one frame of a dataset root to a PNG (default ``./<frame id with / as _>.png``); returns its path."""
-    source = open_source(root, image_set=image_set, format=format, fake_rgb_root=fake_rgb_root)
+    """Render one frame of a dataset root to a PNG (default ``./<frame id with / as _>.png``); returns its path.
+    ``fake_rgb_root`` / ``aligned_rgb_root`` add a fake-RGB / aligned-RGB panel."""
+    source = open_source(root, image_set=image_set, format=format, fake_rgb_root=fake_rgb_root,
+                         aligned_rgb_root=aligned_rgb_root)
     sample = source[find_frame(source, frame)]
     path = Path(out) if out is not None else Path.cwd() / (sample.frame_id.replace("/", "_") + ".png")
     return write_image(path, render_frame(sample))

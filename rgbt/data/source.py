@@ -44,7 +44,8 @@ class FrameSource(Protocol):
         ...
 
     def image_paths(self, index: int) -> dict[str, Path | None]:
-        """Files of frame ``index`` per modality (``rgb``, ``thermal``, ``fake_rgb``; None when absent)."""
+        """Files of frame ``index`` per modality (``rgb``, ``thermal``, ``fake_rgb``, ``aligned_rgb``; None when
+        absent)."""
         ...
 
     def period(self, index: int) -> str:
@@ -66,6 +67,7 @@ def open_source(
     classes: Sequence[str] | None = None,
     fake_rgb_root: str | os.PathLike[str] | None = None,
     period: str = "all",
+    aligned_rgb_root: str | os.PathLike[str] | None = None,
 ) -> FrameSource:
     """Open a dataset root as a :class:`FrameSource`.
 
@@ -82,6 +84,8 @@ def open_source(
             categories), since training on a name that matches nothing sees zero positives.
         fake_rgb_root: folder written by ``rgbt translate``; when given, ``sample.fake_rgb`` is loaded.
         period: ``all``, ``day`` or ``night`` (KAIST-layout roots know the period of each frame).
+        aligned_rgb_root: folder written by ``rgbt align --write-aligned``; when given, ``sample.aligned_rgb``
+            is loaded.
 
     Raises:
         ValueError: an unknown format, or ``classes`` empty or naming a label the dataset lacks.
@@ -90,11 +94,13 @@ def open_source(
     if kind == "kaist":
         if classes is not None:
             check_classes(classes, KAIST_LABELS, f"kaist {root}")
-        return KaistSource(root, image_set=image_set, fake_rgb_root=fake_rgb_root, period=period)
+        return KaistSource(root, image_set=image_set, fake_rgb_root=fake_rgb_root, period=period,
+                           aligned_rgb_root=aligned_rgb_root)
     if kind.startswith("flir"):
-        return open_flir(root, kind, split=image_set, classes=classes, fake_rgb_root=fake_rgb_root)
+        return open_flir(root, kind, split=image_set, classes=classes, fake_rgb_root=fake_rgb_root,
+                         aligned_rgb_root=aligned_rgb_root)
     if kind == "pairs":
-        source = PairsSource(root, fake_rgb_root=fake_rgb_root)
+        source = PairsSource(root, fake_rgb_root=fake_rgb_root, aligned_rgb_root=aligned_rgb_root)
         if classes is not None and source.annotation_file is not None:
             check_classes(classes, source.categories, str(source.annotation_file))
         return source

@@ -4,7 +4,7 @@ A :class:`PairedTransform` maps a :class:`~rgbt.data.sample.PairSample` to a new
 stages:
 
 1. **geometric** albumentations ops (flip, scale, crop, resize, pad, small affine) drawn once
-   and applied identically to ``rgb``, ``thermal`` and ``fake_rgb`` and to both box sets
+   and applied identically to ``rgb``, ``thermal``, ``fake_rgb`` and ``aligned_rgb`` and to both box sets
    (``boxes`` in the thermal frame, ``boxes_rgb`` in the RGB frame). Boxes are clipped to the new
    frame; an object whose thermal box is then narrower or lower than ``min_size`` pixels is
    dropped together with its label, ignore flag, occlusion and RGB box;
@@ -14,7 +14,7 @@ stages:
    without paired boxes, the thermal boxes) move along, and ``meta['augment']['shift_rgb']``
    records the shift;
 3. **photometric** albumentations ops per modality with their own probabilities: the RGB list runs
-   on ``rgb`` and, drawn independently, on ``fake_rgb``; the thermal list on ``thermal``.
+   on ``rgb`` and, drawn independently, on ``fake_rgb`` and ``aligned_rgb``; the thermal list on ``thermal``.
 
 Randomness: each stage is an ``albumentations.Compose`` with its own generator. A transform built
 with ``seed`` is reproducible in the main process; inside a torch ``DataLoader`` worker it reseeds
@@ -45,7 +45,7 @@ from rgbt.data.perturbation import blackout, shift_image  # noqa: E402
 from rgbt.data.sample import PairSample  # noqa: E402
 
 #: Image fields of a sample, in the order they are handed to albumentations.
-_IMAGE_FIELDS: tuple[str, ...] = ("thermal", "rgb", "fake_rgb")
+_IMAGE_FIELDS: tuple[str, ...] = ("thermal", "rgb", "fake_rgb", "aligned_rgb")
 
 
 def _bbox_params() -> A.BboxParams:
@@ -180,7 +180,7 @@ class PairedTransform:
             sample = self._apply_shift(sample)
         images: dict[str, Any] = {}
         if self.rgb_photometric is not None:
-            for name in ("rgb", "fake_rgb"):
+            for name in ("rgb", "fake_rgb", "aligned_rgb"):
                 image = getattr(sample, name)
                 if image is not None:
                     images[name] = self.rgb_photometric(image=image)["image"]

@@ -147,7 +147,7 @@ class VideoPairSource:
         return PairSample(rgb=rgb, thermal=thermal, meta=self._meta(index))
 
     def image_paths(self, index: int) -> dict[str, Path | None]:
-        return {"rgb": self.rgb_video, "thermal": self.thermal_video, "fake_rgb": None}
+        return {"rgb": self.rgb_video, "thermal": self.thermal_video, "fake_rgb": None, "aligned_rgb": None}
 
     def period(self, index: int) -> str:
         return "unknown"

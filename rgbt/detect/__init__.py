@@ -13,12 +13,15 @@ from rgbt.detect.detector import (
     build_late_fusion_detector,
     fuse_detections,
 )
+from rgbt.detect.rfa import RFAFasterRCNN, add_region_alignment
 from rgbt.detect.trunk import build_trunk
 
 __all__ = [
     "ARCHS",
     "LateFusionDetector",
     "MultiStreamBackbone",
+    "RFAFasterRCNN",
+    "add_region_alignment",
     "build_backbone",
     "build_detector",
     "build_fusion_detector",

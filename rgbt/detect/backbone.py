@@ -257,10 +257,20 @@ class MultiStreamBackbone(nn.Module):
             [f.expand(batch, *f.shape[1:]) for f in given[name]] if name in given else trunk(part)
             for (name, trunk), part in zip(self.trunks.items(), parts)
         ]
-        if len(streams_out) == 1:
-            fused = streams_out[0]
+        return self.fuse_streams(streams_out)
+
+    def all_stream_features(self, x: Tensor | Mapping[str, Tensor]) -> list[list[Tensor]]:
+        """Each trunk's stage features before fusion: per trunk (stacking order), ``C2..C5`` as
+        ``(B, trunk.out_channels[i], H / stride_i, W / stride_i)`` (region-level fusion reads them)."""
+        x = self._stacked(x)
+        return [trunk(part) for trunk, part in zip(self.trunks.values(), torch.split(x, self._split, dim=1))]
+
+    def fuse_streams(self, streams: Sequence[Sequence[Tensor]]) -> OrderedDict[str, Tensor]:
+        """The pyramid levels (see ``forward``) from every trunk's stage features (:meth:`all_stream_features`)."""
+        if len(streams) == 1:
+            fused = streams[0]
         else:
-            fused = [fuse([s[level] for s in streams_out]) for level, fuse in enumerate(self.fusions)]
+            fused = [fuse([s[level] for s in streams]) for level, fuse in enumerate(self.fusions)]
         return self.fpn(OrderedDict(zip(self.stage_level_names, fused)))
 
 

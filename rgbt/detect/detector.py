@@ -39,6 +39,7 @@ from rgbt.detect.heads import (
     IgnoreAwareRPN,
 )
 from rgbt.detect.late_fusion import LateFusionDetector, fuse_detections
+from rgbt.detect.rfa import ALIGNS, add_region_alignment
 from rgbt.detect.trunk import group_norm
 
 __all__ = [
@@ -290,14 +291,23 @@ def build_fusion_detector(
     weights: Mapping[str, str | os.PathLike[str]] | None = None,
     width_mult: float = 1.0,
     norm: str = "batch",
+    align: str = "none",
+    align_loss_weight: float = 1.0,
     **detector_kwargs,
 ) -> nn.Module:
     """One entry point for every fusion mode: ``concat``, ``sum``, ``gate``, ``early`` or ``late``.
 
     ``late`` goes to :func:`build_late_fusion_detector` (``iou_thresh`` / ``method`` may be passed in
     ``detector_kwargs``); the others build a backbone with :func:`build_backbone` and a head with
-    :func:`build_detector`, which receive the remaining keyword arguments.
+    :func:`build_detector`, which receive the remaining keyword arguments. ``align='rfa'`` adds region
+    feature alignment (:mod:`rgbt.detect.rfa`; Faster R-CNN over two streams, one of them thermal, with
+    per-stage fusion), its offset loss weighted by ``align_loss_weight``.
     """
+    if align not in ALIGNS:
+        raise ValueError(f"unknown align {align!r}; known: {', '.join(ALIGNS)}")
+    if align == "rfa" and (arch != "fasterrcnn" or fusion in ("early", "late")):
+        raise ValueError(f"align 'rfa' needs arch fasterrcnn and per-stage fusion (concat, sum, gate), got arch "
+                         f"{arch!r}, fusion {fusion!r}")
     backbone_kwargs = {
         "fpn_channels": fpn_channels,
         "trainable_layers": trainable_layers,
@@ -310,4 +320,5 @@ def build_fusion_detector(
             arch, trunk, modalities, num_classes, **backbone_kwargs, **detector_kwargs
         )
     backbone = build_backbone(trunk, modalities, fusion, **backbone_kwargs)
-    return build_detector(arch, backbone, num_classes, **detector_kwargs)
+    detector = build_detector(arch, backbone, num_classes, **detector_kwargs)
+    return add_region_alignment(detector, offset_loss_weight=align_loss_weight) if align == "rfa" else detector

@@ -40,6 +40,13 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import box_iou, generalized_box_iou_loss, sigmoid_focal_loss
 from torchvision.ops import boxes as box_ops
 
+#: ``(pooled (R, C, S, S), proposals, image_shapes, matched_idxs | None, labels | None) -> (pooled, losses)``:
+#: what :meth:`IgnoreAwareRoIHeads.forward` calls between RoI pooling and the box head.
+RegionHook = Callable[
+    [Tensor, list[Tensor], list[tuple[int, int]], list[Tensor] | None, list[Tensor] | None],
+    tuple[Tensor, dict[str, Tensor]],
+]
+
 
 def intersection_over_area(boxes: Tensor, regions: Tensor) -> Tensor:
     """Pairwise intersection area divided by the area of each box of ``boxes``.
@@ -296,22 +303,34 @@ class IgnoreAwareRoIHeads(RoIHeads):
         proposals: list[Tensor],
         image_shapes: list[tuple[int, int]],
         targets: list[dict[str, Tensor]] | None = None,
+        region_hook: RegionHook | None = None,
     ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
         """Box branch: training returns ``([], {'loss_classifier', 'loss_box_reg'})``, evaluation
-        returns ``([{'boxes' (D, 4) xyxy, 'labels' (D,), 'scores' (D,)}], {})`` per image."""
+        returns ``([{'boxes' (D, 4) xyxy, 'labels' (D,), 'scores' (D,)}], {})`` per image.
+
+        ``region_hook(pooled, proposals, image_shapes, matched_idxs, labels)`` (e.g. region feature
+        alignment, :mod:`rgbt.detect.rfa`) may replace the pooled ``(R, C, 7, 7)`` RoI features before
+        the box head and add losses (``matched_idxs`` / ``labels`` of the sampled proposals in
+        training, ``None`` in evaluation)."""
+        matched_idxs = labels = None
         if self.training:
-            proposals, _, labels, regression_targets = self.select_training_samples(proposals, targets)
-        box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
+            proposals, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets)
+        pooled = self.box_roi_pool(features, proposals, image_shapes)
+        extra: dict[str, Tensor] = {}
+        if region_hook is not None:
+            pooled, extra = region_hook(pooled, proposals, image_shapes, matched_idxs, labels)
+        box_features = self.box_head(pooled)
         class_logits, box_regression = self.box_predictor(box_features)
         if self.training:
             if sum(lab.numel() for lab in labels) == 0:
                 # Every proposal fell in an ignore region: nothing to learn from, but keep the graph.
                 zero = class_logits.sum() * 0.0 + box_regression.sum() * 0.0
-                return [], {"loss_classifier": zero, "loss_box_reg": zero.clone()}
+                return [], {"loss_classifier": zero, "loss_box_reg": zero.clone(),
+                            **{name: value * 0.0 for name, value in extra.items()}}
             loss_classifier, loss_box_reg = fastrcnn_loss(
                 class_logits, box_regression, labels, regression_targets
             )
-            return [], {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
+            return [], {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg, **extra}
         boxes, scores, labels = self.postprocess_detections(
             class_logits, box_regression, proposals, image_shapes
         )

@@ -63,6 +63,8 @@ def build_detector_from_config(
         score_thresh=model_cfg.score_thresh,
         detections_per_img=model_cfg.detections_per_img,
         representation_size=model_cfg.representation_size,
+        align=model_cfg.align,
+        align_loss_weight=model_cfg.align_loss_weight,
         **_faster_rcnn_options(model_cfg),
     )
     if model_cfg.fusion_init:

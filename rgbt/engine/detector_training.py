@@ -58,7 +58,8 @@ EVAL_SETUP = "reasonable"
 
 def detection_targets(targets: Sequence[dict[str, Any]], device: torch.device) -> list[dict[str, torch.Tensor]]:
     """The detector's targets from :class:`PairDataset` targets: ``boxes`` (N, 4) float xyxy, ``labels``
-    (N,) int64, ``ignore`` (N,) bool, on ``device``; boxes without area (clipped away) are dropped."""
+    (N,) int64, ``ignore`` (N,) bool and, with paired annotations, ``boxes_rgb`` (N, 4) (region feature
+    alignment learns its offsets from them), on ``device``; boxes without area (clipped away) are dropped."""
     out = []
     for target in targets:
         boxes = target["boxes"]
@@ -68,6 +69,8 @@ def detection_targets(targets: Sequence[dict[str, Any]], device: torch.device) -
             "labels": target["labels"][keep].to(device),
             "ignore": target["ignore"][keep].to(device),
         })
+        if "boxes_rgb" in target:
+            out[-1]["boxes_rgb"] = target["boxes_rgb"][keep].to(device)
     return out
 
 
@@ -200,8 +203,10 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: 
     classes = list(data.classes)
     modalities = list(data.modalities)
     fake_rgb_root = data.fake_rgb_root or None
+    aligned_rgb_root = data.aligned_rgb_root or None
 
-    train_source = open_source(data.root, data.train_set, kind, classes, fake_rgb_root, data.period)
+    train_source = open_source(data.root, data.train_set, kind, classes, fake_rgb_root, data.period,
+                               aligned_rgb_root=aligned_rgb_root)
     if "rgb" in modalities and getattr(train_source, "rgb_aligned", True) is False:
         raise ValueError(
             f"{data.root} ({kind}): its RGB frames are not registered to thermal, so they cannot be stacked with "
@@ -217,7 +222,8 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: 
 
     evaluate, metric, lower_is_better = None, None, True
     if config.train.eval_every > 0 and main:
-        val_source = open_source(data.root, data.val_set, kind, classes, fake_rgb_root, data.period)
+        val_source = open_source(data.root, data.val_set, kind, classes, fake_rgb_root, data.period,
+                                 aligned_rgb_root=aligned_rgb_root)
         evaluate, metric, lower_is_better = build_evaluation(
             val_source, kind, modalities, classes, device, config.train.batch_size, data.workers
         )

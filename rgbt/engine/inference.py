@@ -266,17 +266,20 @@ def load_detector(
 class _PerturbedFrames(Dataset):
     """``source[i]`` with perturbations applied in order (a DataLoader decodes in worker processes);
     with ``variants``, the list of its copies under each variant's perturbations (after the common
-    ones), all made from one load so they share the images a variant leaves alone."""
+    ones), all made from one load so they share the images a variant leaves alone; ``transform`` is
+    applied to every sample last."""
 
     def __init__(
         self,
         source: FrameSource,
         perturbations: Sequence[Perturbation],
         variants: Sequence[Sequence[Perturbation]] | None = None,
+        transform: Callable[[PairSample], PairSample] | None = None,
     ) -> None:
         self.source = source
         self.perturbations = tuple(perturbations)
         self.variants = None if variants is None else [tuple(v) for v in variants]
+        self.transform = transform
 
     def __len__(self) -> int:
         return len(self.source)
@@ -284,8 +287,11 @@ class _PerturbedFrames(Dataset):
     def __getitem__(self, index: int) -> PairSample | list[PairSample]:
         sample = _perturbed(self.source[index], self.perturbations)
         if self.variants is None:
-            return sample
-        return [_perturbed(sample, variant) for variant in self.variants]
+            return self._finished(sample)
+        return [self._finished(_perturbed(sample, variant)) for variant in self.variants]
+
+    def _finished(self, sample: PairSample) -> PairSample:
+        return sample if self.transform is None else self.transform(sample)
 
 
 def _perturbed(sample: PairSample, perturbations: Sequence[Perturbation]) -> PairSample:
@@ -364,6 +370,7 @@ def detect_source(
     columns: int | None = None,
     on_batch: Callable[[list[PairSample]], None] | None = None,
     variants: Sequence[Sequence[Perturbation]] | None = None,
+    transform: Callable[[PairSample], PairSample] | None = None,
 ) -> list[np.ndarray] | dict[str, list[np.ndarray]] | list[list[np.ndarray]] | dict[str, list[list[np.ndarray]]]:
     """Run a detector, or several on the same loaded frames, over every frame of ``source`` in list order.
 
@@ -390,6 +397,9 @@ def detect_source(
             once and each detector gets, per batch, one call with every frame's copies under every
             variant (frame by frame, variants in order), so a :class:`FusionDetector` computes the
             trunk of a modality the variants leave alone once per frame (see the module docstring).
+        transform: a per-sample hook ``PairSample -> PairSample`` applied after the perturbations, where
+            the frames load (worker processes or threads; picklable for processes), e.g.
+            :class:`rgbt.engine.align.RegisteredInput`, which registers the perturbed RGB to thermal.
 
     Returns:
         one array per frame; for a mapping, name -> one array per frame. With ``variants``, each of
@@ -411,7 +421,7 @@ def detect_source(
     detectors: dict[str | None, DetectFn] = {None: detector} if single else dict(detector)
     if variants is not None and len(variants) == 0:
         raise ValueError("variants: give at least one perturbation list (or None)")
-    frames = _PerturbedFrames(source, perturbations, variants)
+    frames = _PerturbedFrames(source, perturbations, variants, transform)
     count = 1 if variants is None else len(variants)
     if threads:
         batches: Iterable[list[PairSample]] = _thread_batches(frames, batch_size, workers)
@@ -479,6 +489,7 @@ def write_detections(
     batch_size: int = 8,
     workers: int = 2,
     device: str = "auto",
+    aligned_rgb: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """``rgbt detect``: run a checkpoint over a dataset and write a results file.
 
@@ -496,6 +507,8 @@ def write_detections(
         fake_rgb: fake-RGB folder for models reading ``fake_rgb`` (default: the checkpoint's
             ``data.fake_rgb_root``).
         perturbations: applied in order to every frame first.
+        aligned_rgb: folder written by ``rgbt align --write-aligned``, for models reading ``aligned_rgb``
+            (default: the checkpoint's ``data.aligned_rgb_root``).
         batch_size, workers, device: see :func:`detect_source` and :func:`load_detector`.
 
     Returns:
@@ -507,7 +520,9 @@ def write_detections(
     detector = load_detector(checkpoint, device, batch_size)
     config = detector.config
     fake_rgb = fake_rgb or (config.data.fake_rgb_root if "fake_rgb" in detector.modalities else None) or None
-    source = open_source(data, image_set or config.data.val_set, data_format, list(detector.classes), fake_rgb)
+    aligned_rgb = aligned_rgb or (config.data.aligned_rgb_root if "aligned_rgb" in detector.modalities else None)
+    source = open_source(data, image_set or config.data.val_set, data_format, list(detector.classes), fake_rgb,
+                         aligned_rgb_root=aligned_rgb or None)
     log.info("detecting on %d frames of %s%s", len(source), data,
              f" perturbed by {' + '.join(map(str, perturbations))}" if perturbations else "")
     if output_format == "kaist":

@@ -5,7 +5,11 @@ checkpoints or the ground-truth references); :func:`run_sweep` measures each of 
 :mod:`rgbt.evaluation.sweep`, which defines the points, the rows and the result files. Detection
 runs through :func:`rgbt.engine.inference.detect_source`: per pass (one point, or several for
 detectors that reuse stream features, see :func:`run_sweep`), every frame is loaded once,
-perturbed for each point of the pass, then handed to each detector that still needs it.
+perturbed for each point of the pass, then handed to each detector that still needs it. With
+``align``, chosen detectors also get a *registered* curve, named ``<name>_registered``: every
+perturbed pair is registered (:class:`rgbt.engine.align.RegisteredInput`) and its RGB warped into
+the thermal frame before the detector sees it, in a second pass over the frames with that
+per-sample hook.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tqdm import tqdm
 
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource
+from rgbt.engine.align import RegisteredInput
 from rgbt.engine.inference import DetectFn, detect_source, load_detector
 from rgbt.engine.run import resolve_device
 from rgbt.evaluation.missrate import MissRateSetup, evaluate_periods
@@ -41,6 +46,9 @@ from rgbt.evaluation.sweep import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Suffix of the ``detector`` column of a registered curve (``rgb_thermal`` -> ``rgb_thermal_registered``).
+REGISTERED_SUFFIX = "_registered"
 
 
 def detector_names(
@@ -117,6 +125,9 @@ def run_sweep(
     progress: bool = True,
     plot: bool = True,
     points_per_pass: int = 11,
+    align: str | None = None,
+    align_names: Sequence[str] | None = None,
+    align_max_shift: float | None = None,
 ) -> list[dict[str, Any]]:
     """Measure every detector at every sweep point; resumable.
 
@@ -148,11 +159,21 @@ def run_sweep(
             modality they leave alone runs once per frame. Their rows are appended when the pass
             ends (an interrupted sweep resumes from the last finished pass). Other detectors are
             measured one point per pass.
+        align: a registration model (``shift``, ``similarity``, ``affine``, ``homography``): each
+            detector of ``align_names`` is also measured on registered pairs, under the name
+            ``<name>_registered`` (its own curve and rows; its fingerprint is the detector's plus
+            ``+align:<model>``, so resuming keeps working); ``None``: no registered curves.
+        align_names: the detectors that get a registered curve (default: all of them).
+        align_max_shift: the registration's search range in pixels (default: 5 % of the frame).
 
     Returns:
-        one row per (detector, distinct point key), detectors in the given order, points in sweep
-        order: ``detector, perturbation, value, dx, dy`` and MR percent ``all, day, night``
-        (``None`` for a period without frames or positives).
+        one row per (detector, distinct point key), detectors in the given order (each registered
+        curve right after its detector), points in sweep order: ``detector, perturbation, value, dx,
+        dy`` and MR percent ``all, day, night`` (``None`` for a period without frames or positives).
+
+    Raises:
+        ValueError: no detectors or points, a bad ``batch_size``, an empty source, an ``align_names``
+            entry that is not a detector, or an unknown ``align`` model.
     """
     if not detectors:
         raise ValueError("no detectors to evaluate")
@@ -165,8 +186,15 @@ def run_sweep(
     if len(source) == 0:
         raise ValueError(f"the frame source {source.name!r} at {source.root} has no frames")
     out_dir = Path(out_dir)
-    rows = open_sweep_dir(out_dir, setup, source, {name: detector_fingerprint(det) for name, det in detectors.items()})
-    unique, tasks = pending_points(points, list(detectors), rows)
+    fingerprints = {name: detector_fingerprint(det) for name, det in detectors.items()}
+    hook = None if align is None else RegisteredInput(align, align_max_shift)
+    # registered name -> the detector it registers the input of.
+    registered = _registered_names(detectors, align_names) if hook is not None else {}
+    order = [n for name in detectors for n in (name, *(r for r, base in registered.items() if base == name))]
+    for name, base in registered.items():
+        fingerprints[name] = f"{fingerprints[base] or 'unnamed'}+{hook.fingerprint}"  # type: ignore[union-attr]
+    rows = open_sweep_dir(out_dir, setup, source, {name: fingerprints[name] for name in order})
+    unique, tasks = pending_points(points, order, rows)
     if len(tasks) < len(unique):
         log.info("resuming in %s: %d of %d points already done", out_dir, len(unique) - len(tasks), len(unique))
 
@@ -175,24 +203,33 @@ def run_sweep(
         unaffected: dict[str, dict[str, Any]] = {}
         ground_truth = [source.annotations(i) for i in range(len(source))]
         n_batches = math.ceil(len(source) / batch_size)
-        bar = tqdm(total=len(tasks) * n_batches, unit="batch", desc="misalignment", disable=not progress)
+        passes = 2 if registered else 1
+        bar = tqdm(total=len(tasks) * n_batches * passes, unit="batch", desc="misalignment", disable=not progress)
+
+        def base_of(name: str) -> DetectFn:
+            return detectors[registered.get(name, name)]
+
         try:
-            for group in _passes(tasks, detectors, points_per_pass):
+            by_name = {name: base_of(name) for name in order}
+            for group in _passes(tasks, by_name, points_per_pass):
                 bar.set_postfix_str(" ".join(point.key for point, _ in group), refresh=False)
                 reused = [{name: unaffected[name] for name in names
-                           if name in unaffected and not point.changes(_modalities(detectors[name]))}
+                           if name in unaffected and not point.changes(_modalities(by_name[name]))}
                           for point, names in group]
                 running = [name for name in group[0][1] if name not in reused[0]]
                 detections: dict[str, list[list[np.ndarray]]] = {}
-                if running:
-                    detections = detect_source(
-                        {name: detectors[name] for name in running}, source, None, batch_size,
-                        workers, progress=False, threads=True, columns=5,
-                        on_batch=_FrameSizes(ground_truth, bar, len(group)),
-                        variants=[point.perturbations for point, _ in group],
-                    )
-                else:
-                    bar.update(n_batches * len(group))
+                # One pass over the frames for the plain detectors, one with the registration hook.
+                for names_in_pass, transform in (([n for n in running if n not in registered], None),
+                                                 ([n for n in running if n in registered], hook))[:passes]:
+                    if names_in_pass:
+                        detections.update(detect_source(
+                            {name: by_name[name] for name in names_in_pass}, source, None, batch_size,
+                            workers, progress=False, threads=True, columns=5,
+                            on_batch=_FrameSizes(ground_truth, bar, len(group)),
+                            variants=[point.perturbations for point, _ in group], transform=transform,
+                        ))
+                    else:
+                        bar.update(n_batches * len(group))
                 for k, (point, names) in enumerate(group):
                     for name in names:
                         if name in reused[k]:
@@ -200,13 +237,13 @@ def run_sweep(
                         else:
                             curves = evaluate_periods(ground_truth, detections[name][k], setup)
                             rows.append(measured_row(name, point, curves))
-                            if not point.changes(_modalities(detectors[name])):
+                            if not point.changes(_modalities(by_name[name])):
                                 unaffected[name] = rows[-1]
                         append_row(out_dir, rows[-1], rows)
         finally:
             bar.close()
 
-    result = sweep_rows(rows, list(detectors), list(unique))
+    result = sweep_rows(rows, order, list(unique))
     if plot:
         plot_sweep(result, points, out_dir / PLOT_NAME)
     return result
@@ -239,6 +276,19 @@ def _passes(
         if shares:
             open_passes[key] = passes[-1]
     return passes
+
+
+def _registered_names(detectors: Mapping[str, DetectFn], align_names: Sequence[str] | None) -> dict[str, str]:
+    """``<name>_registered -> name`` for each detector of ``align_names`` (default: every detector)."""
+    chosen = list(detectors) if align_names is None else list(align_names)
+    unknown = [name for name in chosen if name not in detectors]
+    if unknown:
+        raise ValueError(f"align_names {unknown} are not among the detectors {list(detectors)}")
+    out = {f"{name}{REGISTERED_SUFFIX}": name for name in chosen}
+    clash = sorted(set(out) & set(detectors))
+    if clash:
+        raise ValueError(f"detector names {clash} are taken by registered curves of other detectors; rename them")
+    return out
 
 
 def _modalities(detector: DetectFn) -> Sequence[str] | None:

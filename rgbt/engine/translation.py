@@ -32,7 +32,6 @@ Translators without a style input (``model: pix2pixhd``) have one fixed mapping:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -47,14 +46,23 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from rgbt.atomic import atomic_write_text, file_sha256
+from rgbt.atomic import file_sha256
 from rgbt.config import config_to_dict
 from rgbt.data.dataset import tensor_to_image
 from rgbt.data.formats import detect_format
-from rgbt.data.imageio import read_image, write_image
+from rgbt.data.imageio import read_image
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine import distributed
 from rgbt.engine.loader import ReportingDataLoader
+from rgbt.engine.manifest import (
+    IMAGE_FORMATS,
+    MANIFEST_NAME,
+    consolidate,
+    is_finished,
+    read_manifest,
+    write_and_hash,
+    write_manifest,
+)
 from rgbt.engine.translator_builder import LoadedTranslator, load_translator
 from rgbt.translate.base import Translator, is_invertible, takes_style
 from rgbt.translate.transfer import bank_period, latent_mean_cov, latent_stats
@@ -62,77 +70,12 @@ from rgbt.translate.translator import METHODS, FlowTranslator
 
 log = logging.getLogger(__name__)
 
-#: The manifest file written into the output folder.
-MANIFEST_NAME = "manifest.json"
 #: Bumped when the manifest layout changes.
 MANIFEST_VERSION = 1
-#: Output image formats (``auto``: :func:`default_image_format`).
-IMAGE_FORMATS = ("jpg", "png")
 #: Named styles; anything else passed as ``style`` is a style image path.
 NAMED_STYLES = ("bank", "paired")
 #: Manifest fields that must agree for a second run to reuse (and add to) a folder.
 _SETTING_KEYS = ("source_root", "data_format", "checkpoint_sha256", "settings")
-
-
-# --------------------------------------------------------------------------------------------
-# the manifest
-# --------------------------------------------------------------------------------------------
-
-
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A manifest (or a per-rank part) as a dict; ``{}`` when the file does not exist.
-
-    Raises:
-        ValueError: the file is not valid JSON or not a manifest.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a valid manifest ({err}); delete it to start the translation over") from None
-    if not isinstance(data, dict) or not isinstance(data.get("files", {}), dict):
-        raise ValueError(f"{path}: not a translation manifest (no 'files' mapping)")
-    return data
-
-
-def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-
-
-def _part_paths(out: Path) -> list[Path]:
-    return sorted(out.glob("manifest.part*.json"))
-
-
-def _consolidate(out: Path, header: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``manifest.json`` and leftover per-rank parts into one manifest under ``header`` (rank 0).
-
-    Raises:
-        ValueError: the folder holds a translation made with other settings.
-    """
-    path = out / MANIFEST_NAME
-    existing = read_manifest(path)
-    if existing:
-        differing = [key for key in _SETTING_KEYS if existing.get(key) != header[key]]
-        if differing:
-            raise ValueError(
-                f"{out} holds a translation made with other settings (differs in {', '.join(differing)}); "
-                "choose another --out or delete that folder"
-            )
-    files = dict(existing.get("files", {}))
-    parts = _part_paths(out)
-    for part in parts:
-        files.update(read_manifest(part).get("files", {}))
-    image_sets = list(existing.get("image_sets", []))
-    for name in header["image_sets"]:
-        if name not in image_sets:
-            image_sets.append(name)
-    manifest = {**header, "image_sets": image_sets, "files": files}
-    _write_manifest(path, manifest)
-    for part in parts:
-        part.unlink(missing_ok=True)
-    return manifest
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,14 +138,6 @@ def default_image_format(translator: Translator) -> str:
     have nothing to keep, and JPEG files are smaller and faster to write.
     """
     return "png" if is_invertible(translator) else "jpg"
-
-
-def _write_and_hash(path: Path, image: np.ndarray, image_format: str) -> str:
-    write_image(path, image, jpeg_quality=95)
-    for stale in (path.with_suffix(f".{ext}") for ext in IMAGE_FORMATS if ext != image_format):
-        # The readers prefer .jpg over .png: a file of the other format would shadow this one.
-        stale.unlink(missing_ok=True)
-    return file_sha256(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,7 +276,7 @@ def translate_dataset(
     rank = distributed.rank()
     out.mkdir(parents=True, exist_ok=True)
     if distributed.is_main_process():
-        _consolidate(out, header)
+        consolidate(out, header, _SETTING_KEYS)
     distributed.barrier()
     manifest = read_manifest(out / MANIFEST_NAME)
     if not manifest:
@@ -357,9 +292,7 @@ def translate_dataset(
     mine = distributed.shard(list(range(len(source))))
     todo, skipped = [], 0
     for index in mine:
-        rel = targets[index].relative_to(out).as_posix()
-        path = targets[index]
-        if rel in listed and path.is_file() and file_sha256(path) == listed[rel]:
+        if is_finished(out, targets[index], listed):
             skipped += 1
         else:
             todo.append(index)
@@ -386,9 +319,9 @@ def translate_dataset(
 
     def flush() -> None:
         if world == 1:
-            _write_manifest(part_path, {**manifest, "files": record})
+            write_manifest(part_path, {**manifest, "files": record})
         else:
-            _write_manifest(part_path, {"rank": rank, "files": record})
+            write_manifest(part_path, {"rank": rank, "files": record})
 
     loader = ReportingDataLoader(_Frames(source, todo, with_rgb=settings["style"] == "paired"),
                                  batch_size=batch_size, num_workers=workers, collate_fn=list)
@@ -435,7 +368,7 @@ def translate_dataset(
                     for frame, image in zip(group, fake):
                         path = targets[frame["index"]]
                         rel = path.relative_to(out).as_posix()
-                        pending.append((rel, pool.submit(_write_and_hash, path, image, image_format)))
+                        pending.append((rel, pool.submit(write_and_hash, path, image, image_format)))
                 collect(2 * batch_size)
             collect(0)
     finally:
@@ -450,7 +383,7 @@ def translate_dataset(
         log.warning("%d frames had no RGB image: translated with the bank style instead of --style paired", fallbacks)
     distributed.barrier()
     if world > 1 and distributed.is_main_process():
-        _consolidate(out, header)
+        consolidate(out, header, _SETTING_KEYS)
     distributed.barrier()
     return {
         "frames": len(source),

@@ -112,7 +112,7 @@ def detect_video(
         raise ValueError(f"the draw threshold must be in [0, 1], got {draw_threshold}")
     source = VideoPairSource(rgb_video, thermal_video, offset)
     detector = load_detector(checkpoint, device, batch_size)
-    stacked = [m for m in detector.modalities if m in ("rgb", "fake_rgb")]
+    stacked = [m for m in detector.modalities if m in ("rgb", "fake_rgb", "aligned_rgb")]
     if "rgb" in stacked and tuple(source.rgb_size) != tuple(source.thermal_size):
         rgb_w, rgb_h = source.rgb_size
         thermal_w, thermal_h = source.thermal_size
@@ -123,6 +123,9 @@ def detect_video(
         )
     if "fake_rgb" in stacked:
         raise ValueError(f"{checkpoint} reads fake RGB, which videos do not carry: translate the frames first")
+    if "aligned_rgb" in stacked:
+        raise ValueError(f"{checkpoint} reads aligned RGB, which videos do not carry: register the frames first "
+                         "(`rgbt align --write-aligned`)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     classes = list(detector.classes)

@@ -15,7 +15,7 @@ from rgbt.detect.trunk import adapt_first_conv_weight, build_trunk
 
 def test_modality_table_covers_the_data_modalities():
     assert set(MODALITY_CHANNELS) == set(MODALITIES)
-    assert MODALITY_CHANNELS == {"rgb": 3, "thermal": 1, "fake_rgb": 3}
+    assert MODALITY_CHANNELS == {"rgb": 3, "thermal": 1, "fake_rgb": 3, "aligned_rgb": 3}
 
 
 @pytest.mark.parametrize("fusion", ["concat", "sum", "gate", "early"])

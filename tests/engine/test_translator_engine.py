@@ -200,10 +200,10 @@ def test_second_run_skips_everything_and_a_corrupted_file_is_redone(
 def test_an_interrupted_run_keeps_its_finished_files_and_resumes(
     checkpoint: Path, synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rgbt.engine import translation
+    from rgbt.engine import manifest
 
     out, calls = tmp_path / "killed", []
-    real_write = translation.write_image
+    real_write = manifest.write_image
 
     def write_then_die(path, image, jpeg_quality=95):  # type: ignore[no-untyped-def]
         calls.append(path)
@@ -211,7 +211,7 @@ def test_an_interrupted_run_keeps_its_finished_files_and_resumes(
             raise KeyboardInterrupt
         return real_write(path, image, jpeg_quality=jpeg_quality)
 
-    monkeypatch.setattr(translation, "write_image", write_then_die)
+    monkeypatch.setattr(manifest, "write_image", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         translate_dataset(checkpoint, synthetic_root, out, workers=0, batch_size=2, device="cpu", flush_every=2,
                           progress=False)
@@ -219,7 +219,7 @@ def test_an_interrupted_run_keeps_its_finished_files_and_resumes(
     assert 1 <= len(listed) < 14 and calls[5].relative_to(out).as_posix() not in listed
     assert all(file_sha256(out / rel) == sha for rel, sha in listed.items())
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no partial file behind
-    monkeypatch.setattr(translation, "write_image", real_write)
+    monkeypatch.setattr(manifest, "write_image", real_write)
     summary = translate_dataset(checkpoint, synthetic_root, out, workers=0, device="cpu", progress=False)
     assert summary["skipped"] == len(listed) and summary["written"] == 14 - len(listed)
 

@@ -1,0 +1,317 @@
+"""Region feature alignment (RFA): a halfway-fusion Faster R-CNN that re-pools RGB features per region.
+
+The idea is AR-CNN's (Zhang et al., "Weakly Aligned Cross-Modal Learning for Multispectral Pedestrian
+Detection", ICCV 2019): when the cameras drift, the fused features of an object mix its thermal
+appearance with RGB content from the wrong place, and no fixed fusion can undo an offset that
+changes from frame to frame. So, per region of interest, the detector *predicts* where the object's
+RGB content lies relative to its thermal box, from both modalities' features around the region, and
+takes the RGB features from there before the box head.
+
+How it is built here, on the halfway detector (:func:`rgbt.detect.build_fusion_detector`, per-stage
+``concat`` fusion), so that it starts as, and can fall back to, exactly that detector:
+
+* both trunks' stage features ``C2..C5`` (before fusion) are projected to the pyramid width by 1x1
+  convolutions, giving a sensed (RGB) map ``R`` and a reference (thermal) map ``T`` per level;
+* for each RoI ``b`` (thermal-frame box), both maps are RoI-aligned over the *context box*, ``b``
+  enlarged ``context`` times about its centre, into ``(P, P)`` patches (``P = output_size * context``);
+* an offset head (a 1x1 and a strided 3x3 convolution on the concatenated patches, then two linear
+  layers; a quarter of the pyramid width, so it costs less than the box head) predicts
+  ``t = (tx, ty)``, the RGB offset as fractions of the RoI's width and height, bounded by
+  ``max_offset`` (``t = max_offset * tanh(.)``); the last layer starts at zero, so ``t = 0``;
+* the fused RoI features ``F = pool(P_fused, b)`` (what halfway fusion's box head reads) are corrected by
+  the RGB patch resampled at the shifted box minus the same patch at the box itself::
+
+      F' = F + g(pool(R, ctx(b)), b + t * (w, h)) - g(pool(R, ctx(b)), b)
+
+  with ``g`` the bilinear ``output_size x output_size`` grid over a box inside the patch
+  (:func:`torch.nn.functional.grid_sample`, differentiable in ``t``). With ``t = 0`` the two terms are
+  the same computation, so ``F' = F`` exactly: a zero offset is plain halfway fusion;
+* supervision: for the sampled positive proposals whose ground truth has a paired RGB box
+  (KAIST-Paired ``annotations_paired/``, the synthetic benchmark), a smooth-L1 loss ``loss_offset`` on
+  ``t`` against ``(c_rgb - c_thermal) / (w, h)`` of the proposal (centres of the paired boxes). Training
+  with ``augment.shift_rgb`` moves the paired boxes with the RGB image, so the offsets seen in
+  training span the shifts. Without paired boxes the detection loss alone trains the offsets (through
+  the resampling), more weakly.
+
+Signs follow rgbt's convention: ``t > 0`` means the RGB content lies right of / below the thermal
+box, as a perturbation ``shift:dx,dy`` with ``dx, dy > 0`` moves it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import MultiScaleRoIAlign
+
+from rgbt.detect.heads import FusionFasterRCNN, IgnoreAwareRoIHeads, check_detection_inputs
+
+#: Region-level alignment modes of :func:`rgbt.detect.build_fusion_detector` (``none``: plain fusion).
+ALIGNS: tuple[str, ...] = ("none", "rfa")
+
+
+class RegionFeatureAlignment(nn.Module):
+    """Per-RoI RGB offset prediction and re-pooling (see the module docstring).
+
+    Args:
+        sensed_channels: widths of the sensed (RGB) trunk's stages, finest first.
+        reference_channels: widths of the reference (thermal) trunk's stages.
+        level_names: the pyramid level name of each stage (``p2..p5``), as the fused features have them.
+        channels: width of the fused RoI features (the pyramid width).
+        output_size: side of the fused RoI features (7, Faster R-CNN's).
+        context: side of the context box over the RoI's (2: offsets up to half the box stay inside).
+        hidden: width of the offset head's linear layer.
+        max_offset: largest predicted offset, as a fraction of the RoI's width / height.
+
+    Forward:
+        ``fused`` ``(R, channels, S, S)``, ``sensed`` / ``reference``: the trunks' stage features (lists
+        of ``(B, C_i, H_i, W_i)``), ``boxes``: per image ``(R_b, 4)`` xyxy RoIs in pixels of the
+        (transformed) batch, ``image_shapes``: per image ``(h, w)``. Returns ``(fused', t)``:
+        ``(R, channels, S, S)`` corrected features and ``(R, 2)`` offsets (fractions of width, height).
+    """
+
+    def __init__(
+        self,
+        sensed_channels: Sequence[int],
+        reference_channels: Sequence[int],
+        level_names: Sequence[str],
+        channels: int,
+        output_size: int = 7,
+        context: float = 2.0,
+        hidden: int = 256,
+        max_offset: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if not len(sensed_channels) == len(reference_channels) == len(level_names) > 0:
+            raise ValueError(f"one width per level needed: sensed {list(sensed_channels)}, reference "
+                             f"{list(reference_channels)}, levels {list(level_names)}")
+        if context <= 1 or output_size < 1 or channels < 1 or hidden < 1:
+            raise ValueError(f"need context > 1 and positive sizes, got context={context}, output_size="
+                             f"{output_size}, channels={channels}, hidden={hidden}")
+        # The shifted RoI must stay inside its context patch.
+        if not 0 < max_offset <= (context - 1) / 2:
+            raise ValueError(f"max_offset must be in (0, {(context - 1) / 2}] for context {context}, got {max_offset}")
+        self.level_names = list(level_names)
+        self.output_size = int(output_size)
+        self.context = float(context)
+        self.max_offset = float(max_offset)
+        self.patch_size = int(math.ceil(output_size * context))
+        self.sensed_proj = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in sensed_channels)
+        self.reference_proj = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in reference_channels)
+        self.pool = MultiScaleRoIAlign(self.level_names, output_size=self.patch_size, sampling_ratio=2)
+        reduced = (self.patch_size + 1) // 2
+        # A narrow head: it runs on every sampled RoI (1024 per batch of two), at twice the box head's side.
+        width = max(8, channels // 4)
+        self.offset_convs = nn.Sequential(
+            nn.Conv2d(2 * channels, width, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+        )
+        self.offset_fc = nn.Linear(width * reduced * reduced, hidden)
+        self.offset_out = nn.Linear(hidden, 2)
+        # The detector starts as halfway fusion: every predicted offset is exactly 0.
+        nn.init.zeros_(self.offset_out.weight)
+        nn.init.zeros_(self.offset_out.bias)
+
+    def context_boxes(self, boxes: Tensor) -> Tensor:
+        """``(N, 4)`` xyxy boxes enlarged ``context`` times about their centres."""
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        half = (boxes[:, 2:] - boxes[:, :2]) * (self.context / 2)
+        return torch.cat([centre - half, centre + half], dim=1)
+
+    def patches(self, stages: Sequence[Tensor], projections: nn.ModuleList, boxes: list[Tensor],
+                image_shapes: list[tuple[int, int]]) -> Tensor:
+        """``(R, channels, P, P)``: the projected stage features RoI-aligned over the context boxes."""
+        maps = OrderedDict((name, proj(x)) for name, proj, x in zip(self.level_names, projections, stages))
+        return self.pool(maps, [self.context_boxes(b) for b in boxes], image_shapes)
+
+    def offsets(self, sensed_patches: Tensor, reference_patches: Tensor) -> Tensor:
+        """``(R, 2)`` offsets ``t`` in ``[-max_offset, max_offset]`` (fractions of the RoI's width, height)."""
+        x = self.offset_convs(torch.cat([reference_patches, sensed_patches], dim=1))
+        x = F.relu(self.offset_fc(x.flatten(1)))
+        return self.max_offset * torch.tanh(self.offset_out(x))
+
+    def resample(self, patches: Tensor, t: Tensor) -> Tensor:
+        """``(R, C, S, S)``: the ``S x S`` bilinear grid over the RoI shifted by ``t``, read from its
+        context patch (zero outside it)."""
+        size = self.output_size
+        # Bin centres of the RoI in the patch's normalised coordinates ([-1, 1] spans the context box).
+        steps = ((torch.arange(size, device=patches.device, dtype=patches.dtype) + 0.5) / size * 2 - 1) / self.context
+        gy, gx = torch.meshgrid(steps, steps, indexing="ij")
+        shift = 2 * t / self.context  # a fraction of the RoI side, in the context box's [-1, 1] units
+        grid = torch.stack([gx[None] + shift[:, 0, None, None], gy[None] + shift[:, 1, None, None]], dim=-1)
+        return F.grid_sample(patches, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def forward(self, fused: Tensor, sensed: Sequence[Tensor], reference: Sequence[Tensor], boxes: list[Tensor],
+                image_shapes: list[tuple[int, int]]) -> tuple[Tensor, Tensor]:
+        sensed_patches = self.patches(sensed, self.sensed_proj, boxes, image_shapes)
+        reference_patches = self.patches(reference, self.reference_proj, boxes, image_shapes)
+        t = self.offsets(sensed_patches, reference_patches)
+        correction = self.resample(sensed_patches, t) - self.resample(sensed_patches, torch.zeros_like(t))
+        return fused + correction, t
+
+
+def offset_targets(proposals: Tensor, matched_boxes: Tensor, matched_rgb: Tensor) -> Tensor:
+    """``(R, 2)`` offset targets of proposals: the centre of each matched object's RGB box minus the
+    centre of its thermal box, over the proposal's width and height."""
+    size = (proposals[:, 2:] - proposals[:, :2]).clamp(min=1e-3)
+    delta = (matched_rgb[:, :2] + matched_rgb[:, 2:]) / 2 - (matched_boxes[:, :2] + matched_boxes[:, 2:]) / 2
+    return delta / size
+
+
+class _AlignHook:
+    """The :data:`~rgbt.detect.heads.RegionHook` of one forward pass: applies the alignment module with
+    this batch's stream features and, in training, computes ``loss_offset`` from paired boxes."""
+
+    def __init__(self, align: RegionFeatureAlignment, sensed: Sequence[Tensor], reference: Sequence[Tensor],
+                 targets: list[dict[str, Tensor]] | None, loss_weight: float) -> None:
+        self.align, self.sensed, self.reference = align, sensed, reference
+        self.targets, self.loss_weight = targets, loss_weight
+
+    def __call__(self, pooled: Tensor, proposals: list[Tensor], image_shapes: list[tuple[int, int]],
+                 matched_idxs: list[Tensor] | None, labels: list[Tensor] | None) -> tuple[Tensor, dict[str, Tensor]]:
+        aligned, t = self.align(pooled, self.sensed, self.reference, proposals, image_shapes)
+        if matched_idxs is None or labels is None or self.targets is None:
+            return aligned, {}
+        predicted, wanted = [], []
+        for k, (props, idxs, labs, target) in enumerate(zip(proposals, matched_idxs, labels, self.targets)):
+            start = sum(len(p) for p in proposals[:k])
+            if "boxes_rgb" not in target:
+                continue
+            # The same split as the RoI heads' sampling: matched indices point into the non-ignore objects.
+            keep = ~target["ignore"] if "ignore" in target else torch.ones_like(target["labels"], dtype=torch.bool)
+            boxes, rgb = target["boxes"][keep], target["boxes_rgb"][keep]
+            positive = labs > 0
+            if not bool(positive.any()) or len(boxes) == 0:
+                continue
+            index = idxs[positive]
+            predicted.append(t[start:start + len(props)][positive])
+            wanted.append(offset_targets(props[positive], boxes[index], rgb[index]))
+        if not predicted:
+            return aligned, {"loss_offset": t.sum() * 0.0}
+        target_t = torch.cat(wanted).clamp(-self.align.max_offset, self.align.max_offset)
+        loss = F.smooth_l1_loss(torch.cat(predicted), target_t, beta=1.0 / 9, reduction="mean")
+        return aligned, {"loss_offset": self.loss_weight * loss}
+
+
+class RFAFasterRCNN(FusionFasterRCNN):
+    """Halfway-fusion Faster R-CNN with region feature alignment (see the module docstring).
+
+    Args:
+        backbone: a two-trunk :class:`~rgbt.detect.backbone.MultiStreamBackbone` (per-stage fusion).
+        rpn, roi_heads, transform: as :class:`~rgbt.detect.heads.FusionFasterRCNN` (``roi_heads`` an
+            :class:`~rgbt.detect.heads.IgnoreAwareRoIHeads`).
+        align: the :class:`RegionFeatureAlignment`.
+        sensed, reference: the backbone's trunk indices of the sensed (RGB) and reference (thermal) stream.
+        offset_loss_weight: weight of ``loss_offset``.
+
+    Forward: as :class:`~rgbt.detect.heads.FusionFasterRCNN`; targets may carry ``boxes_rgb`` ``(N, 4)``
+    (the same objects in the RGB frame), which supervise the offsets; training adds ``loss_offset``
+    (0 for a batch without paired boxes).
+    """
+
+    def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads: IgnoreAwareRoIHeads, transform: nn.Module,
+                 align: RegionFeatureAlignment, sensed: int, reference: int, offset_loss_weight: float = 1.0) -> None:
+        super().__init__(backbone, rpn, roi_heads, transform)
+        if offset_loss_weight < 0:
+            raise ValueError(f"offset_loss_weight must be >= 0, got {offset_loss_weight}")
+        self.align = align
+        self.sensed, self.reference = int(sensed), int(reference)
+        self.offset_loss_weight = float(offset_loss_weight)
+
+    def _prepare(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None):  # type: ignore[no-untyped-def]
+        original = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+        batch, targets = self.transform(images, targets)
+        if targets is not None:
+            targets = [_scale_rgb_boxes(t, o, s) for t, o, s in zip(targets, original, batch.image_sizes)]
+        streams = self.backbone.all_stream_features(batch.tensors)
+        return original, batch, targets, streams
+
+    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):  # type: ignore[override]
+        check_detection_inputs(images, targets, self.backbone.in_channels, self.training)
+        original, batch, targets, streams = self._prepare(images, targets)
+        features = self.backbone.fuse_streams(streams)
+        proposals, proposal_losses = self.rpn(batch, features, targets)
+        hook = _AlignHook(self.align, streams[self.sensed], streams[self.reference], targets, self.offset_loss_weight)
+        detections, detector_losses = self.roi_heads(features, proposals, batch.image_sizes, targets, hook)
+        if self.training:
+            return {**proposal_losses, **detector_losses}
+        return self.transform.postprocess(detections, batch.image_sizes, original)
+
+    @torch.no_grad()
+    def region_offsets(self, images: list[Tensor], boxes: list[Tensor]) -> list[Tensor]:
+        """The RGB offset the model predicts for given thermal-frame boxes (e.g. the ground truth), in
+        pixels of the input images: per image ``(N, 2)`` ``(dx, dy)``, the RGB box centre minus the
+        thermal one (compare with KAIST-Paired boxes). Runs in evaluation mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            check_detection_inputs(images, None, self.backbone.in_channels, False)
+            original, batch, _targets, streams = self._prepare(images, None)
+            scales = [(s[1] / o[1], s[0] / o[0]) for o, s in zip(original, batch.image_sizes)]
+            scaled = [b * b.new_tensor([sx, sy, sx, sy]) for b, (sx, sy) in zip(boxes, scales)]
+            sensed = self.align.patches(streams[self.sensed], self.align.sensed_proj, scaled, batch.image_sizes)
+            reference = self.align.patches(streams[self.reference], self.align.reference_proj, scaled,
+                                           batch.image_sizes)
+            t = self.align.offsets(sensed, reference)
+            out, start = [], 0
+            for b in boxes:
+                size = (b[:, 2:] - b[:, :2]).clamp(min=1e-3)
+                out.append(t[start:start + len(b)] * size)
+                start += len(b)
+            return out
+        finally:
+            self.train(was_training)
+
+
+def _scale_rgb_boxes(target: dict[str, Tensor], original: tuple[int, int], size: tuple[int, int]) -> dict[str, Tensor]:
+    """``boxes_rgb`` resized like the transform resized ``boxes`` (it leaves other keys alone)."""
+    if "boxes_rgb" not in target or tuple(original) == tuple(size):
+        return target
+    sx, sy = size[1] / original[1], size[0] / original[0]
+    return {**target, "boxes_rgb": target["boxes_rgb"] * target["boxes_rgb"].new_tensor([sx, sy, sx, sy])}
+
+
+def add_region_alignment(
+    detector: FusionFasterRCNN,
+    reference: str = "thermal",
+    offset_loss_weight: float = 1.0,
+    *,
+    context: float = 2.0,
+    hidden: int = 256,
+    max_offset: float = 0.5,
+) -> RFAFasterRCNN:
+    """The RFA detector over a halfway detector's parts (they are shared, not copied): with the offset
+    head's zero start it computes exactly what ``detector`` does.
+
+    Args:
+        detector: a two-stream Faster R-CNN from :func:`rgbt.detect.build_detector` over a
+            :class:`~rgbt.detect.backbone.MultiStreamBackbone` with per-stage fusion.
+        reference: the reference modality (its trunk name); the other stream is the sensed one.
+        offset_loss_weight, context, hidden, max_offset: see :class:`RFAFasterRCNN` and
+            :class:`RegionFeatureAlignment`.
+
+    Raises:
+        ValueError: not a Faster R-CNN over two trunks, one of which is ``reference``.
+    """
+    if not isinstance(detector, FusionFasterRCNN) or not isinstance(detector.roi_heads, IgnoreAwareRoIHeads):
+        raise ValueError(f"region feature alignment needs a Faster R-CNN fusion detector, got "
+                         f"{type(detector).__name__}")
+    backbone = detector.backbone
+    names = list(getattr(backbone, "trunks", {}))
+    if len(names) != 2 or reference not in names:
+        raise ValueError(f"region feature alignment needs two streams, one of them {reference!r} (per-stage "
+                         f"fusion: concat, sum or gate); the backbone has trunks {names}")
+    ref = names.index(reference)
+    sensed = 1 - ref
+    output_size = detector.roi_heads.box_roi_pool.output_size
+    align = RegionFeatureAlignment(
+        backbone.trunks[names[sensed]].out_channels, backbone.trunks[reference].out_channels,
+        backbone.stage_level_names, backbone.out_channels, output_size=int(output_size[0]), context=context,
+        hidden=hidden, max_offset=max_offset,
+    )
+    return RFAFasterRCNN(backbone, detector.rpn, detector.roi_heads, detector.transform, align, sensed, ref,
+                         offset_loss_weight)

@@ -1,0 +1,159 @@
+"""Region feature alignment: shapes, zero offset = halfway fusion, gradients, a learned constant shift."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from detect_helpers import HEIGHT, WIDTH, make_target, tiny_detector_kwargs
+
+from rgbt.detect import build_fusion_detector
+from rgbt.detect.rfa import RegionFeatureAlignment, RFAFasterRCNN, add_region_alignment, offset_targets
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These tensors are tiny: on a busy machine, torch's thread pool costs more than it gives (5x here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _paired(batch, dx: float, dy: float):
+    """The batch with its RGB channels moved by (dx, dy) px and ``boxes_rgb`` = boxes + (dx, dy)."""
+    images, targets = batch
+    moved = []
+    for image, target in zip(images, targets):
+        image = image.clone()
+        image[:3] = torch.roll(image[:3], shifts=(dy, dx), dims=(1, 2))
+        moved.append(image)
+        target["boxes_rgb"] = target["boxes"] + torch.tensor([dx, dy, dx, dy], dtype=torch.float32)
+    return moved, targets
+
+
+def test_alignment_module_shapes_and_bounds():
+    torch.manual_seed(0)
+    align = RegionFeatureAlignment([8, 16], [8, 16], ["p2", "p3"], channels=12, hidden=16, max_offset=0.4)
+    torch.nn.init.normal_(align.offset_out.weight, std=5.0)  # large outputs: the bound must hold
+    sensed = [torch.rand(2, 8, 16, 20), torch.rand(2, 16, 8, 10)]
+    reference = [torch.rand(2, 8, 16, 20), torch.rand(2, 16, 8, 10)]
+    boxes = [torch.tensor([[4.0, 4, 20, 40], [30, 10, 50, 60]]), torch.tensor([[10.0, 5, 30, 45]])]
+    fused = torch.rand(3, 12, 7, 7)
+    out, t = align(fused, sensed, reference, boxes, [(64, 80), (64, 80)])
+    assert out.shape == (3, 12, 7, 7) and t.shape == (3, 2)
+    assert float(t.detach().abs().max()) <= 0.4 and not torch.equal(out, fused)
+    assert align.context_boxes(boxes[1]).tolist() == [[0.0, -15.0, 40.0, 65.0]]
+    with pytest.raises(ValueError, match="max_offset"):
+        RegionFeatureAlignment([8], [8], ["p2"], channels=4, context=2.0, max_offset=0.6)
+
+
+def test_zero_offset_is_exactly_halfway_fusion(synthetic_batch):
+    torch.manual_seed(0)
+    halfway = build_fusion_detector("fasterrcnn", **tiny_detector_kwargs("fasterrcnn")).eval()
+    rfa = add_region_alignment(halfway).eval()  # shares the halfway parts; the offset head starts at 0
+    images, _ = synthetic_batch
+    with torch.no_grad():
+        plain, aligned = halfway(images), rfa(images)
+    for a, b in zip(plain, aligned):
+        assert len(a["boxes"]) > 0
+        assert torch.equal(a["boxes"], b["boxes"]) and torch.equal(a["scores"], b["scores"])
+    # A non-zero offset changes the region features, hence the detections.
+    torch.nn.init.constant_(rfa.align.offset_out.bias, 0.3)
+    with torch.no_grad():
+        shifted = rfa(images)
+    assert not all(torch.equal(a["scores"], b["scores"]) for a, b in zip(plain, shifted))
+
+
+def test_builder_switch_and_refusals():
+    kwargs = tiny_detector_kwargs("fasterrcnn")
+    model = build_fusion_detector("fasterrcnn", align="rfa", **kwargs)
+    assert isinstance(model, RFAFasterRCNN) and model.sensed == 0 and model.reference == 1
+    with pytest.raises(ValueError, match="unknown align"):
+        build_fusion_detector("fasterrcnn", align="arcnn", **kwargs)
+    with pytest.raises(ValueError, match="per-stage fusion"):
+        build_fusion_detector("fasterrcnn", fusion="early", align="rfa", **kwargs)
+    with pytest.raises(ValueError, match="arch fasterrcnn"):
+        build_fusion_detector("retinanet", align="rfa", **tiny_detector_kwargs("retinanet"))
+    with pytest.raises(ValueError, match="two streams"):
+        build_fusion_detector("fasterrcnn", modalities=("rgb", "fake_rgb"), align="rfa", **kwargs)
+
+
+def test_gradients_reach_every_parameter(synthetic_batch):
+    torch.manual_seed(0)
+    model = build_fusion_detector("fasterrcnn", align="rfa", **tiny_detector_kwargs("fasterrcnn")).train()
+    # The zero start of the offset layer blocks the gradient into the layers before it; any other start passes it.
+    torch.nn.init.normal_(model.align.offset_out.weight, std=0.01)
+    images, targets = _paired(synthetic_batch, 3, -2)
+    losses = model(images, targets)
+    assert {"loss_offset", "loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"} <= set(losses)
+    sum(losses.values()).backward()
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+    # 64x80 frames put every region on the finest level: its projections and the offset head learn.
+    used = [(name, p) for name, p in model.align.named_parameters() if "proj." not in name or "proj.0." in name]
+    zero = [name for name, p in used if not bool(p.grad.abs().sum() > 0)]
+    assert not zero and len(used) == 4 + 2 + 2 + 4
+    # Without paired boxes there is no offset supervision, and still a loss to sum.
+    model.zero_grad()
+    plain_targets = [make_target(t["boxes"].tolist()) for t in targets]
+    assert float(model(images, plain_targets)["loss_offset"].detach()) == 0.0
+
+
+def test_the_offset_head_learns_a_constant_shift():
+    """Sensed features are the reference features moved by (+3, -2) px: after a short training on the
+    offset loss alone, every region predicts that shift."""
+    torch.manual_seed(0)
+    dx, dy = 3, -2
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 4, 72, 88), 5, stride=1, padding=2)
+    reference = smooth[..., 4:68, 4:84]
+    sensed = smooth[..., 4 - dy:68 - dy, 4 - dx:84 - dx]  # content moved right by dx, down by dy
+    align = RegionFeatureAlignment([4], [4], ["p2"], channels=8, hidden=16, max_offset=0.5)
+    optimiser = torch.optim.Adam(align.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(1)
+
+    def boxes(n: int) -> torch.Tensor:
+        corner = torch.rand(n, 2, generator=generator) * torch.tensor([WIDTH - 28.0, HEIGHT - 28.0]) + 6
+        return torch.cat([corner, corner + 16], dim=1)
+
+    shift = torch.tensor([dx, dy, dx, dy], dtype=torch.float32)
+    fused = torch.zeros(16, 8, 7, 7)
+    for _ in range(60):
+        rois = boxes(16)
+        _, t = align(fused, [sensed], [reference], [rois], [(HEIGHT, WIDTH)])
+        loss = torch.nn.functional.smooth_l1_loss(t, offset_targets(rois, rois, rois + shift), beta=1 / 9)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    rois = boxes(64)
+    with torch.no_grad():
+        _, t = align(torch.zeros(64, 8, 7, 7), [sensed], [reference], [rois], [(HEIGHT, WIDTH)])
+    pixels = t * 16
+    assert torch.allclose(pixels.mean(dim=0), torch.tensor([float(dx), float(dy)]), atol=0.25), pixels.mean(dim=0)
+    assert float((pixels - torch.tensor([dx, dy])).abs().max()) < 0.5
+
+
+def test_region_offsets_in_input_pixels(synthetic_batch):
+    torch.manual_seed(0)
+    model = build_fusion_detector("fasterrcnn", align="rfa", **tiny_detector_kwargs("fasterrcnn"))
+    torch.nn.init.constant_(model.align.offset_out.bias, 0.2)  # t = 0.5 tanh(0.2) everywhere
+    images, targets = synthetic_batch
+    model.train()
+    offsets = model.region_offsets(images, [t["boxes"] for t in targets])
+    assert model.training  # the mode is restored
+    expected = 0.5 * torch.tanh(torch.tensor(0.2))
+    for found, target in zip(offsets, targets):
+        size = target["boxes"][:, 2:] - target["boxes"][:, :2]
+        assert torch.allclose(found, expected * size, atol=1e-5)
+
+
+def test_paired_boxes_follow_a_resize():
+    """The transform resizes ``boxes``; the RGB boxes must follow, or the offset targets would be off."""
+    torch.manual_seed(0)
+    kwargs = {**tiny_detector_kwargs("fasterrcnn"), "image_size": (2 * HEIGHT, 2 * WIDTH)}
+    model = build_fusion_detector("fasterrcnn", align="rfa", **kwargs)
+    target = make_target([[10, 8, 22, 38]])
+    target["boxes_rgb"] = target["boxes"] + 2
+    image = torch.rand(4, HEIGHT, WIDTH)
+    _original, batch, scaled, _streams = model._prepare([image], [target])
+    assert batch.image_sizes == [(2 * HEIGHT, 2 * WIDTH)]
+    assert torch.allclose(scaled[0]["boxes_rgb"], scaled[0]["boxes"] + 4)
