@@ -6,8 +6,8 @@ A fusion detector whose streams are separate up to the fusion (``concat`` = half
 every point from scratch, through the sweep's own loop (:func:`rgbt.engine.inference.detect_source`
 with one variant per point, as :func:`rgbt.engine.misalign.run_sweep` calls it), on:
 
-* ``demo``: the demo's detector (``rgbt demo`` full settings: 320x256 frames, ResNet-18 at width
-  0.5, 64-channel pyramid, 300 test proposals);
+* ``demo``: the demo's detector (``rgbt demo`` full settings, ``rgbt.demo.FULL``: 320x256 frames,
+  its ResNet-18 width, pyramid and proposals);
 * ``halfway``: the default ``rgbt train-detector`` model (halfway fusion, ResNet-18, 128-channel
   pyramid) at KAIST's 512x640.
 
@@ -45,7 +45,7 @@ from rgbt.evaluation.sweep import build_sweep
 
 #: name -> (description, model.* overrides of the default detector config).
 DETECTORS: dict[str, tuple[str, list[str]]] = {
-    "demo": ("demo detector, rgb+thermal halfway, r18 x0.5, 320x256",
+    "demo": ("demo detector, rgb+thermal halfway, 320x256",
              [o for o in FULL.detector if o.startswith("model.")]),
     "halfway": ("halfway fusion, rgb+thermal, r18, 512x640", ["model.fusion=concat"]),
 }
