@@ -97,10 +97,10 @@ FULL = DemoSettings(
         "model.trunk=resnet18", "model.width_mult=0.25", "model.fpn_channels=32", "model.representation_size=128",
         "model.min_size=256", "model.max_size=320", "model.anchor_sizes=[12, 24, 48, 96, 192]",
         "model.roi_batch_size=128", "model.proposals=[600, 300]", "ignore.min_height=25",
-        "train.epochs=6", "train.batch_size=4", "train.optimizer=sgd", "train.lr=0.02", "train.warmup_steps=40",
+        "train.epochs=12", "train.batch_size=4", "train.optimizer=adamw", "train.lr=0.002", "train.warmup_steps=40",
         "train.eval_every=0", "augment.hflip=0.5", "augment.modality_dropout=0.3", "data.workers=1",
     ],
-    fusion=["train.epochs=2", "train.warmup_steps=10", "model.fusion_init=thermal"],
+    fusion=["train.epochs=2", "train.lr=0.001", "train.warmup_steps=10", "model.fusion_init=thermal"],
     shifts="-16:16:8",
     shift_augment=8.0,
     translate_frames=24,
@@ -169,18 +169,29 @@ class Stages:
         self.label = label
 
     def run(self, name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        path = self.folder / f"{name}.json"
-        if path.is_file():
-            record = json.loads(path.read_text())
-            self.timings[name] = record["seconds"]
-            print(f"[{self.label}] {name}: done earlier ({record['seconds']:.0f} s), reused", flush=True)
-            return record["result"]
+        earlier = self.reused(name)
+        if earlier is not None:
+            return earlier
         print(f"[{self.label}] {name} ...", flush=True)
         started = time.perf_counter()
         result = work()
-        seconds = time.perf_counter() - started
+        return self.record(name, result, time.perf_counter() - started)
+
+    def reused(self, name: str) -> dict[str, Any] | None:
+        """The result of stage ``name`` if an earlier run finished it (and say so), else ``None``."""
+        path = self.folder / f"{name}.json"
+        if not path.is_file():
+            return None
+        record = json.loads(path.read_text())
+        self.timings[name] = record["seconds"]
+        print(f"[{self.label}] {name}: done earlier ({record['seconds']:.0f} s), reused", flush=True)
+        return record["result"]
+
+    def record(self, name: str, result: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Keep a finished stage's result and duration (``seconds``)."""
         self.timings[name] = seconds
-        atomic_write_text(path, json.dumps({"seconds": seconds, "result": result}, indent=2) + "\n")
+        atomic_write_text(self.folder / f"{name}.json", json.dumps({"seconds": seconds, "result": result},
+                                                                   indent=2) + "\n")
         print(f"[{self.label}] {name}: {seconds:.0f} s", flush=True)
         return result
 
@@ -191,7 +202,7 @@ def _mr(value: float | None) -> float | None:
 
 def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None = None,
              device: str = "auto", seed: int | None = None, sweep: bool = True,
-             detectors: tuple[str, ...] | None = None) -> dict[str, Any]:
+             detectors: tuple[str, ...] | None = None, parallel: int | None = None) -> dict[str, Any]:
     """Run every stage (reusing finished ones) and write the report; returns ``report.json``'s content.
 
     Args:
@@ -204,6 +215,8 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
             seeds differ only in training.
         sweep: run the misalignment sweep (``tools/bench_seeds.py`` leaves it out).
         detectors: keys of :data:`DETECTORS` to train and evaluate (default: all).
+        parallel: detectors trained at once (:func:`train_demo_detectors`); default: up to 2 for the
+            full demo on the CPU, as the cores allow, else 1.
     """
     from rgbt.config import TranslatorConfig, load_config
     from rgbt.data.formats import detect_format
@@ -281,9 +294,9 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     # 4. detectors
     base_detector = [f"data.root={root}", f"data.train_set={train_set}", f"data.val_set={test_set}",
                      f"train.device={device}"] + ([f"data.fake_rgb_root={fake_root}"] if needs_fake else [])
-    for key in keys:
-        stages.run(f"detector_{key}", lambda key=key: _train_demo_detector(
-            out / "detectors" / key, detector_overrides(settings, key, base_detector, out)))
+    train_demo_detectors(stages, keys, lambda key: (out / "detectors" / key,
+                                                    detector_overrides(settings, key, base_detector, out)),
+                         parallel=_parallel_trainings(parallel, quick, device))
 
     source = open_source(root, test_set, fake_rgb_root=fake_root if needs_fake else None)
 
@@ -320,6 +333,80 @@ def _train_demo_detector(run_dir: Path, overrides: list[str]) -> dict[str, Any]:
     from rgbt.engine.detector_training import train_detector
 
     return train_detector(load_config(DetectorConfig, None, overrides), run_dir, resume=True)
+
+
+def _parallel_trainings(parallel: int | None, quick: bool, device: str) -> int:
+    """How many demo detectors train at once: ``parallel`` when given; for the full demo on the CPU
+    one per core, at most 2 (the two single-modality detectors side by side, then the fusion
+    detectors two at a time); 1 for the quick demo and on a GPU."""
+    if parallel is not None:
+        if parallel < 1:
+            raise ValueError(f"parallel trainings must be >= 1, got {parallel}")
+        return parallel
+    if quick or device not in ("auto", "cpu"):
+        return 1
+    if device == "auto":
+        import torch
+
+        if torch.cuda.is_available():
+            return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def train_demo_detectors(stages: Stages, keys: Sequence[str], job: Callable[[str], tuple[Path, list[str]]],
+                         parallel: int = 1) -> None:
+    """Train the demo detectors ``keys`` (stage ``detector_<key>`` each; ``job(key)`` gives its run
+    folder and config overrides), each only once the detectors it starts from are trained.
+
+    With ``parallel`` > 1, up to that many train at once, each in its own process with
+    ``cpu_count // parallel`` threads: the demo's detectors are small enough that a training step
+    is bound by per-operation overhead rather than arithmetic, so on 2 cores two one-thread
+    trainings side by side take about the time of one two-thread training. Each process trains
+    with a fixed thread count, so the weights do not depend on which trainings ran side by side.
+    An interrupted run (Ctrl-C reaches every process) resumes each detector from its ``last.pt``.
+    """
+    if parallel <= 1:
+        for key in keys:
+            stages.run(f"detector_{key}", lambda key=key: _train_demo_detector(*job(key)))
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    done = {key for key in keys if stages.reused(f"detector_{key}") is not None}
+    pending = [key for key in keys if key not in done]
+    if not pending:
+        return
+    threads = max(1, (os.cpu_count() or 1) // parallel)
+    context = multiprocessing.get_context("spawn")
+    slots = context.Value("i", 0)
+    running: dict[Future, tuple[str, float]] = {}
+    with ProcessPoolExecutor(max_workers=parallel, mp_context=context, initializer=_training_process,
+                             initargs=(threads, slots)) as pool:
+        while pending or running:
+            ready = [key for key in pending if all(k in done for k in DETECTORS[key].starts_from)]
+            if not ready and not running:
+                raise RuntimeError(f"demo detectors {pending} start from detectors that are not trained")
+            for key in ready[: parallel - len(running)]:
+                pending.remove(key)
+                print(f"[{stages.label}] detector_{key} ... ({threads} thread{'s' * (threads > 1)}, up to "
+                      f"{parallel} trainings at once)", flush=True)
+                running[pool.submit(_train_demo_detector, *job(key))] = (key, time.perf_counter())
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key, started = running.pop(future)
+                stages.record(f"detector_{key}", future.result(), time.perf_counter() - started)
+                done.add(key)
+
+
+def _training_process(threads: int, slots: Any) -> None:
+    """Set up a process of :func:`train_demo_detectors`: its thread count, and its own line for the
+    progress bar (tqdm reads ``TQDM_POSITION`` when it is first imported, which is after this)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with slots.get_lock():
+        os.environ["TQDM_POSITION"] = str(slots.value)
+        slots.value += 1
 
 
 def _load(out: Path, keys: Any, device: str) -> dict[str, Any]:
@@ -413,6 +500,11 @@ def demo_findings(detectors: dict[str, dict[str, Any]], rows: list[dict[str, Any
     def mr(key: str, period: str = "all") -> float | None:
         return detectors.get(key, {}).get(period)
 
+    def shown(key: str, period: str = "all") -> str:
+        """The MR with its bootstrap SD when the row has one: ``12.94 +- 1.67``."""
+        sd = detectors.get(key, {}).get(f"{period}_sd")
+        return f"{mr(key, period):.2f}" + ("" if sd is None else f" +- {sd:.2f}")
+
     findings: list[dict[str, Any]] = []
 
     def add(claim: str, held: bool | None, text: str) -> None:
@@ -421,17 +513,17 @@ def demo_findings(detectors: dict[str, dict[str, Any]], rows: list[dict[str, Any
     th, rgb, rt = mr("thermal"), mr("rgb"), mr("rgb_thermal")
     if None not in (th, rgb, rt):
         bound = 0.8 * min(th, rgb)
-        add("fusion_wins", rt <= bound, f"fusion wins: RGB + thermal {rt:.2f} against thermal only {th:.2f} and RGB "
-            f"only {rgb:.2f} (target <= 0.8 x the better one = {bound:.2f}).")
+        add("fusion_wins", rt <= bound, f"fusion wins: RGB + thermal {shown('rgb_thermal')} against thermal only "
+            f"{shown('thermal')} and RGB only {shown('rgb')} (target <= 0.8 x the better one = {bound:.2f}).")
     th_d, rgb_d, th_n, rgb_n = mr("thermal", "day"), mr("rgb", "day"), mr("thermal", "night"), mr("rgb", "night")
     if None not in (th_d, rgb_d):
         ratio = rgb_d / th_d if th_d > 0 else math.inf
-        add("day_both_informative", 1 / 1.5 <= ratio <= 1.5, f"by day RGB only {rgb_d:.2f} and thermal only "
-            f"{th_d:.2f} (ratio {ratio:.2f}; target within 1.5x).")
+        add("day_both_informative", 1 / 1.5 <= ratio <= 1.5, f"by day RGB only {shown('rgb', 'day')} and thermal "
+            f"only {shown('thermal', 'day')} (ratio {ratio:.2f}; target within 1.5x).")
     if None not in (th_n, rgb_n):
         ratio = rgb_n / th_n if th_n > 0 else math.inf
-        add("night_rgb_weak", ratio >= 1.5, f"by night RGB only {rgb_n:.2f} against thermal only {th_n:.2f} "
-            f"(ratio {ratio:.2f}; target >= 1.5).")
+        add("night_rgb_weak", ratio >= 1.5, f"by night RGB only {shown('rgb', 'night')} against thermal "
+            f"only {shown('thermal', 'night')} (ratio {ratio:.2f}; target >= 1.5).")
     aligned = _row(rows, "rgb_thermal", "shift:0,0:rgb")
     off = _row(rows, "rgb_thermal", "blackout:all:rgb")
     if aligned and off and None not in (aligned["all"], off["all"]):
@@ -448,12 +540,13 @@ def demo_findings(detectors: dict[str, dict[str, Any]], rows: list[dict[str, Any
     fake = mr("fake_rgb_thermal")
     if fake is not None and magnitudes:
         crossing = next((s for s in magnitudes if (_at_shift(rows, "rgb_thermal", s) or -math.inf) > fake), None)
+        flat = f"fake RGB + thermal ({shown('fake_rgb_thermal')}, flat: it reads no real RGB)"
         if crossing is None:
-            add("fake_rgb_crossover", False, f"fake RGB + thermal ({fake:.2f}, flat: it reads no real RGB) does not "
-                f"beat RGB + thermal at any measured shift (up to {magnitudes[-1]:g} px).")
+            add("fake_rgb_crossover", False, f"{flat} does not beat RGB + thermal at any measured shift (up to "
+                f"{magnitudes[-1]:g} px).")
         else:
-            add("fake_rgb_crossover", True, f"fake RGB + thermal ({fake:.2f}, flat: it reads no real RGB) beats RGB "
-                f"+ thermal from RGB shifts of {crossing:g} px on ({_at_shift(rows, 'rgb_thermal', crossing):.2f}).")
+            add("fake_rgb_crossover", True, f"{flat} beats RGB + thermal from RGB shifts of {crossing:g} px on "
+                f"({_at_shift(rows, 'rgb_thermal', crossing):.2f}).")
     aug_aligned = _row(rows, "rgb_thermal_shiftaug", "shift:0,0:rgb")
     aug_probe = _at_shift(rows, "rgb_thermal_shiftaug", probe) if probe is not None else None
     if aligned and aug_aligned and None not in (aligned["all"], aug_aligned["all"], at_probe, aug_probe):

@@ -27,6 +27,14 @@ def test_table_reports_mean_range_and_whether_the_spread_meets_the_target() -> N
     table = tool.format_table(numbers, [0, 1])
     assert "| thermal | 21.00 (20.00-22.00) | 22.00 (21.00-23.00) | 20.00 (19.00-21.00) | 2.00 | <= 3: met |" in table
     assert "| rgb | 35.00 (30.00-40.00) |" in table and "10.00 | <= 3: NOT met" in table
+    # A run folder reused for one seed may hold more detectors than asked for: only the asked ones count,
+    # and a seed without a detector leaves its spread unknown rather than zero.
+    reports[0]["detectors"]["fake_rgb_thermal"] = {"all": 25.0, "day": 25.0, "night": 25.0, "all_sd": 1.0}
+    assert set(tool.collect(reports, ["thermal"])) == {"thermal"}
+    partial = tool.collect(reports)
+    assert partial["fake_rgb_thermal"]["all"] == [25.0, None]
+    assert "| fake_rgb_thermal | 25.00 (25.00-25.00) | 25.00 (25.00-25.00) | 25.00 (25.00-25.00) | - | <= 3: - |" \
+        in tool.format_table(partial, [0, 1])
 
 
 def test_two_seeds_of_the_quick_demo_are_trained_resumably(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

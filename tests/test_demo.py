@@ -91,10 +91,11 @@ def test_findings_state_what_held_and_what_did_not() -> None:
     from rgbt.demo import demo_findings
 
     detectors = {"thermal": {"all": 20.0, "day": 25.0, "night": 10.0}, "rgb": {"all": 30.0, "day": 30.0, "night": 40.0},
-                 "rgb_thermal": {"all": 12.0}, "fake_rgb_thermal": {"all": 16.0}}
+                 "rgb_thermal": {"all": 12.0, "all_sd": 1.5}, "fake_rgb_thermal": {"all": 16.0}}
     rows = _rows("rgb_thermal", 12.0, 1.0, blackout=20.0) + _rows("rgb_thermal_shiftaug", 13.0, 0.2)
     found = {f["claim"]: f for f in demo_findings(detectors, rows, "-16:16:8")}
     assert found["fusion_wins"]["held"] is True  # 12 <= 0.8 * 20
+    assert "RGB + thermal 12.00 +- 1.50 against thermal only 20.00 and" in found["fusion_wins"]["text"]
     assert found["day_both_informative"]["held"] is True  # 30 / 25 = 1.2
     assert found["night_rgb_weak"]["held"] is True  # 40 / 10 = 4
     assert found["rgb_matters"]["held"] is True and "8.00 points" in found["rgb_matters"]["text"]
@@ -134,3 +135,32 @@ def test_a_fusion_detector_needs_the_detectors_it_starts_from(tmp_path: Path) ->
         run_demo(tmp_path, quick=True, device="cpu", detectors=("rgb_thermal",))
     with pytest.raises(ValueError, match="unknown demo detectors"):
         run_demo(tmp_path, quick=True, device="cpu", detectors=("lidar",))
+
+
+def test_detectors_trained_side_by_side_match_one_at_a_time(tmp_path: Path, capsys) -> None:
+    """Two trainings at once (own processes, cores / 2 threads each) give the weights that the same
+    trainings give one after the other with that thread count, and a fusion detector waits for the
+    detectors it starts from."""
+    import os
+
+    from rgbt.demo import run_demo
+    from rgbt.engine.checkpoint import load_checkpoint
+
+    keys = ("thermal", "rgb", "rgb_thermal")
+    run_demo(tmp_path / "side", quick=True, device="cpu", sweep=False, detectors=keys, parallel=2)
+    printed = capsys.readouterr().out
+    assert printed.count("up to 2 trainings at once") == 3
+    assert printed.index("detector_rgb_thermal ...") > max(printed.index("detector_thermal: "),
+                                                            printed.index("detector_rgb: "))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        run_demo(tmp_path / "one", quick=True, device="cpu", sweep=False, detectors=keys, parallel=1)
+    finally:
+        torch.set_num_threads(threads)
+    for key in keys:
+        weights = [load_checkpoint(tmp_path / run / "detectors" / key / "last.pt")["model"] for run in ("side", "one")]
+        assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0]), key
+    capsys.readouterr()
+    run_demo(tmp_path / "side", quick=True, device="cpu", sweep=False, detectors=keys, parallel=2)
+    assert capsys.readouterr().out.count("reused") >= 3  # a re-run trains nothing again

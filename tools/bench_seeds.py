@@ -44,15 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def collect(reports: Sequence[dict[str, Any]]) -> dict[str, dict[str, list[float | None]]]:
-    """``{detector: {period: [per seed]}}`` from the demo reports (``all``, ``day``, ``night``, ``all_sd``)."""
-    out: dict[str, dict[str, list[float | None]]] = {}
-    for report in reports:
-        for key, values in report["detectors"].items():
-            entry = out.setdefault(key, {p: [] for p in ("all", "day", "night", "all_sd")})
-            for period in entry:
-                entry[period].append(values.get(period))
-    return out
+def collect(reports: Sequence[dict[str, Any]],
+            keys: Sequence[str] | None = None) -> dict[str, dict[str, list[float | None]]]:
+    """``{detector: {period: [per seed]}}`` from the demo reports (``all``, ``day``, ``night``, ``all_sd``),
+    for ``keys`` (default: every detector of any report); a seed without a detector gives ``None``."""
+    if keys is None:
+        keys = list(dict.fromkeys(key for report in reports for key in report["detectors"]))
+    periods = ("all", "day", "night", "all_sd")
+    return {key: {p: [report["detectors"].get(key, {}).get(p) for report in reports] for p in periods}
+            for key in keys}
 
 
 def _cell(values: Sequence[float | None]) -> str:
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[seeds] seed {seed}", flush=True)
         reports.append(run_demo(work / f"seed_{seed}", quick=args.quick, device=args.device, seed=seed,
                                 sweep=False, detectors=tuple(args.detectors) if args.detectors else None))
-    numbers = collect(reports)
+    numbers = collect(reports, args.detectors)
     print(format_table(numbers, args.seeds))
     result: dict[str, Any] = {**numbers, "seeds": list(args.seeds)}
     if args.fresh_test_seed is not None:

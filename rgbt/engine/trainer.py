@@ -501,7 +501,8 @@ class Trainer:
             self._run_evaluation()
             self.save()
         self.model.train()
-        bar = tqdm(total=self.total_steps, initial=self.state.step, desc="train", disable=not main, leave=False)
+        bar = tqdm(total=self.total_steps, initial=self.state.step, desc=f"train {self.run_dir.name}", disable=not main,
+                   leave=False)
         started = time.perf_counter()
         every_save = max(0, self.optim.save_every)
         try:
