@@ -300,7 +300,12 @@ def _run_train_translator(args: argparse.Namespace) -> int:
 
 
 def _add_translate(parser: argparse.ArgumentParser) -> None:
-    _add_checkpoint_and_frames(parser, "translator", "every frame")
+    _add_checkpoint_and_frames(parser, "translator", "every frame", data_required=False)
+    videos = parser.add_argument_group("a thermal video instead of --data (--out is then a folder)")
+    videos.add_argument("--thermal-video", metavar="VIDEO",
+                        help="translate every frame into OUT/fake_rgb.mp4 (thermal fps and size) + OUT/frames.json")
+    # Refused with an explanation (the fake RGB is computed from thermal alone), not an unknown option.
+    videos.add_argument("--rgb-video", help=argparse.SUPPRESS)
     parser.add_argument("--out", required=True, metavar="OUT",
                         help="fake-RGB root: KAIST OUT/images/setXX/VYYY/fake_visible/, else OUT/fake_visible/; "
                         "re-running skips finished files (OUT/manifest.json)")
@@ -328,6 +333,10 @@ def _run_translate(args: argparse.Namespace) -> int:
     from rgbt.engine import distributed
     from rgbt.engine.translation import translate_dataset
 
+    if args.thermal_video or args.rgb_video:
+        return _run_translate_video(args)
+    if not args.data:
+        raise ValueError("give --data ROOT, or --thermal-video")
     try:
         summary = translate_dataset(
             args.checkpoint, args.data, args.out, image_set=args.image_set, data_format=args.data_format,
@@ -340,6 +349,27 @@ def _run_translate(args: argparse.Namespace) -> int:
     print(f"rank {summary['rank']}/{summary['world_size']}: wrote {summary['written']} images, skipped "
           f"{summary['skipped']} finished ones, of {summary['frames']} frames in {summary['seconds']:.1f} s "
           f"({summary['frames_per_second']:.2f} frames/s); manifest {summary['manifest']}")
+    return 0
+
+
+def _run_translate_video(args: argparse.Namespace) -> int:
+    import json
+
+    from rgbt.engine.video_translation import translate_video
+
+    if args.rgb_video:
+        raise ValueError("rgbt translate reads only the thermal video (the fake RGB is computed from thermal alone): "
+                         "drop --rgb-video; for a camera's look give --style with one of its frames")
+    if not args.thermal_video:
+        raise ValueError("give --thermal-video VIDEO")
+    if args.data or args.image_set:
+        raise ValueError("--data and --image-set do not apply to a video: give either --data ROOT or --thermal-video")
+    if args.format != "auto" or args.data_format != "auto":
+        raise ValueError("--format and --data-format are for dataset roots; a video's fake RGB is written as mp4")
+    summary = translate_video(args.checkpoint, args.thermal_video, args.out, style=args.style, alpha=args.alpha,
+                              method=args.method, batch_size=args.batch_size, device=args.device,
+                              style_weights=args.style_weights, style_seed=args.style_seed)
+    print(json.dumps(summary, indent=1))
     return 0
 
 
