@@ -435,7 +435,13 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _add_align(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
+    parser.add_argument("root", nargs="?",
+                        help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
+    videos = parser.add_argument_group("a pair of videos instead of ROOT")
+    videos.add_argument("--rgb-video", metavar="VIDEO", help="RGB video (registered to the thermal one)")
+    videos.add_argument("--thermal-video", metavar="VIDEO", help="thermal video, the reference stream and clock")
+    videos.add_argument("--video-offset", type=float, default=0.0, metavar="S",
+                        help="seconds added to a thermal frame's time to find its RGB frame (default: 0)")
     parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
     parser.add_argument("--format", default="auto",
                         choices=("auto", "kaist", "flir-v1", "flir-v2", "flir-aligned", "pairs"),
@@ -447,9 +453,11 @@ def _add_align(parser: argparse.ArgumentParser) -> None:
                         help="frame: one estimate per frame; sequence: one robust estimate per video, reporting the "
                         "frames that disagree (default: frame)")
     parser.add_argument("--out", default="alignment", metavar="DIR",
-                        help="output folder: alignment.json, alignment.csv, aligned_visible/ (default: ./alignment)")
+                        help="output folder: alignment.json, alignment.csv, aligned_visible/ (videos: aligned_rgb.mp4) "
+                        "(default: ./alignment)")
     parser.add_argument("--write-aligned", action="store_true",
-                        help="also write the RGB frames warped into the thermal frame (resumable, checksummed)")
+                        help="also write the RGB frames warped into the thermal frame (resumable, checksummed; "
+                        "videos: one mp4 at the thermal size and fps)")
     parser.add_argument("--max-shift", type=float, metavar="PX",
                         help="search range in thermal pixels (default: 5%% of the frame, 10%% for RGB of another size)")
     parser.add_argument("--image-format", default="jpg", choices=("jpg", "png"),
@@ -460,6 +468,10 @@ def _add_align(parser: argparse.ArgumentParser) -> None:
 def _run_align(args: argparse.Namespace) -> int:
     from rgbt.engine.align import ERROR_JSON, align_dataset, format_summary
 
+    if args.rgb_video or args.thermal_video:
+        return _run_align_video(args)
+    if not args.root:
+        raise ValueError("give a dataset ROOT, or --rgb-video and --thermal-video")
     summary = align_dataset(args.root, args.out, image_set=args.image_set, data_format=args.format,
                             model=args.model, pool=args.pool, write_aligned=args.write_aligned, workers=args.workers,
                             max_shift=args.max_shift, image_format=args.image_format)
@@ -467,6 +479,26 @@ def _run_align(args: argparse.Namespace) -> int:
     written = [summary["alignment_json"], summary["alignment_csv"]]
     if summary["error"]:
         written.append(f"{args.out}/{ERROR_JSON}")
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+def _run_align_video(args: argparse.Namespace) -> int:
+    from rgbt.engine.align import format_summary
+    from rgbt.engine.video_align import align_video
+
+    if not (args.rgb_video and args.thermal_video):
+        raise ValueError("videos come in pairs: give both --rgb-video and --thermal-video")
+    if args.root or args.image_set or args.format != "auto":
+        raise ValueError("a dataset ROOT, --image-set and --format do not apply to videos: give either ROOT or "
+                         "--rgb-video and --thermal-video")
+    summary = align_video(args.rgb_video, args.thermal_video, args.out, offset=args.video_offset, model=args.model,
+                          pool=args.pool, write_aligned=args.write_aligned, workers=args.workers,
+                          max_shift=args.max_shift)
+    print(format_summary(summary))
+    written = [summary["alignment_json"], summary["alignment_csv"]]
+    if summary["aligned_video"]:
+        written.append(summary["aligned_video"])
     print("wrote " + ", ".join(written))
     return 0
 
