@@ -300,7 +300,12 @@ def _run_train_translator(args: argparse.Namespace) -> int:
 
 
 def _add_translate(parser: argparse.ArgumentParser) -> None:
-    _add_checkpoint_and_frames(parser, "translator", "every frame")
+    _add_checkpoint_and_frames(parser, "translator", "every frame", data_required=False)
+    videos = parser.add_argument_group("a thermal video instead of --data (--out is then a folder)")
+    videos.add_argument("--thermal-video", metavar="VIDEO",
+                        help="translate every frame into OUT/fake_rgb.mp4 (thermal fps and size) + OUT/frames.json")
+    # Refused with an explanation (the fake RGB is computed from thermal alone), not an unknown option.
+    videos.add_argument("--rgb-video", help=argparse.SUPPRESS)
     parser.add_argument("--out", required=True, metavar="OUT",
                         help="fake-RGB root: KAIST OUT/images/setXX/VYYY/fake_visible/, else OUT/fake_visible/; "
                         "re-running skips finished files (OUT/manifest.json)")
@@ -328,6 +333,10 @@ def _run_translate(args: argparse.Namespace) -> int:
     from rgbt.engine import distributed
     from rgbt.engine.translation import translate_dataset
 
+    if args.thermal_video or args.rgb_video:
+        return _run_translate_video(args)
+    if not args.data:
+        raise ValueError("give --data ROOT, or --thermal-video")
     try:
         summary = translate_dataset(
             args.checkpoint, args.data, args.out, image_set=args.image_set, data_format=args.data_format,
@@ -340,6 +349,27 @@ def _run_translate(args: argparse.Namespace) -> int:
     print(f"rank {summary['rank']}/{summary['world_size']}: wrote {summary['written']} images, skipped "
           f"{summary['skipped']} finished ones, of {summary['frames']} frames in {summary['seconds']:.1f} s "
           f"({summary['frames_per_second']:.2f} frames/s); manifest {summary['manifest']}")
+    return 0
+
+
+def _run_translate_video(args: argparse.Namespace) -> int:
+    import json
+
+    from rgbt.engine.video_translation import translate_video
+
+    if args.rgb_video:
+        raise ValueError("rgbt translate reads only the thermal video (the fake RGB is computed from thermal alone): "
+                         "drop --rgb-video; for a camera's look give --style with one of its frames")
+    if not args.thermal_video:
+        raise ValueError("give --thermal-video VIDEO")
+    if args.data or args.image_set:
+        raise ValueError("--data and --image-set do not apply to a video: give either --data ROOT or --thermal-video")
+    if args.format != "auto" or args.data_format != "auto":
+        raise ValueError("--format and --data-format are for dataset roots; a video's fake RGB is written as mp4")
+    summary = translate_video(args.checkpoint, args.thermal_video, args.out, style=args.style, alpha=args.alpha,
+                              method=args.method, batch_size=args.batch_size, device=args.device,
+                              style_weights=args.style_weights, style_seed=args.style_seed)
+    print(json.dumps(summary, indent=1))
     return 0
 
 
@@ -405,7 +435,13 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _add_align(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
+    parser.add_argument("root", nargs="?",
+                        help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
+    videos = parser.add_argument_group("a pair of videos instead of ROOT")
+    videos.add_argument("--rgb-video", metavar="VIDEO", help="RGB video (registered to the thermal one)")
+    videos.add_argument("--thermal-video", metavar="VIDEO", help="thermal video, the reference stream and clock")
+    videos.add_argument("--video-offset", type=float, default=0.0, metavar="S",
+                        help="seconds added to a thermal frame's time to find its RGB frame (default: 0)")
     parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
     parser.add_argument("--format", default="auto",
                         choices=("auto", "kaist", "flir-v1", "flir-v2", "flir-aligned", "pairs"),
@@ -417,9 +453,11 @@ def _add_align(parser: argparse.ArgumentParser) -> None:
                         help="frame: one estimate per frame; sequence: one robust estimate per video, reporting the "
                         "frames that disagree (default: frame)")
     parser.add_argument("--out", default="alignment", metavar="DIR",
-                        help="output folder: alignment.json, alignment.csv, aligned_visible/ (default: ./alignment)")
+                        help="output folder: alignment.json, alignment.csv, aligned_visible/ (videos: aligned_rgb.mp4) "
+                        "(default: ./alignment)")
     parser.add_argument("--write-aligned", action="store_true",
-                        help="also write the RGB frames warped into the thermal frame (resumable, checksummed)")
+                        help="also write the RGB frames warped into the thermal frame (resumable, checksummed; "
+                        "videos: one mp4 at the thermal size and fps)")
     parser.add_argument("--max-shift", type=float, metavar="PX",
                         help="search range in thermal pixels (default: 5%% of the frame, 10%% for RGB of another size)")
     parser.add_argument("--image-format", default="jpg", choices=("jpg", "png"),
@@ -430,6 +468,10 @@ def _add_align(parser: argparse.ArgumentParser) -> None:
 def _run_align(args: argparse.Namespace) -> int:
     from rgbt.engine.align import ERROR_JSON, align_dataset, format_summary
 
+    if args.rgb_video or args.thermal_video:
+        return _run_align_video(args)
+    if not args.root:
+        raise ValueError("give a dataset ROOT, or --rgb-video and --thermal-video")
     summary = align_dataset(args.root, args.out, image_set=args.image_set, data_format=args.format,
                             model=args.model, pool=args.pool, write_aligned=args.write_aligned, workers=args.workers,
                             max_shift=args.max_shift, image_format=args.image_format)
@@ -437,6 +479,26 @@ def _run_align(args: argparse.Namespace) -> int:
     written = [summary["alignment_json"], summary["alignment_csv"]]
     if summary["error"]:
         written.append(f"{args.out}/{ERROR_JSON}")
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+def _run_align_video(args: argparse.Namespace) -> int:
+    from rgbt.engine.align import format_summary
+    from rgbt.engine.video_align import align_video
+
+    if not (args.rgb_video and args.thermal_video):
+        raise ValueError("videos come in pairs: give both --rgb-video and --thermal-video")
+    if args.root or args.image_set or args.format != "auto":
+        raise ValueError("a dataset ROOT, --image-set and --format do not apply to videos: give either ROOT or "
+                         "--rgb-video and --thermal-video")
+    summary = align_video(args.rgb_video, args.thermal_video, args.out, offset=args.video_offset, model=args.model,
+                          pool=args.pool, write_aligned=args.write_aligned, workers=args.workers,
+                          max_shift=args.max_shift)
+    print(format_summary(summary))
+    written = [summary["alignment_json"], summary["alignment_csv"]]
+    if summary["aligned_video"]:
+        written.append(summary["aligned_video"])
     print("wrote " + ", ".join(written))
     return 0
 

@@ -12,6 +12,9 @@ in it). Thermal frames whose RGB partner falls outside the RGB video are left ou
 ``frame_IIIIII`` (the thermal frame number), and ``meta`` records both frame numbers and the time.
 Streams that cannot be paired (a file that does not open, no frames, an unknown frame rate, or no
 overlap at the given offset) raise :class:`~rgbt.data.errors.DataFormatError` naming the files.
+
+Without an RGB video (``rgb_video=None``, what ``rgbt translate`` reads) every thermal frame is an
+item, with ``rgb=None`` and no ``rgb_frame``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -86,9 +90,14 @@ class VideoPairSource:
     """An RGB and a thermal video as a :class:`~rgbt.data.source.FrameSource` (see the module docstring).
 
     Args:
-        rgb_video: the RGB video file.
+        rgb_video: the RGB video file; ``None``: the thermal video alone (every frame, no RGB).
         thermal_video: the thermal video file (the reference modality and clock).
         offset: seconds added to a thermal frame's time to find its RGB frame.
+
+    Attributes:
+        pairs: ``(thermal frame, RGB frame or None)`` per item.
+        rgb_fps, rgb_size: the RGB stream's frame rate and ``(width, height)`` (``None`` without one);
+        thermal_fps, thermal_size: the thermal stream's.
 
     Raises:
         FileNotFoundError, DataFormatError: see :func:`video_info`; also when no thermal frame has
@@ -97,29 +106,35 @@ class VideoPairSource:
 
     name = "video"
 
-    def __init__(self, rgb_video: str | os.PathLike[str], thermal_video: str | os.PathLike[str],
+    def __init__(self, rgb_video: str | os.PathLike[str] | None, thermal_video: str | os.PathLike[str],
                  offset: float = 0.0) -> None:
         if not math.isfinite(offset):
             raise ValueError(f"the video offset must be a finite number of seconds, got {offset}")
-        self.rgb_video, self.thermal_video = Path(rgb_video), Path(thermal_video)
+        self.rgb_video = None if rgb_video is None else Path(rgb_video)
+        self.thermal_video = Path(thermal_video)
         self.root = self.thermal_video.parent
         self.offset = float(offset)
-        rgb_frames, self.rgb_fps, *self.rgb_size = video_info(self.rgb_video)
         thermal_frames, self.thermal_fps, *self.thermal_size = video_info(self.thermal_video)
-        pairs = []
-        for i in range(thermal_frames):
-            j = int(round((i / self.thermal_fps + self.offset) * self.rgb_fps))
-            if 0 <= j < rgb_frames:
-                pairs.append((i, j))
-        if not pairs:
-            raise DataFormatError(
-                self.thermal_video, None,
-                f"{thermal_frames} frames at {self.thermal_fps:g} fps and {self.rgb_video} ({rgb_frames} frames at "
-                f"{self.rgb_fps:g} fps) do not overlap at an offset of {self.offset:g} s: no frame pairs",
-            )
+        pairs: list[tuple[int, int | None]] = []
+        if self.rgb_video is None:
+            self.rgb_fps, self.rgb_size = None, None
+            pairs = [(i, None) for i in range(thermal_frames)]
+        else:
+            rgb_frames, self.rgb_fps, *self.rgb_size = video_info(self.rgb_video)
+            for i in range(thermal_frames):
+                j = int(round((i / self.thermal_fps + self.offset) * self.rgb_fps))
+                if 0 <= j < rgb_frames:
+                    pairs.append((i, j))
+            if not pairs:
+                raise DataFormatError(
+                    self.thermal_video, None,
+                    f"{thermal_frames} frames at {self.thermal_fps:g} fps and {self.rgb_video} ({rgb_frames} frames "
+                    f"at {self.rgb_fps:g} fps) do not overlap at an offset of {self.offset:g} s: no frame pairs",
+                )
         self.pairs = pairs
         self.frame_ids = [f"frame_{i:06d}" for i, _ in pairs]
-        self._rgb, self._thermal = _Reader(self.rgb_video), _Reader(self.thermal_video)
+        self._rgb = None if self.rgb_video is None else _Reader(self.rgb_video)
+        self._thermal = _Reader(self.thermal_video)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -127,11 +142,28 @@ class VideoPairSource:
     def __repr__(self) -> str:
         return f"VideoPairSource({self.rgb_video}, {self.thermal_video}, offset={self.offset:g} s, {len(self)} pairs)"
 
-    def _meta(self, index: int) -> dict:
+    def frame_record(self, index: int) -> dict[str, Any]:
+        """``{"frame": id, "thermal_frame": i, "rgb_frame": j (with an RGB video), "time": s}`` of item
+        ``index``: what the ``frames.json`` of the video commands lists per frame."""
         i, j = self.pairs[index]
-        return {"dataset": self.name, "frame_id": self.frame_ids[index], "thermal_frame": i, "rgb_frame": j,
-                "time": i / self.thermal_fps, "period": "unknown",
-                "paths": {"rgb": str(self.rgb_video), "thermal": str(self.thermal_video)}}
+        record: dict[str, Any] = {"frame": self.frame_ids[index], "thermal_frame": i}
+        if j is not None:
+            record["rgb_frame"] = j
+        record["time"] = round(i / self.thermal_fps, 6)
+        return record
+
+    def streams_record(self) -> dict[str, Any]:
+        """The pairing as the ``frames.json`` of the video commands records it: both files, their frame
+        rates and the offset (``rgb_video`` and ``rgb_fps`` are ``None`` without an RGB video)."""
+        return {"rgb_video": None if self.rgb_video is None else str(self.rgb_video),
+                "thermal_video": str(self.thermal_video), "rgb_fps": self.rgb_fps, "thermal_fps": self.thermal_fps,
+                "offset": self.offset}
+
+    def _meta(self, index: int) -> dict:
+        record = self.frame_record(index)
+        return {"dataset": self.name, "frame_id": record.pop("frame"), **record, "period": "unknown",
+                "paths": {"rgb": None if self.rgb_video is None else str(self.rgb_video),
+                          "thermal": str(self.thermal_video)}}
 
     def annotations(self, index: int) -> PairSample:
         """Frame ``index`` without images (videos carry no annotations)."""
@@ -139,7 +171,7 @@ class VideoPairSource:
 
     def __getitem__(self, index: int) -> PairSample:
         i, j = self.pairs[index]
-        rgb = cv2.cvtColor(self._rgb.read(j), cv2.COLOR_BGR2RGB)
+        rgb = None if self._rgb is None or j is None else cv2.cvtColor(self._rgb.read(j), cv2.COLOR_BGR2RGB)
         thermal = self._thermal.read(i)
         if thermal.ndim == 3:
             # Thermal video is written as three equal channels; the library's thermal image is one channel.

@@ -39,8 +39,9 @@ import math
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -209,30 +210,88 @@ def _split_of(source: FrameSource, index: int) -> str:
         return "all"
 
 
-def _estimates(source: FrameSource, todo: list[int], model: str, max_shift: float | None,
-               workers: int) -> Iterator[tuple[int, Registration]]:
-    tasks = []
-    for index in todo:
-        paths = source.image_paths(index)
-        tasks.append((paths.get("rgb"), paths.get("thermal"), model, max_shift))
-    if workers > 0 and len(tasks) > 1:
+def register_pair(task: tuple[np.ndarray, np.ndarray, str, float | None]) -> Registration:
+    """Register one decoded pair (a worker's unit of work for videos): ``task = (rgb, thermal, model,
+    max_shift)``, ``rgb`` ``(H', W', 3)`` and ``thermal`` ``(H, W)`` uint8."""
+    rgb, thermal, model, max_shift = task
+    return estimate(rgb, thermal, model, max_shift=max_shift)
+
+
+def _estimates(tasks: Iterable[tuple], work: Callable[[tuple], Registration], count: int,
+               workers: int) -> Iterator[Registration]:
+    """``work(task)`` for each of ``count`` tasks, in order, in ``workers`` processes (0: here)."""
+    if workers > 0 and count > 1:
         # spawn, not fork: a forked child inherits OpenCV's thread-pool state and can deadlock.
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context, initializer=_init_worker)
+        pool = ProcessPoolExecutor(min(workers, count), mp_context=context, initializer=_init_worker)
+        pending: deque[Future[Registration]] = deque()
         try:
-            yield from zip(todo, pool.map(register_frame, tasks, chunksize=4))
+            for task in tasks:
+                pending.append(pool.submit(work, task))
+                # A bounded queue: tasks holding decoded video frames are not all in memory at once.
+                if len(pending) >= 4 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
-        for index, task in zip(todo, tasks):
-            yield index, register_frame(task)
+        for task in tasks:
+            yield work(task)
+
+
+def register_all(frame_ids: Sequence[str], tasks: Callable[[list[int]], Iterable[tuple]],
+                 work: Callable[[tuple], Registration], settings: dict[str, Any], cache_path: Path, workers: int,
+                 progress: bool) -> tuple[list[Registration], int, float]:
+    """Register every frame, reusing the estimates ``cache_path`` holds for the same ``settings``.
+
+    Args:
+        frame_ids: the frames, in order.
+        tasks: the indices still to register -> their tasks for ``work``, in that order.
+        work: ``task -> Registration`` (:func:`register_frame`, :func:`register_pair`).
+        settings: what the cached estimates depend on; a cache made with others is ignored.
+        cache_path: ``registrations.json``, rewritten every few frames.
+
+    Returns:
+        the registrations in frame order, how many were estimated now, and the seconds it took.
+    """
+    started = time.perf_counter()
+    cached = _read_cache(cache_path, settings)
+    registrations: dict[int, Registration] = {}
+    for index, frame_id in enumerate(frame_ids):
+        if frame_id in cached:
+            registrations[index] = _registration_from_cache(cached[frame_id])
+    todo = [i for i in range(len(frame_ids)) if i not in registrations]
+    log.info("registering %d of %d frames (%d from an earlier run)", len(todo), len(frame_ids),
+             len(frame_ids) - len(todo))
+    record = dict(cached)
+
+    def flush_cache() -> None:
+        atomic_write_text(cache_path, json.dumps({"settings": settings, "frames": record}) + "\n")
+
+    bar = tqdm(total=len(todo), unit="frame", desc="align", disable=None if progress else True, leave=False)
+    unflushed = 0
+    try:
+        for index, reg in zip(todo, _estimates(tasks(todo), work, len(todo), workers)):
+            registrations[index] = reg
+            record[frame_ids[index]] = _registration_to_cache(reg)
+            unflushed += 1
+            bar.update(1)
+            if unflushed >= _CACHE_FLUSH:
+                flush_cache()
+                unflushed = 0
+    finally:
+        if unflushed:
+            flush_cache()
+        bar.close()
+    return [registrations[i] for i in range(len(frame_ids))], len(todo), time.perf_counter() - started
 
 
 #: Frames that keep their own status when pooled: there is no image pair to apply a transform to.
 _UNPOOLED = frozenset({"missing_rgb", "missing_thermal", "unreadable_rgb", "unreadable_thermal"})
 
 
-def _pooled_entries(frames: list[dict[str, Any]], registrations: list[Registration], model: str) -> list[int]:
+def pooled_entries(frames: list[dict[str, Any]], registrations: list[Registration], model: str) -> list[int]:
     """Give each frame its sequence's pooled transform (in ``frames``, keeping the frame's own estimate
     as ``frame_*``); a sequence where no frame was registered keeps the frames' own statuses.
 
@@ -367,6 +426,16 @@ def _write_aligned(source: FrameSource, kind: str, root: Path, out: Path, frames
     return {"written": written, "skipped": skipped, "without_transform": untransformed}
 
 
+def check_arguments(model: str, pool: str, workers: int) -> None:
+    """Raise ``ValueError`` naming an unknown ``model`` or ``pool``, or ``workers`` below 0."""
+    if model not in MODELS:
+        raise ValueError(f"unknown --model {model!r}; expected one of {MODELS}")
+    if pool not in POOLS:
+        raise ValueError(f"unknown --pool {pool!r}; expected one of {POOLS}")
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+
+
 def align_dataset(
     root: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -405,14 +474,9 @@ def align_dataset(
         ValueError: bad arguments; ``out`` holds aligned images made with other settings.
         FileNotFoundError: missing root or image set.
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown --model {model!r}; expected one of {MODELS}")
-    if pool not in POOLS:
-        raise ValueError(f"unknown --pool {pool!r}; expected one of {POOLS}")
+    check_arguments(model, pool, workers)
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image format must be one of {IMAGE_FORMATS}, got {image_format!r}")
-    if workers < 0:
-        raise ValueError(f"workers must be >= 0, got {workers}")
     root, out = Path(root), Path(out)
     kind = detect_format(root) if data_format == "auto" else data_format
     source = open_source(root, image_set, kind)
@@ -420,44 +484,20 @@ def align_dataset(
     started = time.perf_counter()
     settings = {"version": ESTIMATOR_VERSION, "source_root": str(root.resolve()), "data_format": kind,
                 "model": model, "max_shift": max_shift}
-    cache_path = out / CACHE_JSON
-    cached = _read_cache(cache_path, settings)
     frame_ids = source.frame_ids
-    registrations: dict[int, Registration] = {}
-    for index, frame_id in enumerate(frame_ids):
-        if frame_id in cached:
-            registrations[index] = _registration_from_cache(cached[frame_id])
-    todo = [i for i in range(len(frame_ids)) if i not in registrations]
-    log.info("registering %d of %d frames of %s (%s, model %s; %d from an earlier run)", len(todo), len(frame_ids),
-             root, kind, model, len(frame_ids) - len(todo))
-    record = dict(cached)
 
-    def flush_cache() -> None:
-        atomic_write_text(cache_path, json.dumps({"settings": settings, "frames": record}) + "\n")
+    def tasks(todo: list[int]) -> list[tuple]:
+        return [(source.image_paths(i).get("rgb"), source.image_paths(i).get("thermal"), model, max_shift)
+                for i in todo]
 
-    bar = tqdm(total=len(todo), unit="frame", desc="align", disable=None if progress else True, leave=False)
-    unflushed = 0
-    try:
-        for index, reg in _estimates(source, todo, model, max_shift, workers):
-            registrations[index] = reg
-            record[frame_ids[index]] = _registration_to_cache(reg)
-            unflushed += 1
-            bar.update(1)
-            if unflushed >= _CACHE_FLUSH:
-                flush_cache()
-                unflushed = 0
-    finally:
-        if unflushed:
-            flush_cache()
-        bar.close()
-    seconds_estimating = time.perf_counter() - started
-    ordered = [registrations[i] for i in range(len(frame_ids))]
+    log.info("registering the frames of %s (%s, model %s)", root, kind, model)
+    ordered, estimated, seconds_estimating = register_all(frame_ids, tasks, register_frame, settings,
+                                                          out / CACHE_JSON, workers, progress)
     frames: list[dict[str, Any]] = []
     for index, (frame_id, reg) in enumerate(zip(frame_ids, ordered)):
         split = "all" if kind == "kaist" else _split_of(source, index)
-        frames.append({"frame": frame_id, **reg.to_json(), "sequence": sequence_of(frame_id, split),
-                       "period": source.period(index), "size": list(reg.size)})
-    outliers = _pooled_entries(frames, ordered, model) if pool == "sequence" else []
+        frames.append(frame_entry(frame_id, reg, sequence_of(frame_id, split), source.period(index)))
+    outliers = pooled_entries(frames, ordered, model) if pool == "sequence" else []
     truth = load_truth(root)
     error = None
     if truth is not None:
@@ -472,10 +512,7 @@ def align_dataset(
             if frame["period"] in ("day", "night"):
                 by_period[frame["period"]].append(err)
         error = {period: error_stats(values) for period, values in by_period.items() if values}
-    public = [{k: v for k, v in frame.items() if k != "size"} for frame in frames]
-    # One frame per line: a 25,000-frame list stays readable and diffable.
-    atomic_write_text(out / ALIGNMENT_JSON, "[\n" + ",\n".join(json.dumps(f) for f in public) + "\n]\n")
-    atomic_write_text(out / ALIGNMENT_CSV, _csv_text(frames))
+    write_tables(out, frames)
     if error is not None:
         atomic_write_text(out / ERROR_JSON, json.dumps(error, indent=1) + "\n")
     aligned = None
@@ -484,22 +521,41 @@ def align_dataset(
                   "image_sets": [str(image_set) if image_set is not None else "all"],
                   "settings": {"model": model, "pool": pool, "format": image_format, "max_shift": max_shift}}
         aligned = _write_aligned(source, kind, root, out, frames, header, image_format, workers, progress)
+    return {"root": str(root), "format": kind, "model": model, "pool": pool,
+            **summarise(frames, outliers, error, aligned, time.perf_counter() - started, estimated, seconds_estimating),
+            "alignment_json": str(out / ALIGNMENT_JSON), "alignment_csv": str(out / ALIGNMENT_CSV)}
+
+
+def frame_entry(frame_id: str, reg: Registration, sequence: str, period: str) -> dict[str, Any]:
+    """One frame's object of ``alignment.json`` (plus the internal ``size``, ``(H, W)`` of thermal)."""
+    return {"frame": frame_id, **reg.to_json(), "sequence": sequence, "period": period, "size": list(reg.size)}
+
+
+def write_tables(out: Path, frames: list[dict[str, Any]]) -> None:
+    """``OUT/alignment.json`` (one frame per line, without the internal ``size``) and ``OUT/alignment.csv``."""
+    public = [{k: v for k, v in frame.items() if k != "size"} for frame in frames]
+    # One frame per line: a 25,000-frame list stays readable and diffable.
+    atomic_write_text(out / ALIGNMENT_JSON, "[\n" + ",\n".join(json.dumps(f) for f in public) + "\n]\n")
+    atomic_write_text(out / ALIGNMENT_CSV, _csv_text(frames))
+
+
+def summarise(frames: list[dict[str, Any]], outliers: list[int], error: dict[str, Any] | None,
+              aligned: dict[str, int] | None, seconds: float, estimated: int,
+              seconds_estimating: float) -> dict[str, Any]:
+    """The counts of the summary :func:`format_summary` prints (see :func:`align_dataset`'s Returns)."""
     registered = [f for f in frames if f["H"] is not None]
     statuses: dict[str, int] = {}
     for frame in frames:
         statuses[frame["status"]] = statuses.get(frame["status"], 0) + 1
     shifts = [math.hypot(f["dx"], f["dy"]) for f in registered]
-    seconds = time.perf_counter() - started
     return {
-        "root": str(root), "format": kind, "model": model, "pool": pool,
         "frames": len(frames), "registered": len(registered), "statuses": statuses,
         "median_abs_shift": round(float(np.median(shifts)), 4) if shifts else None,
         "low_confidence": [f["frame"] for f in registered if f["score"] < LOW_CONFIDENCE],
         "outliers": [frames[i]["frame"] for i in outliers],
         "error": error, "aligned": aligned,
         "seconds": round(seconds, 3),
-        "frames_per_second": round(len(todo) / seconds_estimating, 3) if todo and seconds_estimating > 0 else 0.0,
-        "alignment_json": str(out / ALIGNMENT_JSON), "alignment_csv": str(out / ALIGNMENT_CSV),
+        "frames_per_second": round(estimated / seconds_estimating, 3) if estimated and seconds_estimating > 0 else 0.0,
     }
 
 

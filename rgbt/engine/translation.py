@@ -38,6 +38,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,102 @@ def _style_settings(style: str | Sequence[str], weights: Sequence[float] | None,
     return {"style": "image", "style_image": str(path.resolve()), "style_image_sha256": file_sha256(path)}
 
 
+@dataclass
+class StylePlan:
+    """How every frame of one run is styled, resolved once from the style arguments.
+
+    Attributes:
+        settings: the manifest's record: ``style`` (``bank``, ``paired``, ``image``, ``mix``) with its
+            image paths, checksums, weights or seed, ``alpha`` and ``method``.
+        stats: the style every frame gets where it is fixed: a style image's latent statistics (flow),
+            the style image itself (other methods) or a drawn style code (MUNIT); ``None`` for
+            ``bank`` / ``paired``.
+        mix: the style images of ``mix`` as ``(1, 3, H, W)`` tensors in [0, 1] (else empty).
+    """
+
+    settings: dict[str, Any]
+    stats: Any
+    mix: list[torch.Tensor]
+
+
+def prepare_style(loaded: LoadedTranslator, style: str | Sequence[str], style_weights: Sequence[float] | None,
+                  style_seed: int | None, alpha: float | None, method: str | None) -> StylePlan:
+    """Check the style arguments of :func:`translate_dataset` against the translator and compute the
+    fixed style statistics.
+
+    Raises:
+        ValueError: a style the translator cannot take, ``alpha`` outside [0, 1], an unknown method.
+        FileNotFoundError: a style image that does not exist.
+    """
+    model, device = loaded.translator, loaded.device
+    alpha = loaded.config.model.alpha if alpha is None else float(alpha)
+    method = method or loaded.config.model.transfer
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    settings = {**_style_settings(style, style_weights, style_seed), "alpha": alpha, "method": method}
+    name = loaded.config.model.model
+    if not takes_style(model) and settings["style"] != "bank":
+        raise ValueError(f"the {name} translator takes no style input: use --style bank "
+                         f"(its one fixed mapping), got {style!r}")
+    if settings["style"] == "mix" and not hasattr(model, "mix"):
+        raise ValueError(f"the {name} translator does not interpolate styles: several style images need "
+                         "model: adain")
+    if "style_seed" in settings and not hasattr(model, "random_styles"):
+        raise ValueError(f"the {name} translator draws no style code: a style seed needs model: munit")
+    stats = None
+    if settings["style"] == "image":
+        style_tensor = _to_tensor([read_image(settings["style_image"], "rgb")], device)
+        if isinstance(model, FlowTranslator):
+            with torch.inference_mode():
+                style_z = model.flow.encode(style_tensor)[0]
+                stats = latent_stats(style_z) if method == "adain" else latent_mean_cov(style_z)
+        else:
+            stats = style_tensor  # the other methods take the RGB image itself (one image for the batch)
+    elif settings["style"] == "bank" and isinstance(model, FlowTranslator):
+        bank_period(model.bank, "day")  # fails early, with a clear message, when the bank is empty
+    elif "style_seed" in settings:
+        stats = model.random_styles(1, settings["style_seed"], device)  # one code for every frame
+    mix = [_to_tensor([read_image(path, "rgb")], device) for path in settings.get("style_images", [])]
+    return StylePlan(settings, stats, mix)
+
+
+def translate_frames(model: Translator, frames: Sequence[dict[str, Any]], plan: StylePlan,
+                     device: torch.device) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """Translate a batch of frames (as :func:`read_frame` returns them) with ``plan``'s style.
+
+    Frames of one thermal (and, for ``paired``, RGB) size go through the model together; a
+    ``paired`` frame without RGB takes the bank style. Call it under ``torch.inference_mode()``.
+
+    Returns:
+        ``(frame, fake RGB (H, W, 3) uint8)`` per frame, grouped by size (not in input order).
+    """
+    settings = plan.settings
+    alpha, method = settings["alpha"], settings["method"]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for frame in frames:
+        use_rgb = settings["style"] == "paired" and frame["rgb"] is not None
+        key = (frame["thermal"].shape, frame["rgb"].shape if use_rgb else None)
+        groups.setdefault(key, []).append(frame)
+    done = []
+    for (_shape, rgb_shape), group in groups.items():
+        thermal = _to_tensor([f["thermal"] for f in group], device)
+        periods: list[str] | str = "day"
+        if rgb_shape is not None:
+            style_arg: Any = _to_tensor([f["rgb"] for f in group], device)
+        else:
+            style_arg = plan.stats
+            if plan.stats is None and isinstance(model, FlowTranslator):
+                periods = [bank_period(model.bank, f["period"]) for f in group]
+        if plan.mix:
+            fake = tensor_to_image(model.mix(thermal, plan.mix, settings["style_weights"], alpha))
+        else:
+            fake = tensor_to_image(model.translate(thermal, style_arg, periods, alpha, method))
+        done.extend(zip(group, fake))
+    return done
+
+
 def translate_dataset(
     translator: LoadedTranslator | str | os.PathLike[str],
     root: str | os.PathLike[str],
@@ -238,27 +335,11 @@ def translate_dataset(
     loaded = translator if isinstance(translator, LoadedTranslator) else load_translator(translator, device)
     model, device = loaded.translator, loaded.device
     image_format = default_image_format(model) if image_format == "auto" else image_format
-    alpha = loaded.config.model.alpha if alpha is None else float(alpha)
-    method = method or loaded.config.model.transfer
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    plan = prepare_style(loaded, style, style_weights, style_seed, alpha, method)
+    settings = {**plan.settings, "format": image_format}
     out = Path(out)
     kind = detect_format(root) if data_format == "auto" else data_format
     source = open_source(root, image_set, kind, None, fake_rgb_root=out)
-    settings = {**_style_settings(style, style_weights, style_seed), "alpha": alpha, "method": method,
-                "format": image_format}
-    styled = isinstance(model, FlowTranslator)
-    name = loaded.config.model.model
-    if not takes_style(model) and settings["style"] != "bank":
-        raise ValueError(f"the {name} translator takes no style input: use --style bank "
-                         f"(its one fixed mapping), got {style!r}")
-    if settings["style"] == "mix" and not hasattr(model, "mix"):
-        raise ValueError(f"the {name} translator does not interpolate styles: several style images need "
-                         "model: adain")
-    if "style_seed" in settings and not hasattr(model, "random_styles"):
-        raise ValueError(f"the {name} translator draws no style code: a style seed needs model: munit")
     header = {
         "version": MANIFEST_VERSION,
         "source_root": str(Path(root).resolve()),
@@ -299,21 +380,6 @@ def translate_dataset(
     log.info("translating %d of %d frames of %s into %s (rank %d/%d; %d already done)", len(todo), len(source),
              root, out, rank, world, skipped)
 
-    style_stats = None
-    if settings["style"] == "image":
-        style_tensor = _to_tensor([read_image(settings["style_image"], "rgb")], device)
-        if styled:
-            with torch.inference_mode():
-                style_z = model.flow.encode(style_tensor)[0]
-                style_stats = latent_stats(style_z) if method == "adain" else latent_mean_cov(style_z)
-        else:
-            style_stats = style_tensor  # the other methods take the RGB image itself (one image for the batch)
-    elif settings["style"] == "bank" and styled:
-        bank_period(model.bank, "day")  # fails early, with a clear message, when the bank is empty
-    elif "style_seed" in settings:
-        style_stats = model.random_styles(1, settings["style_seed"], device)  # one code for every frame
-    mix_styles = [_to_tensor([read_image(path, "rgb")], device) for path in settings.get("style_images", [])]
-
     part_path = out / MANIFEST_NAME if world == 1 else out / f"manifest.part{rank}.json"
     record: dict[str, str] = dict(listed) if world == 1 else {}
 
@@ -345,30 +411,12 @@ def translate_dataset(
     try:
         with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
             for frames in loader:
-                groups: dict[tuple, list[dict[str, Any]]] = {}
-                for frame in frames:
-                    if settings["style"] == "paired" and frame["rgb"] is None:
-                        fallbacks += 1
-                    use_rgb = settings["style"] == "paired" and frame["rgb"] is not None
-                    key = (frame["thermal"].shape, frame["rgb"].shape if use_rgb else None)
-                    groups.setdefault(key, []).append(frame)
-                for (_shape, rgb_shape), group in groups.items():
-                    thermal = _to_tensor([f["thermal"] for f in group], device)
-                    periods: list[str] | str = "day"
-                    if rgb_shape is not None:
-                        style_arg: Any = _to_tensor([f["rgb"] for f in group], device)
-                    else:
-                        style_arg = style_stats
-                        if style_stats is None and styled:
-                            periods = [bank_period(model.bank, f["period"]) for f in group]
-                    if mix_styles:
-                        fake = tensor_to_image(model.mix(thermal, mix_styles, settings["style_weights"], alpha))
-                    else:
-                        fake = tensor_to_image(model.translate(thermal, style_arg, periods, alpha, method))
-                    for frame, image in zip(group, fake):
-                        path = targets[frame["index"]]
-                        rel = path.relative_to(out).as_posix()
-                        pending.append((rel, pool.submit(write_and_hash, path, image, image_format)))
+                if settings["style"] == "paired":
+                    fallbacks += sum(frame["rgb"] is None for frame in frames)
+                for frame, image in translate_frames(model, frames, plan, device):
+                    path = targets[frame["index"]]
+                    rel = path.relative_to(out).as_posix()
+                    pending.append((rel, pool.submit(write_and_hash, path, image, image_format)))
                 collect(2 * batch_size)
             collect(0)
     finally:

@@ -5,7 +5,7 @@ same batched detection loop as a dataset (:func:`~rgbt.engine.inference.detect_s
 
 * ``OUT/detections.json``: a COCO results json of every class (``image_id`` = the 0-based pair
   index, ``category_id`` = the 1-based class index, ``bbox`` = ``[x, y, w, h]`` thermal pixels);
-* ``OUT/frames.json``: per ``image_id`` the thermal and RGB frame numbers and the time (s), plus
+* ``OUT/frames.json``: per ``image_id`` the frame id, the thermal and RGB frame numbers and the time (s), plus
   the pairing (fps of both streams, offset) and the class names;
 * ``OUT/annotated.mp4`` (unless ``video=False``): RGB | thermal side by side at the thermal frame
   rate, detections above ``draw_threshold`` drawn on both (the RGB panel only when its frames are
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,37 +27,11 @@ from rgbt.atomic import atomic_write_text
 from rgbt.data.sample import PairSample
 from rgbt.data.show import draw_boxes
 from rgbt.data.video import VideoPairSource
+from rgbt.data.video_writer import VideoWriter
 from rgbt.engine.inference import detect_source, load_detector
 from rgbt.evaluation.detections import write_coco_results
 
 log = logging.getLogger(__name__)
-
-
-class _VideoWriter:
-    """The annotated side-by-side MP4, written to a temporary file and renamed when complete."""
-
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path, self.fps = path, fps
-        self._writer: cv2.VideoWriter | None = None
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mp4", dir=path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
-
-    def write(self, picture: np.ndarray) -> None:
-        if self._writer is None:
-            height, width = picture.shape[:2]
-            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-            if not self._writer.isOpened():
-                raise OSError(f"{self.path}: OpenCV cannot write an mp4v video here")
-        self._writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
-
-    def close(self, keep: bool) -> None:
-        if self._writer is not None:
-            self._writer.release()
-        if keep and self._writer is not None:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
 
 
 def _annotate(sample: PairSample, rows: np.ndarray, classes: list[str], threshold: float) -> np.ndarray:
@@ -129,7 +102,7 @@ def detect_video(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     classes = list(detector.classes)
-    writer = _VideoWriter(out / "annotated.mp4", source.thermal_fps) if video else None
+    writer = VideoWriter(out / "annotated.mp4", source.thermal_fps) if video else None
     pending: list[np.ndarray] = []
 
     def detect(samples: list[PairSample]) -> list[np.ndarray]:
@@ -152,10 +125,8 @@ def detect_video(
             writer.close(keep=finished)
     results = write_coco_results(out / "detections.json", rows, category_id=None)
     frames = {
-        "rgb_video": str(source.rgb_video), "thermal_video": str(source.thermal_video),
-        "rgb_fps": source.rgb_fps, "thermal_fps": source.thermal_fps, "offset": source.offset, "classes": classes,
-        "frames": [{"image_id": k, "thermal_frame": i, "rgb_frame": j, "time": round(i / source.thermal_fps, 6)}
-                   for k, (i, j) in enumerate(source.pairs)],
+        **source.streams_record(), "classes": classes,
+        "frames": [{"image_id": k, **source.frame_record(k)} for k in range(len(source))],
     }
     index = atomic_write_text(out / "frames.json", json.dumps(frames, indent=1) + "\n")
     files = [str(results), str(index)] + ([str(out / "annotated.mp4")] if video else [])

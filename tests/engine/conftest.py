@@ -1,4 +1,5 @@
-"""Fixtures shared by the engine tests: a KAIST-size synthetic root and a two-process torchrun."""
+"""Fixtures shared by the engine tests: a KAIST-size synthetic root, a two-process torchrun and a
+video writer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from rgbt.data.synthetic import generate_synthetic
@@ -44,3 +47,21 @@ def torchrun_two() -> Callable[[list[str]], subprocess.CompletedProcess]:
         return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
     return run
+
+
+@pytest.fixture
+def write_video() -> Callable[[Path, list[np.ndarray], float], Path]:
+    """``write(path, frames, fps) -> path``: a video of uint8 frames (BGR ``(H, W, 3)`` or grey ``(H, W)``,
+    stored as 3 channels) with OpenCV: ``mp4v`` for ``.mp4``, ``MJPG`` for ``.avi``."""
+
+    def write(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+        height, width = frames[0].shape[:2]
+        codec = "mp4v" if path.suffix == ".mp4" else "MJPG"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+        assert writer.isOpened()
+        for frame in frames:
+            writer.write(frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+        writer.release()
+        return path
+
+    return write

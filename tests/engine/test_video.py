@@ -17,25 +17,15 @@ from rgbt.evaluation.detections import read_coco_results
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
-    writer.release()
-    return path
-
-
 def _numbered(count: int, height: int, width: int, channels: int) -> list[np.ndarray]:
     """Frames whose mean grey level tells their number (10 * k), to check the pairing."""
     return [np.full((height, width, channels), 10 * k, dtype=np.uint8) for k in range(count)]
 
 
 @pytest.fixture
-def videos(tmp_path: Path) -> tuple[Path, Path]:
-    rgb = _write_video(tmp_path / "rgb.avi", _numbered(12, 64, 80, 3), fps=10)
-    thermal = _write_video(tmp_path / "thermal.avi", _numbered(6, 64, 80, 3), fps=5)
+def videos(tmp_path: Path, write_video) -> tuple[Path, Path]:
+    rgb = write_video(tmp_path / "rgb.avi", _numbered(12, 64, 80, 3), fps=10)
+    thermal = write_video(tmp_path / "thermal.avi", _numbered(6, 64, 80, 3), fps=5)
     return rgb, thermal
 
 
@@ -63,13 +53,14 @@ def test_streams_that_cannot_be_paired_are_refused(videos: tuple[Path, Path], tm
         VideoPairSource(rgb, tmp_path / "missing.mp4")
 
 
-def test_detect_on_videos_writes_coco_json_and_an_annotated_mp4(kaist_root: Path, tmp_path: Path, capsys) -> None:
+def test_detect_on_videos_writes_coco_json_and_an_annotated_mp4(kaist_root: Path, tmp_path: Path, write_video,
+                                                                capsys) -> None:
     run = tmp_path / "run"
     assert main(["train-detector", "--config", str(CONFIGS / "detector" / "tiny.yaml"), "--data", str(kaist_root),
                  "--out", str(run), "--set", "train.max_steps=1"]) == 0
     frames = sorted((kaist_root / "images").glob("set*/V*/lwir/*.jpg"))[:4]
-    thermal = _write_video(tmp_path / "thermal.avi", [cv2.imread(str(p)) for p in frames], fps=4)
-    rgb = _write_video(tmp_path / "rgb.avi", [cv2.imread(str(p).replace("lwir", "visible")) for p in frames], fps=4)
+    thermal = write_video(tmp_path / "thermal.avi", [cv2.imread(str(p)) for p in frames], fps=4)
+    rgb = write_video(tmp_path / "rgb.avi", [cv2.imread(str(p).replace("lwir", "visible")) for p in frames], fps=4)
     out = tmp_path / "video"
     assert main(["detect", "--checkpoint", str(run / "last.pt"), "--rgb-video", str(rgb), "--thermal-video",
                  str(thermal), "--out", str(out), "--workers", "0", "--draw-threshold", "0"]) == 0
@@ -87,3 +78,13 @@ def test_detect_on_videos_writes_coco_json_and_an_annotated_mp4(kaist_root: Path
     assert "give both --rgb-video and --thermal-video" in capsys.readouterr().err
     assert main(["detect", "--checkpoint", str(run / "last.pt"), "--out", str(out)]) == 1
     assert "give --data ROOT, or --rgb-video and --thermal-video" in capsys.readouterr().err
+
+
+def test_a_thermal_video_alone_serves_every_frame_without_rgb(videos: tuple[Path, Path]) -> None:
+    _rgb, thermal = videos
+    source = VideoPairSource(None, thermal)
+    assert source.pairs == [(i, None) for i in range(6)] and source.rgb_fps is None
+    sample = source[3]
+    assert sample.rgb is None and sample.thermal.shape == (64, 80) and abs(float(sample.thermal.mean()) - 30) < 3
+    assert source.frame_record(3) == {"frame": "frame_000003", "thermal_frame": 3, "time": 0.6}
+    assert "rgb_frame" not in sample.meta and sample.meta["paths"]["rgb"] is None
