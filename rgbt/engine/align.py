@@ -62,6 +62,7 @@ from rgbt.data.kaist import parse_frame_id
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.manifest import IMAGE_FORMATS, MANIFEST_NAME, consolidate, is_finished, write_and_hash, write_manifest
+from rgbt.engine.periodic_save import PeriodicSave
 
 log = logging.getLogger(__name__)
 
@@ -270,19 +271,14 @@ def register_all(frame_ids: Sequence[str], tasks: Callable[[list[int]], Iterable
         atomic_write_text(cache_path, json.dumps({"settings": settings, "frames": record}) + "\n")
 
     bar = tqdm(total=len(todo), unit="frame", desc="align", disable=None if progress else True, leave=False)
-    unflushed = 0
+    saver = PeriodicSave(flush_cache, _CACHE_FLUSH, bar)
     try:
         for index, reg in zip(todo, _estimates(tasks(todo), work, len(todo), workers)):
             registrations[index] = reg
             record[frame_ids[index]] = _registration_to_cache(reg)
-            unflushed += 1
-            bar.update(1)
-            if unflushed >= _CACHE_FLUSH:
-                flush_cache()
-                unflushed = 0
+            saver.done()
     finally:
-        if unflushed:
-            flush_cache()
+        saver.final(always=False)
         bar.close()
     return [registrations[i] for i in range(len(frame_ids))], len(todo), time.perf_counter() - started
 
@@ -405,8 +401,9 @@ def _write_aligned(source: FrameSource, kind: str, root: Path, out: Path, frames
     def flush() -> None:
         write_manifest(out / MANIFEST_NAME, {**manifest, "files": record, "transforms": record_transforms})
 
-    written = unflushed = 0
+    written = 0
     bar = tqdm(total=len(jobs), unit="frame", desc="write aligned", disable=None if progress else True, leave=False)
+    saver = PeriodicSave(flush, _MANIFEST_FLUSH, bar)
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             for results in pool.map(work, jobs):
@@ -414,14 +411,10 @@ def _write_aligned(source: FrameSource, kind: str, root: Path, out: Path, frames
                     record[rel] = sha
                     record_transforms[rel] = matrix
                 written += 1
-                unflushed += 1
-                bar.update(1)
-                if unflushed >= _MANIFEST_FLUSH:
-                    flush()
-                    unflushed = 0
+                saver.done()
     finally:
         # Whatever finished is kept: an interruption loses no written file.
-        flush()
+        saver.final()
         bar.close()
     return {"written": written, "skipped": skipped, "without_transform": untransformed}
 

@@ -64,6 +64,7 @@ from rgbt.engine.manifest import (
     write_and_hash,
     write_manifest,
 )
+from rgbt.engine.periodic_save import PeriodicSave
 from rgbt.engine.translator_builder import LoadedTranslator, load_translator
 from rgbt.translate.base import Translator, is_invertible, takes_style
 from rgbt.translate.transfer import bank_period, latent_mean_cov, latent_stats
@@ -391,22 +392,20 @@ def translate_dataset(
 
     loader = ReportingDataLoader(_Frames(source, todo, with_rgb=settings["style"] == "paired"),
                                  batch_size=batch_size, num_workers=workers, collate_fn=list)
-    written = fallbacks = unflushed = 0
+    written = fallbacks = 0
     pending: deque[tuple[str, Future[str]]] = deque()
     started = time.perf_counter()
     bar = tqdm(total=len(todo), unit="frame", desc="translate", disable=not (progress and rank == 0), leave=False)
 
+    saver = PeriodicSave(flush, flush_every, bar)
+
     def collect(limit: int) -> None:
-        nonlocal written, unflushed
+        nonlocal written
         while len(pending) > limit:
             rel, future = pending.popleft()
             record[rel] = future.result()
             written += 1
-            unflushed += 1
-            bar.update(1)
-        if unflushed >= flush_every:
-            flush()
-            unflushed = 0
+            saver.done()
 
     try:
         with ThreadPoolExecutor(max_workers=2) as pool, torch.inference_mode():
@@ -424,7 +423,7 @@ def translate_dataset(
         for rel, future in pending:
             if future.done() and not future.cancelled() and future.exception() is None:
                 record[rel] = future.result()
-        flush()
+        saver.final()
         bar.close()
     seconds = time.perf_counter() - started
     if fallbacks:
