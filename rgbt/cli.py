@@ -13,6 +13,7 @@ import logging
 import math
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from rgbt import __version__
 
@@ -220,13 +221,27 @@ def _run_train_detector(args: argparse.Namespace) -> int:
     return _run_training(args, DetectorConfig, train_detector)
 
 
-def _add_detect(parser: argparse.ArgumentParser) -> None:
-    _add_checkpoint_and_frames(parser, "detector", "the checkpoint's data.val_set", data_required=False)
-    videos = parser.add_argument_group("a pair of videos instead of --data (--out is then a folder)")
-    videos.add_argument("--rgb-video", metavar="VIDEO", help="RGB video (e.g. FLIR v2 video_rgb_test as mp4)")
+def _add_video_pair(parser: argparse.ArgumentParser, title: str, rgb_help: str) -> Any:
+    """``--rgb-video``, ``--thermal-video`` and ``--video-offset`` (the pairing rule of
+    :mod:`rgbt.data.video`) in an argument group titled ``title``; returns the group."""
+    videos = parser.add_argument_group(title)
+    videos.add_argument("--rgb-video", metavar="VIDEO", help=rgb_help)
     videos.add_argument("--thermal-video", metavar="VIDEO", help="thermal video, the reference stream and clock")
     videos.add_argument("--video-offset", type=float, default=0.0, metavar="S",
                         help="seconds added to a thermal frame's time to find its RGB frame (default: 0)")
+    return videos
+
+
+def _check_video_pair(args: argparse.Namespace) -> None:
+    """Refuse one video without the other (``--rgb-video`` / ``--thermal-video``)."""
+    if not (args.rgb_video and args.thermal_video):
+        raise ValueError("videos come in pairs: give both --rgb-video and --thermal-video")
+
+
+def _add_detect(parser: argparse.ArgumentParser) -> None:
+    _add_checkpoint_and_frames(parser, "detector", "the checkpoint's data.val_set", data_required=False)
+    videos = _add_video_pair(parser, "a pair of videos instead of --data (--out is then a folder)",
+                             "RGB video (e.g. FLIR v2 video_rgb_test as mp4)")
     videos.add_argument("--no-video", action="store_true", help="skip the annotated side-by-side OUT/annotated.mp4")
     videos.add_argument("--draw-threshold", type=float, default=0.5, metavar="T",
                         help="score from which detections are drawn in annotated.mp4 (default: 0.5)")
@@ -272,8 +287,7 @@ def _run_detect_video(args: argparse.Namespace) -> int:
 
     from rgbt.engine.video import detect_video
 
-    if not (args.rgb_video and args.thermal_video):
-        raise ValueError("videos come in pairs: give both --rgb-video and --thermal-video")
+    _check_video_pair(args)
     if args.data or args.perturb or args.image_set:
         raise ValueError("--data, --image-set and --perturb do not apply to videos")
     summary = detect_video(args.checkpoint, args.rgb_video, args.thermal_video, args.out, offset=args.video_offset,
@@ -437,11 +451,7 @@ def _run_export(args: argparse.Namespace) -> int:
 def _add_align(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", nargs="?",
                         help="dataset root (KAIST layout, FLIR v1.3 / v2 / aligned, or a folder of pairs)")
-    videos = parser.add_argument_group("a pair of videos instead of ROOT")
-    videos.add_argument("--rgb-video", metavar="VIDEO", help="RGB video (registered to the thermal one)")
-    videos.add_argument("--thermal-video", metavar="VIDEO", help="thermal video, the reference stream and clock")
-    videos.add_argument("--video-offset", type=float, default=0.0, metavar="S",
-                        help="seconds added to a thermal frame's time to find its RGB frame (default: 0)")
+    _add_video_pair(parser, "a pair of videos instead of ROOT", "RGB video, to register to the thermal one")
     parser.add_argument("--image-set", help="a KAIST image-set name or path, or a FLIR split (default: everything)")
     parser.add_argument("--format", default="auto",
                         choices=("auto", "kaist", "flir-v1", "flir-v2", "flir-aligned", "pairs"),
@@ -487,8 +497,7 @@ def _run_align_video(args: argparse.Namespace) -> int:
     from rgbt.engine.align import format_summary
     from rgbt.engine.video_align import align_video
 
-    if not (args.rgb_video and args.thermal_video):
-        raise ValueError("videos come in pairs: give both --rgb-video and --thermal-video")
+    _check_video_pair(args)
     if args.root or args.image_set or args.format != "auto":
         raise ValueError("a dataset ROOT, --image-set and --format do not apply to videos: give either ROOT or "
                          "--rgb-video and --thermal-video")

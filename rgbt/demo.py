@@ -474,10 +474,6 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _mr(value: float | None) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-
 def _row(rows: list[dict[str, Any]], detector: str, perturbation: str) -> dict[str, Any] | None:
     return next((r for r in rows if r["detector"] == detector and r["perturbation"] == perturbation), None)
 
