@@ -9,10 +9,15 @@ stages, and the training stages resume from their ``last.pt``):
    ``translator_eval``: its content-preservation metrics and triplet figure;
 4. ``detector_<key>``: the demo detectors (:data:`DETECTORS`), one recipe, ``DIR/detectors/<key>``:
    thermal only, RGB only, RGB + thermal (halfway fusion), RGB + thermal trained with RGB shifts,
+   RGB + thermal with region feature alignment (AR-CNN's RFA, trained with the same shifts),
    fake RGB + thermal;
 5. ``evaluate``: MR^-2 all/day/night of each detector with bootstrap standard deviations, and the
-   MR-FPPI figure;
-6. ``misalign``: the sweep of RGB shifts (S0, S90) and RGB blacked out, ``DIR/misalign``;
+   MR-FPPI figure; ``rfa_offsets``: the RFA detector's offset-prediction error against the paired
+   boxes, aligned and at the probe shift;
+6. ``misalign``: the sweep of RGB shifts (S0, S90) and RGB blacked out, ``DIR/misalign``, with the
+   RGB + thermal detector also measured on registered pairs (``rgb_thermal_registered``: every
+   perturbed pair registered by ``rgbt align``'s shift model and its RGB warped into the thermal
+   frame first);
 7. the report: ``DIR/report.md``, ``DIR/report.html`` (self-contained), ``DIR/report.json``, with
    the measured findings (:func:`demo_findings`) stated in words.
 
@@ -41,12 +46,13 @@ log = logging.getLogger(__name__)
 class DemoDetector:
     """One demo detector: its label in the report, the modalities it reads, the demo detectors it
     starts from (fusion detectors: ``model.init_from`` their checkpoints, fusion passing thermal
-    through at first), and whether it trains with random RGB shifts."""
+    through at first), whether it trains with random RGB shifts, and config overrides of its own."""
 
     label: str
     modalities: tuple[str, ...]
     starts_from: tuple[str, ...] = ()
     shift_augmented: bool = False
+    overrides: tuple[str, ...] = ()
 
 
 #: key -> detector; the keys are the report's and the checkpoint folders' names. A detector comes
@@ -57,11 +63,22 @@ DETECTORS: dict[str, DemoDetector] = {
     "rgb_thermal": DemoDetector("RGB + thermal", ("rgb", "thermal"), starts_from=("rgb", "thermal")),
     "rgb_thermal_shiftaug": DemoDetector("RGB + thermal, shift-augmented", ("rgb", "thermal"),
                                          starts_from=("rgb", "thermal"), shift_augmented=True),
+    "rgb_thermal_rfa": DemoDetector("RGB + thermal, region feature alignment", ("rgb", "thermal"),
+                                    starts_from=("rgb", "thermal"), shift_augmented=True,
+                                    overrides=("model.align=rfa",)),
     "fake_rgb_thermal": DemoDetector("fake RGB + thermal", ("fake_rgb", "thermal"), starts_from=("thermal",)),
 }
 
 #: Detectors the misalignment sweep measures (those that do not read RGB are measured once).
-SWEEP_DETECTORS: tuple[str, ...] = ("thermal", "rgb_thermal", "rgb_thermal_shiftaug", "fake_rgb_thermal")
+SWEEP_DETECTORS: tuple[str, ...] = ("thermal", "rgb_thermal", "rgb_thermal_shiftaug", "rgb_thermal_rfa",
+                                     "fake_rgb_thermal")
+
+#: The detector the sweep also measures on registered pairs, and the name of that curve.
+REGISTERED_DETECTOR = "rgb_thermal"
+REGISTERED_NAME = f"{REGISTERED_DETECTOR}_registered"
+
+#: Report labels of the sweep's curves that are not detectors of their own.
+CURVE_LABELS: dict[str, str] = {REGISTERED_NAME: "RGB + thermal, registered (shift model)"}
 
 
 @dataclass
@@ -100,7 +117,7 @@ FULL = DemoSettings(
         "train.epochs=12", "train.batch_size=4", "train.optimizer=adamw", "train.lr=0.002", "train.warmup_steps=40",
         "train.eval_every=0", "augment.hflip=0.5", "augment.modality_dropout=0.3", "data.workers=1",
     ],
-    fusion=["train.epochs=2", "train.lr=0.001", "train.warmup_steps=10", "model.fusion_init=thermal"],
+    fusion=["train.epochs=4", "train.lr=0.001", "train.warmup_steps=10", "model.fusion_init=thermal"],
     shifts="-16:16:8",
     shift_augment=8.0,
     translate_frames=24,
@@ -152,6 +169,7 @@ def detector_overrides(settings: DemoSettings, key: str, base: list[str], run: P
         own += settings.fusion
     if detector.shift_augmented:
         own.append(f"augment.shift_rgb={settings.shift_augment:g}")
+    own += detector.overrides
     return base + settings.detector + [f"data.modalities=[{', '.join(detector.modalities)}]",
                                        f"train.seed={settings.seed}"] + own
 
@@ -304,6 +322,10 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     mr_table = stages.run("evaluate", lambda: score_detectors(out, keys, source, setup, settings.bootstrap, device,
                                                               figure=out / "figures" / "mr_fppi.png"))
 
+    rfa_stats: dict[str, Any] = {}
+    if "rgb_thermal_rfa" in keys:
+        rfa_stats = stages.run("rfa_offsets", lambda: rfa_offsets(out, source, settings, device))
+
     # 6. misalignment sweep
     sweep_rows: list[dict[str, Any]] = []
     if sweep:
@@ -317,6 +339,7 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
         "detectors": mr_table,
         "misalignment": sweep_rows,
         "translator": translator_metrics,
+        "rfa_offsets": rfa_stats,
         "timings": dict(stages.timings),
         "findings": demo_findings(mr_table, sweep_rows, settings.shifts) if sweep else [],
         "settings": {"quick": quick, "root": str(root), "setup_height": list(setup.height), "seed": settings.seed,
@@ -449,12 +472,47 @@ def sweep_points(settings: DemoSettings) -> list[Any]:
     return points + [SweepPoint(BLACKOUT_CASES["rgb off"][0], "blackout", 0.0, label="rgb off")]
 
 
+def registration_range(settings: DemoSettings) -> float:
+    """The registration's search range in the demo sweep (px): the sweep's largest shift plus the
+    benchmark's own per-frame misalignment (6 px at 640 px width, scaled with the frames)."""
+    from rgbt.evaluation.sweep import parse_range
+
+    largest = max((abs(v) for v in parse_range(settings.shifts)), default=0.0)
+    return float(largest + math.ceil(6.0 * settings.width / 640.0))
+
+
 def _sweep(out: Path, keys: list[str], source: Any, setup: Any, settings: DemoSettings,
            device: str) -> list[dict[str, Any]]:
     from rgbt.engine.misalign import run_sweep
 
+    registered = [REGISTERED_DETECTOR] if REGISTERED_DETECTOR in keys else []
     return run_sweep(_load(out, keys, device), source, sweep_points(settings), out / "misalign", batch_size=8,
-                     setup=setup)
+                     setup=setup, align="shift" if registered else None, align_names=registered or None,
+                     align_max_shift=registration_range(settings))
+
+
+def rfa_offsets(out: Path, source: Any, settings: DemoSettings, device: str) -> dict[str, Any]:
+    """The RFA detector's offset-prediction error (px, thermal frame) against the paired boxes of
+    ``source``: ``{'aligned': stats, 'shift:<s>,0': stats}`` (:func:`rgbt.engine.offsets.offset_errors`;
+    ``s`` the probe shift of :func:`probe_shift`)."""
+    from rgbt.data.perturbation import Perturbation
+    from rgbt.engine.offsets import offset_errors
+
+    detector = _load(out, ["rgb_thermal_rfa"], device)["rgb_thermal_rfa"]
+    probe = probe_shift(settings.shifts)
+    result = {"aligned": offset_errors(detector, source)}
+    if probe is not None:
+        name = f"shift:{probe:g},0"
+        result[name] = offset_errors(detector, source, [Perturbation.parse(name)])
+    return result
+
+
+def probe_shift(shifts: str) -> float | None:
+    """The shift the findings compare at: 8 px when the sweep has it, else its smallest nonzero one."""
+    from rgbt.evaluation.sweep import parse_range
+
+    magnitudes = sorted({abs(v) for v in parse_range(shifts) if v != 0})
+    return 8.0 if 8.0 in magnitudes else (magnitudes[0] if magnitudes else None)
 
 
 def _summary(report: dict[str, Any], path: Path) -> str:
@@ -527,7 +585,7 @@ def demo_findings(detectors: dict[str, dict[str, Any]], rows: list[dict[str, Any
         add("rgb_matters", cost >= 5.0, f"RGB blacked out costs RGB + thermal {cost:.2f} points ({aligned['all']:.2f} "
             f"-> {off['all']:.2f}; target >= 5).")
     magnitudes = sorted({abs(v) for v in parse_range(shifts) if v != 0})
-    probe = 8.0 if 8.0 in magnitudes else (magnitudes[0] if magnitudes else None)
+    probe = probe_shift(shifts)
     at_probe = _at_shift(rows, "rgb_thermal", probe) if probe is not None else None
     if aligned and aligned["all"] is not None and at_probe is not None:
         add("misalignment_hurts", at_probe >= 1.5 * aligned["all"], f"misalignment hurts: RGB + thermal "
@@ -550,6 +608,27 @@ def demo_findings(detectors: dict[str, dict[str, Any]], rows: list[dict[str, Any
         add("shift_augmentation_helps", aug_loss < plain_loss, f"shift-augmented fusion loses {aug_loss:.2f} points "
             f"at {probe:g} px ({aug_aligned['all']:.2f} -> {aug_probe:.2f}), plain fusion {plain_loss:.2f} "
             f"({aligned['all']:.2f} -> {at_probe:.2f}).")
+    reg_probe = _at_shift(rows, REGISTERED_NAME, probe) if probe is not None else None
+    if aligned and None not in (aligned["all"], at_probe, reg_probe):
+        bound = 1.2 * aligned["all"]
+        add("registration_restores", reg_probe <= bound, f"registration restores fusion: RGB + thermal on "
+            f"registered pairs {reg_probe:.2f} at {probe:g} px, against {at_probe:.2f} unregistered and "
+            f"{aligned['all']:.2f} aligned (target <= 1.2x aligned = {bound:.2f}).")
+    rfa = mr("rgb_thermal_rfa")
+    if None not in (rfa, rt):
+        bound = 0.1 * rt
+        add("rfa_aligned", abs(rfa - rt) <= bound, f"region feature alignment costs nothing aligned: RGB + "
+            f"thermal with RFA {shown('rgb_thermal_rfa')} against {shown('rgb_thermal')} without (target within "
+            f"10 % = {bound:.2f} points).")
+    rfa_aligned = _row(rows, "rgb_thermal_rfa", "shift:0,0:rgb")
+    rfa_probe = _at_shift(rows, "rgb_thermal_rfa", probe) if probe is not None else None
+    if rfa_aligned and None not in (rfa_aligned["all"], rfa_probe):
+        bound = 1.2 * rfa_aligned["all"]
+        plain = "" if at_probe is None or aligned is None else (
+            f"; plain fusion {aligned['all']:.2f} -> {at_probe:.2f}")
+        add("rfa_robust", rfa_probe <= bound, f"region feature alignment under misalignment: "
+            f"{rfa_aligned['all']:.2f} aligned, {rfa_probe:.2f} at {probe:g} px (target <= 1.2x = {bound:.2f}"
+            f"{plain}).")
     return findings
 
 
@@ -557,7 +636,7 @@ def write_demo_report(out: Path, report: dict[str, Any], settings_name: str) -> 
     """Compose the demo report (Markdown, self-contained HTML, JSON) from the stage results."""
     from rgbt.report import figure, heading, paragraph, table, write_report
 
-    names = {key: detector.label for key, detector in DETECTORS.items()}
+    names = {**{key: detector.label for key, detector in DETECTORS.items()}, **CURVE_LABELS}
     detectors = report["detectors"]
     settings = report["settings"]
     blocks = [
@@ -588,12 +667,28 @@ def write_demo_report(out: Path, report: dict[str, Any], settings_name: str) -> 
         blocks += [
             heading("Misalignment: shifting the RGB stream"),
             paragraph("Detectors that read no real RGB (thermal only, fake RGB + thermal) cannot see an RGB "
-                      "shift: their curves are flat by construction, and the sweep runs them once."),
+                      "shift: their curves are flat by construction, and the sweep runs them once. The three "
+                      "remedies side by side: the fake RGB (no real RGB at all), registration (the RGB + thermal "
+                      "detector on pairs registered by `rgbt align`'s shift model and warped into the thermal "
+                      "frame, curve 'registered'), and detectors trained for misalignment (random RGB shifts; "
+                      "region feature alignment predicts each region's RGB offset and re-pools the RGB features "
+                      "there)."),
             figure(out / "misalign" / "misalignment.png",
                    "MR (all) against the RGB shift, per pattern; RGB blacked out."),
             table(["detector", "perturbation", "dx", "dy", "all", "day", "night"],
                   [[names.get(r["detector"], r["detector"]), r["perturbation"], r["dx"], r["dy"], r["all"], r["day"],
                     r["night"]] for r in report["misalignment"]]),
+        ]
+    offsets = report.get("rfa_offsets") or {}
+    if offsets:
+        blocks += [
+            heading("Region feature alignment: predicted RGB offsets"),
+            paragraph("Error (px, thermal frame) of the RFA detector's predicted RGB offset of every annotated "
+                      "object against the paired boxes' offset; 'true median' is what predicting no offset "
+                      "would be off by."),
+            table(["input", "objects", "median", "p95", "within 1 px", "within 2 px", "true median"],
+                  [[name, v.get("objects"), v.get("median"), v.get("p95"), v.get("within_1px"), v.get("within_2px"),
+                    v.get("true_median")] for name, v in offsets.items()]),
         ]
     if report["translator"]:
         blocks += [

@@ -41,11 +41,11 @@ def test_two_seeds_of_the_quick_demo_are_trained_resumably(tmp_path: Path, capsy
     tool = load_tool()
     out = tmp_path / "seeds.json"
     argv = ["--quick", "--seeds", "0", "1", "--work", str(tmp_path / "work"), "--detectors", "thermal",
-            "--device", "cpu", "--fresh-test-seed", "5", "--json", str(out)]
+            "--device", "cpu", "--fresh-test-seeds", "5", "--json", str(out)]
     assert tool.main(argv) == 0
     numbers = json.loads(out.read_text())
     assert numbers["seeds"] == [0, 1] and set(numbers) == {"thermal", "seeds", "fresh"}
-    assert len(numbers["thermal"]["all"]) == 2 and len(numbers["fresh"]["thermal"]["all"]) == 2
+    assert len(numbers["thermal"]["all"]) == 2 and len(numbers["fresh"]["5"]["thermal"]["all"]) == 2
     assert "fresh test split (seed 5" in capsys.readouterr().out
     config0 = (tmp_path / "work" / "seed_0" / "detectors" / "thermal" / "config.yaml").read_text()
     config1 = (tmp_path / "work" / "seed_1" / "detectors" / "thermal" / "config.yaml").read_text()
@@ -62,3 +62,16 @@ def test_fresh_table_checks_two_bootstrap_sds() -> None:
     table = tool.fresh_table(numbers, fresh, [4, 7])
     assert "| thermal | 4 | 20.00 | 23.00 | +3.00 | yes (2 SD = 4.00) |" in table
     assert "| thermal | 7 | 30.00 | 33.50 | +3.50 | NO (2 SD = 3.00) |" in table
+
+
+def test_split_table_compares_the_spread_across_test_splits_with_the_bootstrap() -> None:
+    tool = load_tool()
+    numbers = {"thermal": {"all": [10.0, 30.0], "all_sd": [1.0, 2.0]}}
+    fresh = {1: {"thermal": {"all": [12.0, 29.0], "all_sd": [1.0, 2.0]}},
+             2: {"thermal": {"all": [14.0, 33.0], "all_sd": [1.0, 2.0]}}}
+    table = tool.split_table(numbers, fresh, [0, 1])
+    # Seed 0: the demo split (10) is easier than both fresh ones (12, 14: SD 1.41); seed 1 lies inside.
+    assert "| thermal | 0 | 10.00 | 13.00 (12.00-14.00) | 1.41 | 1.00 | easier |" in table
+    assert "| thermal | 1 | 30.00 | 31.00 (29.00-33.00) | 2.83 | 2.00 | yes |" in table
+    one = tool.split_table(numbers, {1: fresh[1]}, [0, 1])
+    assert "| thermal | 0 | - | - | - | - | - |" in one  # one split gives no spread

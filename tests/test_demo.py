@@ -35,13 +35,20 @@ def test_quick_demo_writes_the_report(demo_dir: Path) -> None:
         assert (demo_dir / name).is_file(), name
     report = json.loads((demo_dir / "report.json").read_text())
     assert set(report) >= {"detectors", "misalignment", "translator", "timings"}
-    assert set(report["detectors"]) == {"thermal", "rgb", "rgb_thermal", "rgb_thermal_shiftaug", "fake_rgb_thermal"}
+    assert set(report["detectors"]) == {"thermal", "rgb", "rgb_thermal", "rgb_thermal_shiftaug", "rgb_thermal_rfa",
+                                        "fake_rgb_thermal"}
     for values in report["detectors"].values():
         assert set(values) == {"all", "day", "night", "all_sd", "day_sd", "night_sd"}
         assert all(values[p] is not None and 0.0 <= values[p] <= 100.0 for p in ("all", "day", "night"))
         assert values["all_sd"] is None or 0.0 <= values["all_sd"] <= 50.0
-    for detector in ("thermal", "rgb", "rgb_thermal", "rgb_thermal_shiftaug", "fake_rgb_thermal"):
+    for detector in ("thermal", "rgb", "rgb_thermal", "rgb_thermal_shiftaug", "rgb_thermal_rfa", "fake_rgb_thermal"):
         assert (demo_dir / "detectors" / detector / "last.pt").is_file()
+    rfa = (demo_dir / "detectors" / "rgb_thermal_rfa" / "config.yaml").read_text()
+    assert "align: rfa" in rfa and "shift_rgb: 8.0" in rfa and "fusion_init: thermal" in rfa
+    from rgbt.demo import QUICK, probe_shift
+
+    assert set(report["rfa_offsets"]) == {"aligned", f"shift:{probe_shift(QUICK.shifts):g},0"}
+    assert all(v["objects"] > 0 and v["median"] >= 0 for v in report["rfa_offsets"].values())
     shiftaug = (demo_dir / "detectors" / "rgb_thermal_shiftaug" / "config.yaml").read_text()
     assert "shift_rgb: 8.0" in shiftaug and "fusion_init: thermal" in shiftaug
     assert str(demo_dir / "detectors" / "rgb" / "last.pt") in shiftaug  # started from the single-modality runs
@@ -49,18 +56,21 @@ def test_quick_demo_writes_the_report(demo_dir: Path) -> None:
     assert {"roundtrip_max_abs", "rounds_psnr_db", "edge_f1", "gradient_ssim", "psnr_day", "ssim_day",
             "frames"} <= set(report["translator"])
     assert report["translator"]["roundtrip_max_abs"] < 1e-3  # the flow is invertible
-    assert {row["detector"] for row in report["misalignment"]} == {"thermal", "rgb_thermal", "rgb_thermal_shiftaug",
-                                                                   "fake_rgb_thermal"}
+    assert {row["detector"] for row in report["misalignment"]} == {
+        "thermal", "rgb_thermal", "rgb_thermal_shiftaug", "rgb_thermal_rfa", "fake_rgb_thermal",
+        "rgb_thermal_registered"}
     perturbations = {row["perturbation"] for row in report["misalignment"]}
     assert {"shift:0,0:rgb", "shift:16,0:rgb", "shift:0,-16:rgb", "blackout:all:rgb"} <= perturbations
     claims = {f["claim"] for f in report["findings"]}
     assert claims == {"fusion_wins", "day_both_informative", "night_rgb_weak", "rgb_matters", "misalignment_hurts",
-                      "fake_rgb_crossover", "shift_augmentation_helps"}
+                      "fake_rgb_crossover", "shift_augmentation_helps", "registration_restores", "rfa_aligned",
+                      "rfa_robust"}
     assert all(f["held"] in (True, False) and f["text"] for f in report["findings"])
     text = (demo_dir / "report.md").read_text()
     assert "What the numbers show" in text
     assert all(f["text"] in text for f in report["findings"])
-    assert set(report["timings"]) >= {"data", "translator", "fake_rgb", "evaluate", "misalign"}
+    assert set(report["timings"]) >= {"data", "translator", "fake_rgb", "evaluate", "rfa_offsets", "misalign"}
+    assert "RGB + thermal, registered (shift model)" in text and "predicted RGB offsets" in text
     numbers = _finite_numbers(report)
     assert numbers and all(math.isfinite(x) for x in numbers)
     html = (demo_dir / "report.html").read_text()
@@ -91,8 +101,10 @@ def test_findings_state_what_held_and_what_did_not() -> None:
     from rgbt.demo import demo_findings
 
     detectors = {"thermal": {"all": 20.0, "day": 25.0, "night": 10.0}, "rgb": {"all": 30.0, "day": 30.0, "night": 40.0},
-                 "rgb_thermal": {"all": 12.0, "all_sd": 1.5}, "fake_rgb_thermal": {"all": 16.0}}
-    rows = _rows("rgb_thermal", 12.0, 1.0, blackout=20.0) + _rows("rgb_thermal_shiftaug", 13.0, 0.2)
+                 "rgb_thermal": {"all": 12.0, "all_sd": 1.5}, "fake_rgb_thermal": {"all": 16.0},
+                 "rgb_thermal_rfa": {"all": 12.5}}
+    rows = (_rows("rgb_thermal", 12.0, 1.0, blackout=20.0) + _rows("rgb_thermal_shiftaug", 13.0, 0.2)
+            + _rows("rgb_thermal_registered", 11.0, 0.1) + _rows("rgb_thermal_rfa", 12.5, 0.2))
     found = {f["claim"]: f for f in demo_findings(detectors, rows, "-16:16:8")}
     assert found["fusion_wins"]["held"] is True  # 12 <= 0.8 * 20
     assert "RGB + thermal 12.00 +- 1.50 against thermal only 20.00 and" in found["fusion_wins"]["text"]
@@ -103,13 +115,19 @@ def test_findings_state_what_held_and_what_did_not() -> None:
     crossover = found["fake_rgb_crossover"]
     assert crossover["held"] is True and "from RGB shifts of 8 px" in crossover["text"]
     assert found["shift_augmentation_helps"]["held"] is True  # loses 1.6 against 8
+    assert found["registration_restores"]["held"] is True  # 11.8 at 8 px <= 1.2 * 12
+    assert "registered pairs 11.80 at 8 px, against 20.00 unregistered" in found["registration_restores"]["text"]
+    assert found["rfa_aligned"]["held"] is True  # |12.5 - 12| <= 1.2
+    assert found["rfa_robust"]["held"] is True  # 14.1 <= 1.2 * 12.5
 
-    flat = _rows("rgb_thermal", 12.0, 0.05, blackout=13.0) + _rows("rgb_thermal_shiftaug", 13.0, 0.5)
-    weak = {**detectors, "rgb_thermal": {"all": 19.0}, "rgb": {"all": 30.0, "day": 60.0, "night": 12.0}}
+    flat = (_rows("rgb_thermal", 12.0, 0.05, blackout=13.0) + _rows("rgb_thermal_shiftaug", 13.0, 0.5)
+            + _rows("rgb_thermal_registered", 16.0, 0.0) + _rows("rgb_thermal_rfa", 14.0, 1.0))
+    weak = {**detectors, "rgb_thermal": {"all": 19.0}, "rgb": {"all": 30.0, "day": 60.0, "night": 12.0},
+            "rgb_thermal_rfa": {"all": 22.0}}
     found = {f["claim"]: f for f in demo_findings(weak, flat, "-16:16:8")}
     assert {claim for claim, f in found.items() if f["held"] is False} == {
         "fusion_wins", "day_both_informative", "night_rgb_weak", "rgb_matters", "misalignment_hurts",
-        "fake_rgb_crossover", "shift_augmentation_helps"}
+        "fake_rgb_crossover", "shift_augmentation_helps", "registration_restores", "rfa_aligned", "rfa_robust"}
     assert "does not beat RGB + thermal at any measured shift (up to 16 px)" in found["fake_rgb_crossover"]["text"]
 
 

@@ -7,16 +7,20 @@ Prints, per detector, MR all / day / night as mean (min-max) over the seeds, the
 (max - min) against the target (<= 3 points), and each seed's bootstrap SD. Resumable: finished
 stages of every seed are reused (``--work`` keeps them).
 
-``--fresh-test-seed S`` also scores every trained detector on a fresh test split drawn with seed
-``S`` (same size and generator; fake RGB written by each run's own translator) and checks that MR
-all lands within 2 bootstrap SDs of the demo test split's.
+``--fresh-test-seeds S [S ...]`` also scores every trained detector on fresh test splits drawn with
+those seeds (same size and generator; fake RGB written by each run's own translator), checks that
+MR all lands within 2 bootstrap SDs of the demo test split's, and, with two or more fresh splits,
+compares the split-to-split SD of MR all (how much the test split itself moves the number) with
+the bootstrap SD (what the report claims it moves): if the bootstrap is honest the two agree and
+the demo split's MR lies inside the fresh splits' range.
 
-    python tools/bench_seeds.py --seeds 0 1 2 --work runs/seeds --json seeds.json --fresh-test-seed 1
+    python tools/bench_seeds.py --seeds 0 1 2 --work runs/seeds --json seeds.json --fresh-test-seeds 1
+    python tools/bench_seeds.py --seeds 0 --work runs/seeds --fresh-test-seeds 1 2 3 4 5
     python tools/bench_seeds.py --quick --seeds 0 1 --work /tmp/seeds   # the quick demo's sizes
 
 ``--json`` writes ``{detector_key: {"all": [per seed], "day": [...], "night": [...],
-"all_sd": [...]}, "seeds": [...]}`` and, with ``--fresh-test-seed``, ``"fresh": {detector_key:
-{"all": [...], "all_sd": [...]}}``.
+"all_sd": [...]}, "seeds": [...]}`` and, with ``--fresh-test-seeds``, ``"fresh": {test_seed:
+{detector_key: {"all": [per training seed], "day": [...], "night": [...], "all_sd": [...]}}}``.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="the quick demo's sizes (tests, smoke runs)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--detectors", nargs="+", metavar="KEY", help="demo detector keys (default: all)")
-    parser.add_argument("--fresh-test-seed", type=int, metavar="S",
-                        help="also score every detector on a fresh test split drawn with this seed")
+    parser.add_argument("--fresh-test-seeds", "--fresh-test-seed", type=int, nargs="+", metavar="S",
+                        help="also score every detector on fresh test splits drawn with these seeds")
     parser.add_argument("--json", metavar="OUT", help="write the per-seed numbers as json")
     return parser
 
@@ -96,9 +100,34 @@ def fresh_table(numbers: dict[str, dict[str, list[float | None]]],
     return "\n".join(lines)
 
 
-def score_on_fresh_split(run: Path, root: Path, keys: Sequence[str], quick: bool, device: str) -> dict[str, Any]:
+def split_table(numbers: dict[str, dict[str, list[float | None]]],
+                fresh: dict[int, dict[str, dict[str, list[float | None]]]], seeds: Sequence[int]) -> str:
+    """Per detector and training seed: MR all on the demo test split against the fresh splits'
+    mean (min-max), their SD across splits (sample SD) and the mean bootstrap SD of one split."""
+    import statistics
+
+    lines = ["| detector | seed | demo test | fresh tests mean (min-max) | SD across splits | bootstrap SD "
+             "(mean) | demo test in the fresh range |", "|---|---:|---:|---:|---:|---:|---|"]
+    for key, entry in numbers.items():
+        for i, seed in enumerate(seeds):
+            values = [split[key]["all"][i] for split in fresh.values() if split[key]["all"][i] is not None]
+            sds = [v for v in [entry["all_sd"][i], *(split[key]["all_sd"][i] for split in fresh.values())]
+                   if v is not None]
+            old = entry["all"][i]
+            if old is None or len(values) < 2:
+                lines.append(f"| {key} | {seed} | - | - | - | - | - |")
+                continue
+            inside = "yes" if min(values) <= old <= max(values) else ("easier" if old < min(values) else "harder")
+            lines.append(f"| {key} | {seed} | {old:.2f} | {_cell(values)} | {statistics.stdev(values):.2f} | "
+                         f"{sum(sds) / len(sds):.2f} | {inside} |")
+    return "\n".join(lines)
+
+
+def score_on_fresh_split(run: Path, root: Path, keys: Sequence[str], quick: bool, device: str,
+                         test_seed: int) -> dict[str, Any]:
     """Score the demo detectors of ``run`` on the synthetic ``root``'s test split (translating it
-    into ``run/fresh_fake_rgb`` with the run's translator first when a detector reads fake RGB)."""
+    into ``run/fresh_fake_rgb_<test_seed>`` with the run's translator first when a detector reads
+    fake RGB)."""
     from rgbt.data.source import open_source
     from rgbt.demo import FULL, QUICK, demo_setup, score_detectors
 
@@ -106,7 +135,7 @@ def score_on_fresh_split(run: Path, root: Path, keys: Sequence[str], quick: bool
     if "fake_rgb_thermal" in keys:
         from rgbt.engine.translation import translate_dataset
 
-        fake_root = run / "fresh_fake_rgb"
+        fake_root = run / f"fresh_fake_rgb_{test_seed}"
         translate_dataset(run / "translator" / "last.pt", root, fake_root, image_set="test", style="bank",
                           device=device)
     source = open_source(root, "test", fake_rgb_root=fake_root)
@@ -127,20 +156,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     numbers = collect(reports, args.detectors)
     print(format_table(numbers, args.seeds))
     result: dict[str, Any] = {**numbers, "seeds": list(args.seeds)}
-    if args.fresh_test_seed is not None:
+    if args.fresh_test_seeds:
         from rgbt.data.synthetic import generate_synthetic
         from rgbt.demo import FULL, QUICK
 
         settings = QUICK if args.quick else FULL
-        root = generate_synthetic(work / f"fresh_test_{args.fresh_test_seed}", 0, settings.n_test,
-                                  seed=args.fresh_test_seed, width=settings.width, height=settings.height)
         keys = list(numbers)
-        scored = [score_on_fresh_split(work / f"seed_{seed}", root, keys, args.quick, args.device)
-                  for seed in args.seeds]
-        fresh = {key: {p: [s[key][p] for s in scored] for p in ("all", "all_sd")} for key in keys}
-        print(f"\nfresh test split (seed {args.fresh_test_seed}, {settings.n_test} frames):")
-        print(fresh_table(numbers, fresh, args.seeds))
-        result["fresh"] = fresh
+        fresh: dict[int, dict[str, dict[str, list[float | None]]]] = {}
+        for test_seed in dict.fromkeys(args.fresh_test_seeds):
+            root = generate_synthetic(work / f"fresh_test_{test_seed}", 0, settings.n_test, seed=test_seed,
+                                      width=settings.width, height=settings.height)
+            scored = [score_on_fresh_split(work / f"seed_{seed}", root, keys, args.quick, args.device, test_seed)
+                      for seed in args.seeds]
+            fresh[test_seed] = {key: {p: [s[key][p] for s in scored] for p in ("all", "day", "night", "all_sd")}
+                                for key in keys}
+            print(f"\nfresh test split (seed {test_seed}, {settings.n_test} frames):")
+            print(fresh_table(numbers, fresh[test_seed], args.seeds))
+        if len(fresh) >= 2:
+            print(f"\nthe demo test split against {len(fresh)} fresh splits (seeds "
+                  f"{', '.join(str(s) for s in fresh)}), MR all:")
+            print(split_table(numbers, fresh, args.seeds))
+        result["fresh"] = {str(seed): split for seed, split in fresh.items()}
     if args.json:
         from rgbt.atomic import atomic_write_text
 
