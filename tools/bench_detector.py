@@ -2,7 +2,9 @@
 
 Each inference row also gives the model's GFLOP per frame (counted), the GFLOP/s it reaches and
 that as a fraction of the machine's dense peak measured in the same run (best of a 3x3
-convolution and a matrix product, :mod:`rgbt.engine.flops`).
+convolution and a matrix product, :mod:`rgbt.engine.flops`), and a second table says where the CPU
+inference time goes: self time per operator kind (convolutions, matrix products, NMS / RoI Align,
+everything else) with the GFLOP/s the convolutions themselves reach (``--no-breakdown`` skips it).
 
 Compares, on the same frame size and trunk:
 
@@ -39,7 +41,7 @@ from rgbt.data.sample import MODALITY_CHANNELS
 from rgbt.detect.backbone import FUSIONS
 from rgbt.detect.detector import ARCHS, build_fusion_detector
 from rgbt.detect.trunk import TRUNKS
-from rgbt.engine.flops import count_flops, machine_peak
+from rgbt.engine.flops import breakdown_table, count_flops, machine_peak, op_breakdown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-amp", action="store_true", help="skip the CUDA autocast (fp16) rows")
     parser.add_argument("--no-baselines", action="store_true", help="time only the fusion model")
+    parser.add_argument("--no-breakdown", action="store_true",
+                        help="skip the table of CPU inference time and GFLOP/s per operator kind")
     parser.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -140,8 +144,10 @@ def measure(
     batch: int,
     iters: int,
     warmup: int,
-) -> tuple[float, float, int]:
-    """(inference ms per frame at batch 1, training images per second at ``batch``, inference FLOPs per frame)."""
+    with_breakdown: bool = False,
+) -> tuple[float, float, int, dict | None]:
+    """(inference ms per frame at batch 1, training images per second at ``batch``, inference FLOPs per
+    frame, and with ``with_breakdown`` on the CPU the inference's :func:`~rgbt.engine.flops.op_breakdown`)."""
     model.to(device)
     autocast = torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp)
 
@@ -154,6 +160,7 @@ def measure(
 
     infer_s = _timed(infer, iters, warmup, device)
     flops = count_flops(infer)
+    breakdown = op_breakdown(infer, repeat=iters) if with_breakdown and device.type == "cpu" else None
 
     model.train()
     images, targets = _frames(channels, size, batch, device)
@@ -170,7 +177,7 @@ def measure(
 
     train_s = _timed(train, iters, warmup, device)
     model.to("cpu")
-    return 1000.0 * infer_s, batch / train_s, flops
+    return 1000.0 * infer_s, batch / train_s, flops, breakdown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rows = []
     peaks = {}
+    breakdowns: list = []
     for device_name in devices:
         device = torch.device(device_name)
         peaks[device_name] = machine_peak(device)
@@ -226,9 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 torch.manual_seed(args.seed)
                 model = factory()
                 params = sum(p.numel() for p in model.parameters()) / 1e6
-                infer_ms, train_ips, flops = measure(
-                    model, channels, size, device, amp, args.batch, args.iters, args.warmup
+                infer_ms, train_ips, flops, breakdown = measure(
+                    model, channels, size, device, amp, args.batch, args.iters, args.warmup,
+                    with_breakdown=not args.no_breakdown and not amp,
                 )
+                if breakdown is not None:
+                    breakdowns.append((f"{name} ({inputs})", breakdown))
                 rows.append(
                     (device_name, "amp fp16" if amp else "fp32", name, inputs, params, infer_ms, train_ips, flops)
                 )
@@ -244,6 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cells = [device_name, precision, name, inputs, f"{params:.1f}", f"{infer_ms:.1f}", f"{flops / 1e9:.3g}",
                  f"{achieved:.3g}", f"{achieved / peaks[device_name]['peak_gflops']:.3g}", f"{train_ips:.2f}"]
         print("| " + " | ".join(cells) + " |")
+    if breakdowns:
+        print("\nwhere the CPU inference time goes (self time per operator kind, torch.profiler, batch 1):\n")
+        print(breakdown_table(breakdowns, peaks["cpu"]["peak_gflops"]))
     return 0
 
 

@@ -5,7 +5,10 @@ Prints a markdown table of frames/s (best and median of ``--repeat`` timed runs 
 in float32 and under bf16/fp16 autocast. The model has the default configuration, ActNorm
 initialised on random frames and small random coupling outputs (a zero-initialised coupling is
 no cheaper, but this keeps the round-trip error column meaningful). The error column is the max
-abs difference of a forward + inverse round trip (no style change) in that precision.
+abs difference of a forward + inverse round trip (no style change) in that precision. A second
+table says where the CPU time of the first batch size goes: self time per operator kind
+(convolutions, matrix products, everything else) and the GFLOP/s of each (``--no-breakdown``
+skips it).
 
     python tools/bench_translate.py --repeat 5
 """
@@ -47,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="coupling band size in bytes, 0 = no bands (default: 4 MiB)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-breakdown", action="store_true",
+                        help="skip the table of CPU time and GFLOP/s per operator kind")
     return parser
 
 
@@ -68,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from rgbt.engine.flops import count_flops, machine_peak
+    from rgbt.engine.flops import breakdown_table, count_flops, machine_peak, op_breakdown
     from rgbt.translate.flow import CouplingNet
     from rgbt.translate.transfer import latent_stats
     from rgbt.translate.translator import build_translator
@@ -117,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("| device | batch | precision | best ms/frame | fps (best) | fps (median) | GFLOP/frame | GFLOP/s | of peak "
           "| round-trip err |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    breakdowns = []
     for device in devices:
         model = translator.to(device)
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -153,6 +159,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{batch / median:.2f} | {flops / 1e9:.3g} | {achieved:.3g} | "
                     f"{achieved / peaks[device]['peak_gflops']:.3g} | {err:.1e} |"
                 )
+                if device == "cpu" and dtype is None and batch == args.batch[0] and not args.no_breakdown:
+                    with torch.inference_mode():
+                        breakdowns.append((f"flow, batch {batch}", op_breakdown(
+                            lambda m=model, t=thermal, s=style: m.translate(t, style=s), repeat=args.repeat)))
+    if breakdowns:
+        print("\nwhere the CPU time goes (self time per operator kind, torch.profiler; one call = one batch):\n")
+        print(breakdown_table(breakdowns, peaks["cpu"]["peak_gflops"]))
     return 0
 
 

@@ -71,3 +71,77 @@ def machine_peak(device: torch.device | str = "cpu", dtype: torch.dtype = torch.
     conv = conv_peak_gflops(device, dtype=dtype)
     matmul = matmul_peak_gflops(device, dtype=dtype)
     return {"conv3x3_gflops": conv, "matmul_gflops": matmul, "peak_gflops": max(conv, matmul)}
+
+
+#: Operation kinds of :func:`op_breakdown`, in table order, and how an operator name is assigned to
+#: one (first match on the lower-cased name; anything else is ``other``).
+OP_KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("convolution", ("conv",)),
+    ("matmul", ("addmm", "::mm", "bmm", "matmul", "linear", "aten.mm")),
+    ("detection ops", ("nms", "roi_align", "roi_pool")),
+    ("other", ()),
+)
+
+
+def op_kind(name: str) -> str:
+    """The :data:`OP_KINDS` kind of an operator (``aten::mkldnn_convolution`` -> ``convolution``)."""
+    lowered = name.lower()
+    for kind, patterns in OP_KINDS:
+        if any(p in lowered for p in patterns):
+            return kind
+    return "other"
+
+
+def op_breakdown(fn: Callable[[], Any], repeat: int = 3) -> dict[str, dict[str, float]]:
+    """Where one call of ``fn`` spends its CPU time, by operation kind (:data:`OP_KINDS`).
+
+    ``fn`` runs once untimed, then ``repeat`` times under :mod:`torch.profiler` (CPU activity, self
+    time of every operator), and once under :class:`FlopCounterMode`, all without gradients.
+
+    Returns:
+        ``{kind: {'seconds': self time per call, 'share': fraction of the operators' total,
+        'gflop': counted GFLOP per call, 'gflops': gflop / seconds (0 without FLOPs)}}`` for every
+        kind of :data:`OP_KINDS`, plus ``'total'`` (the sum over the kinds). Time outside any
+        operator (Python between them) is not included.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with torch.no_grad():
+        fn()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(repeat):
+                fn()
+    seconds = dict.fromkeys((k for k, _ in OP_KINDS), 0.0)
+    for event in prof.key_averages():
+        seconds[op_kind(event.key)] += event.self_cpu_time_total / 1e6 / repeat
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        fn()
+    flops = dict.fromkeys(seconds, 0.0)
+    for op, count in counter.get_flop_counts().get("Global", {}).items():
+        flops[op_kind(str(op))] += count
+    total = sum(seconds.values())
+    out = {}
+    for kind in seconds:
+        gflop = flops[kind] / 1e9
+        out[kind] = {"seconds": seconds[kind], "share": seconds[kind] / total if total else 0.0, "gflop": gflop,
+                     "gflops": gflop / seconds[kind] if seconds[kind] > 0 else 0.0}
+    all_gflop = sum(v["gflop"] for v in out.values())
+    out["total"] = {"seconds": total, "share": 1.0, "gflop": all_gflop, "gflops": all_gflop / total if total else 0.0}
+    return out
+
+
+def breakdown_table(rows: list[tuple[str, dict[str, dict[str, float]]]], peak_gflops: float) -> str:
+    """A markdown table of :func:`op_breakdown` results, one row per (model, kind): time per call,
+    share of the time, GFLOP, GFLOP/s and that as a fraction of ``peak_gflops``."""
+    lines = ["| model | operations | ms/call | share of time | GFLOP | GFLOP/s | of peak |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, breakdown in rows:
+        for kind, v in breakdown.items():
+            if kind != "total" and v["seconds"] == 0 and v["gflop"] == 0:
+                continue
+            rate = f"{v['gflops']:.3g}" if v["gflop"] else "-"
+            share = f"{v['gflops'] / peak_gflops:.2f}" if v["gflop"] and peak_gflops else "-"
+            lines.append(f"| {name} | {kind} | {v['seconds'] * 1e3:.1f} | {v['share']:.2f} | {v['gflop']:.3g} | "
+                         f"{rate} | {share} |")
+    return "\n".join(lines)

@@ -48,7 +48,7 @@ def test_tiny_run_prints_a_table(bench, capsys):
         "--warmup",
         "0",
     ]
-    assert bench.main([*argv, "--device", "cpu", "--no-baselines", "--batch", "1"]) == 0
+    assert bench.main([*argv, "--device", "cpu", "--no-baselines", "--batch", "1", "--no-breakdown"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-3].startswith("| device | precision | model |")
     cells = [c.strip() for c in lines[-1].strip("|").split("|")]
@@ -57,3 +57,18 @@ def test_tiny_run_prints_a_table(bench, capsys):
     # GFLOP/s reached and its fraction of the peak measured in the same run.
     assert float(cells[7]) > 0 and 0 < float(cells[8]) < 2
     assert any(line.startswith("measured peak on cpu (fp32): 3x3 conv") for line in lines)
+
+
+def test_breakdown_table_follows_the_main_table(bench, capsys):
+    argv = ["--size", "64", "80", "--width-mult", "0.125", "--fpn-channels", "16", "--iters", "1", "--warmup", "0",
+            "--device", "cpu", "--no-baselines", "--batch", "1"]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "where the CPU inference time goes" in out
+    rows = [line for line in out.splitlines() if line.startswith("| rgbt concat (rgb+thermal) |")]
+    kinds = {row.split("|")[2].strip(): row for row in rows}
+    assert {"convolution", "total"} <= set(kinds)
+    cells = [c.strip() for c in kinds["convolution"].strip("|").split("|")]
+    assert float(cells[2]) > 0 and 0 < float(cells[3]) <= 1 and float(cells[4]) > 0 and float(cells[5]) > 0
+    assert bench.main([*argv, "--no-breakdown"]) == 0
+    assert "where the CPU inference time goes" not in capsys.readouterr().out

@@ -14,7 +14,9 @@ def test_tiny_run_prints_flops_and_the_fraction_of_the_peak(capsys) -> None:
     spec.loader.exec_module(bench)  # importing must not run anything
     assert bench.main(["--height", "32", "--width", "40", "--batch", "1", "--repeat", "1", "--warmup", "0",
                        "--n-blocks", "1", "--n-flows", "2", "--hidden", "8", "--device", "cpu"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().out
+    main_table, _, breakdown = out.partition("where the CPU time goes")
+    lines = main_table.strip().splitlines()
     assert any(line.startswith("measured peak on cpu (fp32): 3x3 conv") for line in lines)
     cells = [c.strip() for c in lines[-1].strip("|").split("|")]
     assert cells[:3] == ["cpu", "1", "fp32"]
@@ -22,3 +24,8 @@ def test_tiny_run_prints_flops_and_the_fraction_of_the_peak(capsys) -> None:
     # 1 block of 2 steps at 32x40: the two coupling networks dominate (3x3, 1x1, 3x3 convolutions of 8 channels
     # on a 16x20 grid, forward and inverse), so the count is small but not zero.
     assert 0 < gflop < 0.05 and achieved > 0 and 0 < fraction < 2
+    # The breakdown of the same call: the convolutions' share of the time, their GFLOP and GFLOP/s.
+    conv = next(line for line in breakdown.splitlines() if line.startswith("| flow, batch 1 | convolution |"))
+    conv_cells = [c.strip() for c in conv.strip("|").split("|")]
+    assert float(conv_cells[2]) > 0 and 0 < float(conv_cells[3]) <= 1
+    assert abs(float(conv_cells[4]) - gflop) <= 0.01 * gflop + 1e-4  # every FLOP of the flow is a convolution's
