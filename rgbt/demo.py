@@ -474,11 +474,12 @@ def sweep_points(settings: DemoSettings) -> list[Any]:
 
 def registration_range(settings: DemoSettings) -> float:
     """The registration's search range in the demo sweep (px): the sweep's largest shift plus the
-    benchmark's own per-frame misalignment (6 px at 640 px width, scaled with the frames)."""
-    from rgbt.evaluation.sweep import parse_range
+    benchmark's own per-frame misalignment (:data:`~rgbt.data.synthetic.KAIST_MAX_SHIFT` at KAIST's
+    width, scaled with the frames)."""
+    from rgbt.data.synthetic import KAIST_MAX_SHIFT, KAIST_WIDTH
 
-    largest = max((abs(v) for v in parse_range(settings.shifts)), default=0.0)
-    return float(largest + math.ceil(6.0 * settings.width / 640.0))
+    largest = max(shift_magnitudes(settings.shifts), default=0.0)
+    return float(largest + math.ceil(KAIST_MAX_SHIFT * settings.width / KAIST_WIDTH))
 
 
 def _sweep(out: Path, keys: list[str], source: Any, setup: Any, settings: DemoSettings,
@@ -507,11 +508,16 @@ def rfa_offsets(out: Path, source: Any, settings: DemoSettings, device: str) -> 
     return result
 
 
-def probe_shift(shifts: str) -> float | None:
-    """The shift the findings compare at: 8 px when the sweep has it, else its smallest nonzero one."""
+def shift_magnitudes(shifts: str) -> list[float]:
+    """The distinct nonzero shift sizes (px) of a sweep magnitude spec, ascending."""
     from rgbt.evaluation.sweep import parse_range
 
-    magnitudes = sorted({abs(v) for v in parse_range(shifts) if v != 0})
+    return sorted({abs(v) for v in parse_range(shifts) if v != 0})
+
+
+def probe_shift(shifts: str) -> float | None:
+    """The shift the findings compare at: 8 px when the sweep has it, else its smallest nonzero one."""
+    magnitudes = shift_magnitudes(shifts)
     return 8.0 if 8.0 in magnitudes else (magnitudes[0] if magnitudes else None)
 
 
@@ -549,7 +555,6 @@ def demo_findings(detectors: dict[str, dict[str, Any]], rows: list[dict[str, Any
     with ``held`` True / False (``None`` when a number it needs is missing) and ``text`` a sentence
     stating the measured numbers. Nothing here is typed by hand: every number comes from
     ``detectors`` (the evaluate stage, MR %) and ``rows`` (the sweep)."""
-    from rgbt.evaluation.sweep import parse_range
 
     def mr(key: str, period: str = "all") -> float | None:
         return detectors.get(key, {}).get(period)
@@ -584,7 +589,7 @@ def demo_findings(detectors: dict[str, dict[str, Any]], rows: list[dict[str, Any
         cost = off["all"] - aligned["all"]
         add("rgb_matters", cost >= 5.0, f"RGB blacked out costs RGB + thermal {cost:.2f} points ({aligned['all']:.2f} "
             f"-> {off['all']:.2f}; target >= 5).")
-    magnitudes = sorted({abs(v) for v in parse_range(shifts) if v != 0})
+    magnitudes = shift_magnitudes(shifts)
     probe = probe_shift(shifts)
     at_probe = _at_shift(rows, "rgb_thermal", probe) if probe is not None else None
     if aligned and aligned["all"] is not None and at_probe is not None:

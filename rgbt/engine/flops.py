@@ -17,12 +17,18 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def count_flops(fn: Callable[[], Any]) -> int:
-    """FLOPs of one call of ``fn`` (run once, under :class:`FlopCounterMode`, without gradients)."""
+def flop_counts(fn: Callable[[], Any]) -> dict[str, int]:
+    """FLOPs of one call of ``fn`` per operator (``'aten.convolution.default'`` ...; run once, under
+    :class:`FlopCounterMode`, without gradients)."""
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         fn()
-    return int(counter.get_total_flops())
+    return {str(op): int(count) for op, count in counter.get_flop_counts().get("Global", {}).items()}
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """FLOPs of one call of ``fn`` (:func:`flop_counts` summed)."""
+    return sum(flop_counts(fn).values())
 
 
 def _best_seconds(fn: Callable[[], Any], device: torch.device, repeat: int) -> float:
@@ -96,7 +102,7 @@ def op_breakdown(fn: Callable[[], Any], repeat: int = 3) -> dict[str, dict[str, 
     """Where one call of ``fn`` spends its CPU time, by operation kind (:data:`OP_KINDS`).
 
     ``fn`` runs once untimed, then ``repeat`` times under :mod:`torch.profiler` (CPU activity, self
-    time of every operator), and once under :class:`FlopCounterMode`, all without gradients.
+    time of every operator), and once for :func:`flop_counts`, all without gradients.
 
     Returns:
         ``{kind: {'seconds': self time per call, 'share': fraction of the operators' total,
@@ -114,12 +120,9 @@ def op_breakdown(fn: Callable[[], Any], repeat: int = 3) -> dict[str, dict[str, 
     seconds = dict.fromkeys((k for k, _ in OP_KINDS), 0.0)
     for event in prof.key_averages():
         seconds[op_kind(event.key)] += event.self_cpu_time_total / 1e6 / repeat
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        fn()
     flops = dict.fromkeys(seconds, 0.0)
-    for op, count in counter.get_flop_counts().get("Global", {}).items():
-        flops[op_kind(str(op))] += count
+    for op, count in flop_counts(fn).items():
+        flops[op_kind(op)] += count
     total = sum(seconds.values())
     out = {}
     for kind in seconds:
