@@ -46,26 +46,29 @@ log = logging.getLogger(__name__)
 class DemoDetector:
     """One demo detector: its label in the report, the modalities it reads, the demo detectors it
     starts from (fusion detectors: ``model.init_from`` their checkpoints, fusion passing thermal
-    through at first), whether it trains with random RGB shifts, and config overrides of its own."""
+    through at first), whether it trains with random RGB shifts, config overrides of its own, and its
+    training time relative to the other demo detectors' (only the order of trainings depends on it:
+    of the detectors ready to train, the longest starts first)."""
 
     label: str
     modalities: tuple[str, ...]
     starts_from: tuple[str, ...] = ()
     shift_augmented: bool = False
     overrides: tuple[str, ...] = ()
+    cost: float = 1.0
 
 
 #: key -> detector; the keys are the report's and the checkpoint folders' names. A detector comes
 #: after the ones it starts from.
 DETECTORS: dict[str, DemoDetector] = {
-    "thermal": DemoDetector("thermal only", ("thermal",)),
-    "rgb": DemoDetector("RGB only", ("rgb",)),
+    "thermal": DemoDetector("thermal only", ("thermal",), cost=2.6),
+    "rgb": DemoDetector("RGB only", ("rgb",), cost=2.7),
     "rgb_thermal": DemoDetector("RGB + thermal", ("rgb", "thermal"), starts_from=("rgb", "thermal")),
     "rgb_thermal_shiftaug": DemoDetector("RGB + thermal, shift-augmented", ("rgb", "thermal"),
                                          starts_from=("rgb", "thermal"), shift_augmented=True),
     "rgb_thermal_rfa": DemoDetector("RGB + thermal, region feature alignment", ("rgb", "thermal"),
                                     starts_from=("rgb", "thermal"), shift_augmented=True,
-                                    overrides=("model.align=rfa",)),
+                                    overrides=("model.align=rfa",), cost=1.3),
     "fake_rgb_thermal": DemoDetector("fake RGB + thermal", ("fake_rgb", "thermal"), starts_from=("thermal",)),
 }
 
@@ -406,7 +409,7 @@ def train_demo_detectors(stages: Stages, keys: Sequence[str], job: Callable[[str
     with ProcessPoolExecutor(max_workers=parallel, mp_context=context, initializer=_training_process,
                              initargs=(threads, slots)) as pool:
         while pending or running:
-            ready = [key for key in pending if all(k in done for k in DETECTORS[key].starts_from)]
+            ready = ready_trainings(pending, done)
             if not ready and not running:
                 raise RuntimeError(f"demo detectors {pending} start from detectors that are not trained")
             for key in ready[: parallel - len(running)]:
@@ -419,6 +422,14 @@ def train_demo_detectors(stages: Stages, keys: Sequence[str], job: Callable[[str
                 key, started = running.pop(future)
                 stages.record(f"detector_{key}", future.result(), time.perf_counter() - started)
                 done.add(key)
+
+
+def ready_trainings(pending: Sequence[str], done: set[str]) -> list[str]:
+    """The demo detectors of ``pending`` whose starting points are all in ``done``, longest training
+    first (:attr:`DemoDetector.cost`; ties in ``pending`` order): started in this order, the longest
+    training does not wait for the short ones and end the stage alone."""
+    ready = [key for key in pending if all(k in done for k in DETECTORS[key].starts_from)]
+    return sorted(ready, key=lambda key: -DETECTORS[key].cost)
 
 
 def _training_process(threads: int, slots: Any) -> None:

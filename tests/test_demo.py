@@ -182,3 +182,14 @@ def test_detectors_trained_side_by_side_match_one_at_a_time(tmp_path: Path, caps
     capsys.readouterr()
     run_demo(tmp_path / "side", quick=True, device="cpu", sweep=False, detectors=keys, parallel=2)
     assert capsys.readouterr().out.count("reused") >= 3  # a re-run trains nothing again
+
+
+def test_the_longest_ready_training_starts_first() -> None:
+    from rgbt.demo import DETECTORS, ready_trainings
+
+    keys = list(DETECTORS)
+    assert ready_trainings(keys, set()) == ["rgb", "thermal"]
+    assert ready_trainings(keys[2:], {"thermal"}) == ["fake_rgb_thermal"]
+    after_both = ready_trainings(keys[2:], {"thermal", "rgb"})
+    assert after_both[0] == "rgb_thermal_rfa" and set(after_both) == set(keys[2:])
+    assert after_both[1:] == [k for k in keys[2:] if k != "rgb_thermal_rfa"]

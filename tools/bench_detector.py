@@ -9,6 +9,7 @@ everything else) with the GFLOP/s the convolutions themselves reach (``--no-brea
 Compares, on the same frame size and trunk:
 
 * ``fusion``: the rgbt detector over all requested modalities (default rgb+thermal, concat fusion);
+* ``rgbt <fusion> + rfa`` (``--rfa``): the same with region feature alignment - its cost;
 * ``rgbt 1-stream``: the same detector on one modality (thermal, or the first one) - the fusion cost;
 * ``torchvision``: torchvision's own single-stream model of the same head and trunk (RGB input, its
   default 256-channel FPN and anchors, ``min_size``/``max_size`` set to the frame size).
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-amp", action="store_true", help="skip the CUDA autocast (fp16) rows")
     parser.add_argument("--no-baselines", action="store_true", help="time only the fusion model")
+    parser.add_argument("--rfa", action="store_true",
+                        help="also time the fusion model with region feature alignment (model.align=rfa)")
     parser.add_argument("--no-breakdown", action="store_true",
                         help="skip the table of CPU inference time and GFLOP/s per operator kind")
     parser.add_argument("--seed", type=int, default=0)
@@ -198,8 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "image_size": size,
     }
 
-    def ours(mods: Sequence[str], fusion: str) -> Callable[[], nn.Module]:
-        return lambda: build_fusion_detector(args.arch, args.trunk, tuple(mods), fusion, **common)
+    def ours(mods: Sequence[str], fusion: str, align: str = "none") -> Callable[[], nn.Module]:
+        return lambda: build_fusion_detector(args.arch, args.trunk, tuple(mods), fusion, align=align, **common)
 
     candidates: list[tuple[str, str, int, Callable[[], nn.Module]]] = [
         (
@@ -209,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ours(modalities, args.fusion),
         ),
     ]
+    if args.rfa:
+        candidates.append((f"rgbt {args.fusion} + rfa", "+".join(modalities), candidates[0][2],
+                           ours(modalities, args.fusion, "rfa")))
     if not args.no_baselines:
         candidates.append(("rgbt 1-stream", single, MODALITY_CHANNELS[single], ours([single], "concat")))
         candidates.append(("torchvision", "rgb", 3, lambda: _stock_torchvision(args.arch, args.trunk, size)))

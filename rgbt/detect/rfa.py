@@ -17,15 +17,18 @@ How it is built here, on the halfway detector (:func:`rgbt.detect.build_fusion_d
 * an offset head (a 1x1 and a strided 3x3 convolution on the concatenated patches, then two linear
   layers; a quarter of the pyramid width, so it costs less than the box head) predicts
   ``t = (tx, ty)``, the RGB offset as fractions of the RoI's width and height, bounded by
-  ``max_offset`` (``t = max_offset * tanh(.)``); the last layer starts at zero, so ``t = 0``;
+  ``max_offset`` (``t = max_offset * tanh(.)``); the last layer starts at zero, so ``t = 0``.
+  RoI Align is linear, so the head's 1x1 convolution runs on the maps before pooling (exactly the
+  same result): a quarter of the channels is pooled instead of both maps in full;
 * the fused RoI features ``F = pool(P_fused, b)`` (what halfway fusion's box head reads) are corrected by
-  the RGB patch resampled at the shifted box minus the same patch at the box itself::
+  the RGB map read at the shifted box minus the same map read at the box itself::
 
-      F' = F + g(pool(R, ctx(b)), b + t * (w, h)) - g(pool(R, ctx(b)), b)
+      F' = F + g(R, b + t * (w, h)) - g(R, b)
 
-  with ``g`` the bilinear ``output_size x output_size`` grid over a box inside the patch
-  (:func:`torch.nn.functional.grid_sample`, differentiable in ``t``). With ``t = 0`` the two terms are
-  the same computation, so ``F' = F`` exactly: a zero offset is plain halfway fusion;
+  with ``g`` the bilinear reading at the ``output_size x output_size`` bin centres of a box, on the
+  pyramid level the FPN rule gives the RoI (:func:`torch.nn.functional.grid_sample`, differentiable
+  in ``t``). With ``t = 0`` the two terms are the same computation, so ``F' = F`` exactly: a zero
+  offset is plain halfway fusion;
 * supervision: for the sampled positive proposals whose ground truth has a paired RGB box
   (KAIST-Paired ``annotations_paired/``, the synthetic benchmark), a smooth-L1 loss ``loss_offset`` on
   ``t`` against ``(c_rgb - c_thermal) / (w, h)`` of the proposal (centres of the paired boxes). Training
@@ -122,36 +125,90 @@ class RegionFeatureAlignment(nn.Module):
         half = (boxes[:, 2:] - boxes[:, :2]) * (self.context / 2)
         return torch.cat([centre - half, centre + half], dim=1)
 
-    def patches(self, stages: Sequence[Tensor], projections: nn.ModuleList, boxes: list[Tensor],
-                image_shapes: list[tuple[int, int]]) -> Tensor:
-        """``(R, channels, P, P)``: the projected stage features RoI-aligned over the context boxes."""
-        maps = OrderedDict((name, proj(x)) for name, proj, x in zip(self.level_names, projections, stages))
-        return self.pool(maps, [self.context_boxes(b) for b in boxes], image_shapes)
+    def project(self, sensed: Sequence[Tensor], reference: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        """The trunks' stage features projected to the pyramid width: the RGB maps ``R_i`` and the
+        thermal maps ``T_i``, each ``(B, channels, H_i, W_i)``."""
+        return ([proj(x) for proj, x in zip(self.sensed_proj, sensed)],
+                [proj(x) for proj, x in zip(self.reference_proj, reference)])
 
-    def offsets(self, sensed_patches: Tensor, reference_patches: Tensor) -> Tensor:
-        """``(R, 2)`` offsets ``t`` in ``[-max_offset, max_offset]`` (fractions of the RoI's width, height)."""
-        x = self.offset_convs(torch.cat([reference_patches, sensed_patches], dim=1))
+    def offset_features(self, sensed_maps: Sequence[Tensor], reference_maps: Sequence[Tensor], boxes: list[Tensor],
+                        image_shapes: list[tuple[int, int]]) -> Tensor:
+        """``(R, width, P, P)``: the offset head's first layer (a 1x1 convolution over both modalities'
+        patches of the context boxes) with its ReLU.
+
+        RoI Align is linear in the features, so the 1x1 convolution (without its bias) runs on the
+        maps before pooling: ``conv(pool([T, R])) = pool(conv_nobias([T, R])) + bias`` exactly, and
+        only ``width`` channels (a quarter of the pyramid's) are pooled instead of ``2 * channels``.
+        """
+        first = self.offset_convs[0]
+        maps = OrderedDict((name, F.conv2d(torch.cat([t, r], dim=1), first.weight))
+                           for name, t, r in zip(self.level_names, reference_maps, sensed_maps))
+        pooled = self.pool(maps, [self.context_boxes(b) for b in boxes], image_shapes)
+        return F.relu(pooled + first.bias.view(1, -1, 1, 1))
+
+    def offsets(self, features: Tensor) -> Tensor:
+        """``(R, 2)`` offsets ``t`` in ``[-max_offset, max_offset]`` (fractions of the RoI's width, height)
+        from :meth:`offset_features`."""
+        x = self.offset_convs[2:](features)
         x = F.relu(self.offset_fc(x.flatten(1)))
         return self.max_offset * torch.tanh(self.offset_out(x))
 
-    def resample(self, patches: Tensor, t: Tensor) -> Tensor:
-        """``(R, C, S, S)``: the ``S x S`` bilinear grid over the RoI shifted by ``t``, read from its
-        context patch (zero outside it)."""
-        size = self.output_size
-        # Bin centres of the RoI in the patch's normalised coordinates ([-1, 1] spans the context box).
-        steps = ((torch.arange(size, device=patches.device, dtype=patches.dtype) + 0.5) / size * 2 - 1) / self.context
-        gy, gx = torch.meshgrid(steps, steps, indexing="ij")
-        shift = 2 * t / self.context  # a fraction of the RoI side, in the context box's [-1, 1] units
-        grid = torch.stack([gx[None] + shift[:, 0, None, None], gy[None] + shift[:, 1, None, None]], dim=-1)
-        return F.grid_sample(patches, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    @staticmethod
+    def levels(boxes: Tensor, scales: Sequence[float]) -> Tensor:
+        """``(N,)`` index into ``scales`` (feature pixels per batch pixel of each level, finest first) of
+        the level each xyxy box (batch pixels) is read from, by the FPN rule: level ``k`` (stride
+        ``2^k``) for ``k = floor(4 + log2(sqrt(area) / 224))``, clamped to the levels there are."""
+        size = ((boxes[:, 2] - boxes[:, 0]).clamp(min=1e-3) * (boxes[:, 3] - boxes[:, 1]).clamp(min=1e-3)).sqrt()
+        finest = -math.log2(scales[0])
+        level = torch.floor(4 + torch.log2(size / 224) + 1e-6) - finest
+        return level.clamp(0, len(scales) - 1).to(torch.int64)
+
+    def sample(self, maps: Sequence[Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]],
+               offsets: Sequence[Tensor]) -> list[Tensor]:
+        """The projected RGB maps read bilinearly at the ``S x S`` bin centres of each RoI moved by each
+        of ``offsets`` (each ``(R, 2)``, fractions of the RoI's width and height), from the RoI's pyramid
+        level (zero outside the map): one ``(R, channels, S, S)`` tensor per offset. Differentiable in
+        the offsets and the maps. ``boxes``: per image ``(R_b, 4)`` xyxy in batch pixels."""
+        size, variants = self.output_size, len(offsets)
+        total = sum(len(b) for b in boxes)
+        out = maps[0].new_zeros(variants, total, maps[0].shape[1], size, size)
+        steps = (torch.arange(size, device=out.device, dtype=out.dtype) + 0.5) / size
+        # Feature pixels per batch pixel of each level (a power of 2, as torchvision's poolers infer it).
+        longest = max(h for h, _ in image_shapes)
+        scales = [2.0 ** round(math.log2(m.shape[-2] / longest)) for m in maps]
+        moved = torch.stack(list(offsets))  # (V, R, 2)
+        start = 0
+        for k, rois in enumerate(boxes):
+            n = len(rois)
+            if n == 0:
+                continue
+            wh = rois[:, 2:] - rois[:, :2]
+            corner = rois[:, :2] + moved[:, start:start + n] * wh  # (V, n, 2): top-left of each moved RoI
+            xs = corner[..., 0, None] + steps * wh[:, 0, None]  # (V, n, S) bin centres, batch pixels
+            ys = corner[..., 1, None] + steps * wh[:, 1, None]
+            level = self.levels(rois, scales)
+            for index, (feature, scale) in enumerate(zip(maps, scales)):
+                chosen = torch.nonzero(level == index).flatten()
+                if len(chosen) == 0:
+                    continue
+                m = len(chosen)
+                # align_corners=False: -1 / +1 are the outer edges of the map's first / last pixel.
+                gx = (xs[:, chosen] * scale / feature.shape[-1] * 2 - 1)[:, :, None, :].expand(-1, -1, size, -1)
+                gy = (ys[:, chosen] * scale / feature.shape[-2] * 2 - 1)[:, :, :, None].expand(-1, -1, -1, size)
+                grid = torch.stack([gx, gy], dim=-1).reshape(1, variants * m * size, size, 2)
+                read = F.grid_sample(feature[k:k + 1], grid, mode="bilinear", padding_mode="zeros",
+                                     align_corners=False)  # (1, C, V * m * S, S)
+                read = read.reshape(feature.shape[1], variants, m, size, size).permute(1, 2, 0, 3, 4)
+                out[:, start + chosen] = read
+            start += n
+        return list(out.unbind(0))
 
     def forward(self, fused: Tensor, sensed: Sequence[Tensor], reference: Sequence[Tensor], boxes: list[Tensor],
                 image_shapes: list[tuple[int, int]]) -> tuple[Tensor, Tensor]:
-        sensed_patches = self.patches(sensed, self.sensed_proj, boxes, image_shapes)
-        reference_patches = self.patches(reference, self.reference_proj, boxes, image_shapes)
-        t = self.offsets(sensed_patches, reference_patches)
-        correction = self.resample(sensed_patches, t) - self.resample(sensed_patches, torch.zeros_like(t))
-        return fused + correction, t
+        sensed_maps, reference_maps = self.project(sensed, reference)
+        t = self.offsets(self.offset_features(sensed_maps, reference_maps, boxes, image_shapes))
+        moved, here = self.sample(sensed_maps, boxes, image_shapes, [t, torch.zeros_like(t)])
+        return fused + (moved - here), t
 
 
 def offset_targets(proposals: Tensor, matched_boxes: Tensor, matched_rgb: Tensor) -> Tensor:
@@ -253,10 +310,8 @@ class RFAFasterRCNN(FusionFasterRCNN):
             original, batch, _targets, streams = self._prepare(images, None)
             scales = [(s[1] / o[1], s[0] / o[0]) for o, s in zip(original, batch.image_sizes)]
             scaled = [b * b.new_tensor([sx, sy, sx, sy]) for b, (sx, sy) in zip(boxes, scales)]
-            sensed = self.align.patches(streams[self.sensed], self.align.sensed_proj, scaled, batch.image_sizes)
-            reference = self.align.patches(streams[self.reference], self.align.reference_proj, scaled,
-                                           batch.image_sizes)
-            t = self.align.offsets(sensed, reference)
+            sensed, reference = self.align.project(streams[self.sensed], streams[self.reference])
+            t = self.align.offsets(self.align.offset_features(sensed, reference, scaled, batch.image_sizes))
             out, start = [], 0
             for b in boxes:
                 size = (b[:, 2:] - b[:, :2]).clamp(min=1e-3)

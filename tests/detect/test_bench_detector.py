@@ -72,3 +72,13 @@ def test_breakdown_table_follows_the_main_table(bench, capsys):
     assert float(cells[2]) > 0 and 0 < float(cells[3]) <= 1 and float(cells[4]) > 0 and float(cells[5]) > 0
     assert bench.main([*argv, "--no-breakdown"]) == 0
     assert "where the CPU inference time goes" not in capsys.readouterr().out
+
+
+def test_rfa_row_times_the_aligning_detector(bench, capsys):
+    argv = ["--size", "64", "80", "--width-mult", "0.125", "--fpn-channels", "16", "--iters", "1", "--warmup", "0",
+            "--device", "cpu", "--no-baselines", "--batch", "1", "--no-breakdown", "--rfa"]
+    assert bench.main(argv) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| cpu | fp32 |")]
+    names = [row.strip("|").split("|")[2].strip() for row in rows]
+    assert names == ["rgbt concat", "rgbt concat + rfa"]
+    assert all(float(row.strip("|").split("|")[5]) > 0 for row in rows)

@@ -157,3 +157,41 @@ def test_paired_boxes_follow_a_resize():
     _original, batch, scaled, _streams = model._prepare([image], [target])
     assert batch.image_sizes == [(2 * HEIGHT, 2 * WIDTH)]
     assert torch.allclose(scaled[0]["boxes_rgb"], scaled[0]["boxes"] + 4)
+
+
+def test_sample_reads_the_bin_centres_of_the_moved_box():
+    """On a map whose value is its own x coordinate, the reading at each bin centre is that centre in
+    feature pixels (bilinear is exact on a linear ramp), on the level the box's size selects."""
+    align = RegionFeatureAlignment([4, 4], [4, 4], ["p2", "p3"], channels=2, hidden=8)
+    fine = torch.arange(20.0).view(1, 1, 1, 20).expand(1, 2, 16, 20).clone()  # stride 4 over 64x80
+    coarse = torch.full((1, 2, 8, 10), -7.0)  # stride 8: a big box would read -7
+    rois = torch.tensor([[8.0, 8.0, 36.0, 36.0]])
+    assert align.levels(rois, [0.25, 0.125]).tolist() == [0]
+    assert align.levels(torch.tensor([[0.0, 0.0, 200.0, 200.0]]), [0.25, 0.125]).tolist() == [1]
+    here, moved = align.sample([fine, coarse], [rois], [(64, 80)], [torch.zeros(1, 2), torch.tensor([[0.25, 0.0]])])
+    centres = 8 + (torch.arange(7.0) + 0.5) * 4  # batch pixels
+    expected = centres / 4 - 0.5  # feature pixel i holds the value i at its centre i + 0.5
+    assert here.shape == (1, 2, 7, 7)
+    assert torch.allclose(here[0, 0], expected.expand(7, 7), atol=1e-5)
+    assert torch.allclose(moved[0, 1], (expected + 7 / 4).expand(7, 7), atol=1e-5)  # 0.25 x 28 px = 7 px right
+    far = align.sample([torch.zeros(1, 2, 16, 20), coarse], [torch.tensor([[0.0, 0.0, 200.0, 200.0]])],
+                       [(64, 80)], [torch.zeros(1, 2)])[0]
+    # Bin centres inside the map read -7; those beyond it fade to zero.
+    assert float(far[0, 0, 0, 0]) == pytest.approx(-7.0) and float(far[0, 0, -1, -1]) == 0.0
+
+
+def test_offset_features_equal_convolving_the_pooled_patches():
+    """Running the head's 1x1 convolution before RoI Align gives what convolving the pooled patches does."""
+    torch.manual_seed(0)
+    align = RegionFeatureAlignment([8, 16], [8, 16], ["p2", "p3"], channels=12, hidden=16)
+    sensed, reference = align.project([torch.rand(2, 8, 16, 20), torch.rand(2, 16, 8, 10)],
+                                      [torch.rand(2, 8, 16, 20), torch.rand(2, 16, 8, 10)])
+    boxes = [torch.tensor([[-6.0, 4, 20, 40], [30, 10, 79, 63]]), torch.tensor([[10.0, 5, 30, 45]])]
+    from collections import OrderedDict
+
+    context = [align.context_boxes(b) for b in boxes]
+    patches = [align.pool(OrderedDict(zip(align.level_names, maps)), context, [(64, 80)] * 2)
+               for maps in (reference, sensed)]
+    direct = torch.relu(align.offset_convs[0](torch.cat(patches, dim=1)))
+    folded = align.offset_features(sensed, reference, boxes, [(64, 80)] * 2)
+    assert torch.allclose(folded, direct, atol=1e-5)
