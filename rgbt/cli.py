@@ -667,8 +667,9 @@ def _add_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="run on a real KAIST or FLIR-aligned root instead of the synthetic benchmark")
     parser.add_argument("--device", default="auto", type=device_name, help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--jobs", type=positive_int, metavar="N",
-                        help="detectors trained at once, each in its own process with cores / N threads "
-                             "(default: 2 for the full demo on a CPU with 2 or more cores, else 1)")
+                        help="detectors trained at once, each in its own process with cores / N threads, and "
+                             "processes sharing the misalignment sweep (default: 2 for the full demo on a CPU "
+                             "with 2 or more cores, else 1)")
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -236,8 +236,8 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
             seeds differ only in training.
         sweep: run the misalignment sweep (``tools/bench_seeds.py`` leaves it out).
         detectors: keys of :data:`DETECTORS` to train and evaluate (default: all).
-        parallel: detectors trained at once (:func:`train_demo_detectors`); default: up to 2 for the
-            full demo on the CPU, as the cores allow, else 1.
+        parallel: detectors trained at once (:func:`train_demo_detectors`), and processes sharing the
+            sweep's detectors; default: up to 2 for the full demo on the CPU, as the cores allow, else 1.
     """
     from rgbt.config import TranslatorConfig, load_config
     from rgbt.data.formats import detect_format
@@ -333,8 +333,9 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
     sweep_rows: list[dict[str, Any]] = []
     if sweep:
         sweep_keys = [k for k in SWEEP_DETECTORS if k in keys]
-        sweep_rows = stages.run("misalign", lambda: {"rows": _sweep(out, sweep_keys, source, setup, settings,
-                                                                    device)})["rows"]
+        sweep_rows = stages.run("misalign", lambda: {"rows": _sweep(
+            out, sweep_keys, source, setup, settings, device, _parallel_trainings(parallel, quick, device),
+            (root, test_set, fake_root if needs_fake else None))})["rows"]
     total = time.perf_counter() - started
     stages.timings["total"] = sum(v for k, v in stages.timings.items() if k != "total")
 
@@ -406,7 +407,7 @@ def train_demo_detectors(stages: Stages, keys: Sequence[str], job: Callable[[str
     context = multiprocessing.get_context("spawn")
     slots = context.Value("i", 0)
     running: dict[Future, tuple[str, float]] = {}
-    with ProcessPoolExecutor(max_workers=parallel, mp_context=context, initializer=_training_process,
+    with ProcessPoolExecutor(max_workers=parallel, mp_context=context, initializer=_worker_process,
                              initargs=(threads, slots)) as pool:
         while pending or running:
             ready = ready_trainings(pending, done)
@@ -432,8 +433,8 @@ def ready_trainings(pending: Sequence[str], done: set[str]) -> list[str]:
     return sorted(ready, key=lambda key: -DETECTORS[key].cost)
 
 
-def _training_process(threads: int, slots: Any) -> None:
-    """Set up a process of :func:`train_demo_detectors`: its thread count, and its own line for the
+def _worker_process(threads: int, slots: Any) -> None:
+    """Set up a process of :func:`train_demo_detectors` or of the sweep: its thread count, and its own line for the
     progress bar (tqdm reads ``TQDM_POSITION`` when it is first imported, which is after this)."""
     import torch
 
@@ -493,14 +494,72 @@ def registration_range(settings: DemoSettings) -> float:
     return float(largest + math.ceil(KAIST_MAX_SHIFT * settings.width / KAIST_WIDTH))
 
 
-def _sweep(out: Path, keys: list[str], source: Any, setup: Any, settings: DemoSettings,
-           device: str) -> list[dict[str, Any]]:
+#: Relative cost of a detector's curves in the sweep (a detector that reads no RGB is measured once;
+#: the registered curve registers every perturbed pair), for sharing the sweep between processes.
+SWEEP_COSTS: dict[str, float] = {"thermal": 0.1, REGISTERED_DETECTOR: 2.5}
+
+
+def sweep_groups(keys: Sequence[str], parallel: int) -> list[list[str]]:
+    """``keys`` shared between up to ``parallel`` sweep processes: each detector (most costly first,
+    :data:`SWEEP_COSTS`, 1 by default) goes to the group with the least cost so far; every group
+    keeps ``keys`` order, and no group is empty."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(parallel, len(keys))))]
+    load = [0.0] * len(groups)
+    for key in sorted(keys, key=lambda k: -SWEEP_COSTS.get(k, 1.0)):
+        least = load.index(min(load))
+        groups[least].append(key)
+        load[least] += SWEEP_COSTS.get(key, 1.0)
+    return [[k for k in keys if k in group] for group in groups if group]
+
+
+def _sweep(out: Path, keys: list[str], source: Any, setup: Any, settings: DemoSettings, device: str,
+           parallel: int = 1, source_args: tuple[Any, ...] | None = None) -> list[dict[str, Any]]:
+    """The demo's misalignment sweep of detectors ``keys`` into ``out/misalign``; with ``parallel`` > 1
+    (and ``source_args``, what :func:`rgbt.data.source.open_source` reopens ``source`` from) the
+    detectors are shared between that many processes of ``cpu_count // parallel`` threads (each
+    sweeping into ``out/misalign/part_<i>``, resumable there), and their rows are merged in the
+    serial sweep's order."""
+    groups = sweep_groups(keys, parallel) if source_args is not None else [list(keys)]
+    if len(groups) == 1:
+        return _sweep_part(out, keys, source, setup, settings, device, out / "misalign")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from rgbt.evaluation.sweep import PLOT_NAME, plot_sweep, write_rows
+
+    threads = max(1, (os.cpu_count() or 1) // len(groups))
+    context = multiprocessing.get_context("spawn")
+    slots = context.Value("i", 0)
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=context, initializer=_worker_process,
+                             initargs=(threads, slots)) as pool:
+        parts = [pool.submit(_sweep_process, out, group, source_args, setup, settings, device,
+                             out / "misalign" / f"part_{i}") for i, group in enumerate(groups)]
+        rows = [row for part in parts for row in part.result()]
+    order = [n for key in keys for n in (key, *([REGISTERED_NAME] if key == REGISTERED_DETECTOR else []))]
+    rows.sort(key=lambda row: order.index(row["detector"]))
+    write_rows(out / "misalign", rows)
+    plot_sweep(rows, sweep_points(settings), out / "misalign" / PLOT_NAME)
+    return rows
+
+
+def _sweep_process(out: Path, keys: list[str], source_args: tuple[Any, ...], setup: Any, settings: DemoSettings,
+                   device: str, folder: Path) -> list[dict[str, Any]]:
+    from rgbt.data.source import open_source
+
+    root, image_set, fake_root = source_args
+    return _sweep_part(out, keys, open_source(root, image_set, fake_rgb_root=fake_root), setup, settings, device,
+                       folder)
+
+
+def _sweep_part(out: Path, keys: list[str], source: Any, setup: Any, settings: DemoSettings, device: str,
+                folder: Path) -> list[dict[str, Any]]:
     from rgbt.engine.misalign import run_sweep
 
     registered = [REGISTERED_DETECTOR] if REGISTERED_DETECTOR in keys else []
-    return run_sweep(_load(out, keys, device), source, sweep_points(settings), out / "misalign", batch_size=8,
-                     setup=setup, align="shift" if registered else None, align_names=registered or None,
-                     align_max_shift=registration_range(settings))
+    return [dict(row) for row in run_sweep(
+        _load(out, keys, device), source, sweep_points(settings), folder, batch_size=8, setup=setup,
+        align="shift" if registered else None, align_names=registered or None,
+        align_max_shift=registration_range(settings))]
 
 
 def rfa_offsets(out: Path, source: Any, settings: DemoSettings, device: str) -> dict[str, Any]:

@@ -193,3 +193,54 @@ def test_the_longest_ready_training_starts_first() -> None:
     after_both = ready_trainings(keys[2:], {"thermal", "rgb"})
     assert after_both[0] == "rgb_thermal_rfa" and set(after_both) == set(keys[2:])
     assert after_both[1:] == [k for k in keys[2:] if k != "rgb_thermal_rfa"]
+
+
+def test_sweep_groups_balance_the_detectors() -> None:
+    from rgbt.demo import SWEEP_DETECTORS, sweep_groups
+
+    keys = list(SWEEP_DETECTORS)
+    assert sweep_groups(keys, 1) == [keys]
+    groups = sweep_groups(keys, 2)
+    assert sorted(k for g in groups for k in g) == sorted(keys) and len(groups) == 2
+    assert ["rgb_thermal" in g for g in groups].count(True) == 1
+    assert all(g == [k for k in keys if k in g] for g in groups)
+    assert sweep_groups(["thermal"], 4) == [["thermal"]]
+
+
+def test_a_sweep_shared_between_processes_gives_the_serial_rows(demo_dir: Path, tmp_path: Path) -> None:
+    """Two sweep processes (cores / 2 threads each) give the rows one process gives with that
+    thread count, in the same order, and the merged csv and figure."""
+    import os
+    import shutil
+
+    from rgbt.data.source import open_source
+    from rgbt.demo import QUICK, SWEEP_DETECTORS, _sweep, demo_setup
+    from rgbt.evaluation.sweep import read_rows
+    report = json.loads((demo_dir / "report.json").read_text())
+    root = Path(report["settings"]["root"])
+    fake = demo_dir / "fake_rgb"
+    out, alone = tmp_path / "shared", tmp_path / "alone"
+    for run in (out, alone):
+        for key in SWEEP_DETECTORS:
+            shutil.copytree(demo_dir / "detectors" / key, run / "detectors" / key)
+    source = open_source(root, "test", fake_rgb_root=fake)
+    setup = demo_setup(source[0].size[0], root)
+    keys = list(SWEEP_DETECTORS)
+    shared = _sweep(out, keys, source, setup, QUICK, "cpu", 2, (root, "test", fake))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        serial = _sweep(alone, keys, source, setup, QUICK, "cpu")
+    finally:
+        torch.set_num_threads(threads)
+    assert [dict(r) for r in shared] == [dict(r) for r in serial]
+    assert [(r["detector"], r["perturbation"]) for r in shared] == [
+        (r["detector"], r["perturbation"]) for r in report["misalignment"]]
+
+    def csv_rows(run: Path) -> list[dict]:
+        rows = read_rows(run / "misalign" / "misalignment.csv")
+        return sorted(rows, key=lambda r: (r["detector"], r["perturbation"]))
+
+    assert csv_rows(out) == csv_rows(alone) and len(csv_rows(out)) == len(shared)
+    assert sorted(p.name for p in (out / "misalign").glob("part_*")) == ["part_0", "part_1"]
+    assert (out / "misalign" / "misalignment.png").is_file()
