@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# Every test parses its ground truth (tests of the cache itself point RGBT_CACHE_DIR elsewhere).
+os.environ["RGBT_CACHE_DIR"] = "off"
 
 #: Real KAIST/FLIR fixtures live beside the project; a fresh clone does not have them.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -170,8 +170,21 @@ def image_path(root: str | os.PathLike[str], frame_id: str, modality: str) -> Pa
 
 def annotation_path(root: str | os.PathLike[str], frame_id: str) -> Path:
     """``ROOT/annotations/setXX/VYYY/IZZZZZ.txt`` (thermal-frame bbGt)."""
+    return Path(annotation_file(root, frame_id))
+
+
+def annotation_file(root: str | os.PathLike[str], frame_id: str) -> str:
+    """:func:`annotation_path` as a plain string (no pathlib objects: reading the test set's 2,252
+    files is most of what `rgbt evaluate` spends)."""
+    if _NORMALISED_ID.fullmatch(frame_id):  # what read_image_set gives: no need to parse it again
+        return os.path.join(os.fspath(root), "annotations", frame_id + ".txt")
     fid = parse_frame_id(frame_id)
-    return Path(root) / "annotations" / f"set{fid.set:02d}" / f"V{fid.video:03d}" / f"I{fid.frame:05d}.txt"
+    return os.path.join(os.fspath(root), "annotations", f"set{fid.set:02d}", f"V{fid.video:03d}",
+                        f"I{fid.frame:05d}.txt")
+
+
+#: A frame id already in the normalised ``setXX/VYYY/IZZZZZ`` form.
+_NORMALISED_ID = re.compile(r"set\d{2}/V\d{3}/I\d{5}")
 
 
 def paired_annotation_path(root: str | os.PathLike[str], frame_id: str, modality: str) -> Path:
@@ -188,12 +201,8 @@ def paired_annotation_path(root: str | os.PathLike[str], frame_id: str, modality
 def read_annotations(root: str | os.PathLike[str], frame_ids: Sequence[str]) -> list[list[BbGtObject]]:
     """Read the thermal-frame bbGt annotations of the given frames (a missing file is an error)."""
     out = []
-    folder = os.path.join(os.fspath(root), "annotations")
     for frame_id in frame_ids:
-        fid = parse_frame_id(frame_id)
-        # Plain strings and one open per file (no pathlib objects, no stat): the test set's 2,252
-        # files are most of what `rgbt evaluate` spends.
-        path = os.path.join(folder, f"set{fid.set:02d}", f"V{fid.video:03d}", f"I{fid.frame:05d}.txt")
+        path = annotation_file(root, frame_id)  # one open per file, no stat
         try:
             with open(path, "rb") as handle:
                 data = handle.read()

@@ -46,6 +46,7 @@ from rgbt.data.kaist import (
     resolve_image_set,
 )
 from rgbt.data.sample import PairSample
+from rgbt.evaluation.ground_truth_cache import cached_samples
 
 #: The 9 FPPI reference points ``10^(-2:0.25:0)`` at which the miss rate is averaged.
 REFERENCE_FPPI: np.ndarray = 10.0 ** np.arange(-2.0, 0.125, 0.25)
@@ -675,9 +676,9 @@ def load_ground_truth(path: str | os.PathLike[str], image_set: str | os.PathLike
         frame_ids = read_image_set(list_path)
         if not frame_ids:
             raise DataFormatError(list_path, None, "the image set lists no frame: there is nothing to evaluate")
-        objects = read_annotations(path, frame_ids)
         size = _root_frame_size(path, frame_ids)
-        samples = [objects_to_sample(f, o, size=size) for f, o in zip(frame_ids, objects)]
+        samples = cached_samples(path, list_path, frame_ids, size, lambda: [
+            objects_to_sample(f, o, size=size) for f, o in zip(frame_ids, read_annotations(path, frame_ids))])
         scale, scale_from = height_scale_for(path, None if size is None else size[0])
         return GroundTruth(samples, frame_ids, None, str(path), str(list_path), height_scale=scale,
                            height_scale_from=scale_from)
