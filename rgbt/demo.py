@@ -592,10 +592,12 @@ def probe_shift(shifts: str) -> float | None:
 
 
 def _summary(report: dict[str, Any], path: Path) -> str:
+    width = max([len("detector")] + [len(DETECTORS[key].label) for key in report["detectors"]]) + 2
     lines = ["", "rgbt demo: MR^-2 (%) on the test split (+- bootstrap SD)",
-             f"{'detector':<32}{'all':>16}{'day':>9}{'night':>9}"]
+             f"{'detector':<{width}}{'all':>16}{'day':>9}{'night':>9}"]
     for key, values in report["detectors"].items():
-        lines.append(f"{DETECTORS[key].label:<32}{_fmt(values.get('all')) + ' +- ' + _fmt(values.get('all_sd')):>16}"
+        lines.append(f"{DETECTORS[key].label:<{width}}"
+                     f"{_fmt(values.get('all')) + ' +- ' + _fmt(values.get('all_sd')):>16}"
                      f"{_fmt(values.get('day')):>9}{_fmt(values.get('night')):>9}")
     for finding in report.get("findings", []):
         lines.append(f"[{'held' if finding['held'] else 'NOT held' if finding['held'] is False else 'n/a'}] "
