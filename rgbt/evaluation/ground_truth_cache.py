@@ -91,9 +91,7 @@ def _read(entry: Path, key: str, count: int) -> list[PairSample] | None:
     try:
         with open(entry, "rb") as handle:
             payload: Any = pickle.load(handle)
-    except FileNotFoundError:
-        return None
-    except Exception:  # noqa: BLE001 - a broken entry of any kind is only a cache miss
+    except Exception:  # noqa: BLE001 - a missing or broken entry of any kind is only a cache miss
         return None
     if not isinstance(payload, dict) or payload.get("key") != key:
         return None
