@@ -396,19 +396,15 @@ def train_demo_detectors(stages: Stages, keys: Sequence[str], job: Callable[[str
         for key in keys:
             stages.run(f"detector_{key}", lambda key=key: _train_demo_detector(*job(key)))
         return
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, wait
 
     done = {key for key in keys if stages.reused(f"detector_{key}") is not None}
     pending = [key for key in keys if key not in done]
     if not pending:
         return
-    threads = max(1, (os.cpu_count() or 1) // parallel)
-    context = multiprocessing.get_context("spawn")
-    slots = context.Value("i", 0)
+    pool, threads = _worker_pool(parallel)
     running: dict[Future, tuple[str, float]] = {}
-    with ProcessPoolExecutor(max_workers=parallel, mp_context=context, initializer=_worker_process,
-                             initargs=(threads, slots)) as pool:
+    with pool:
         while pending or running:
             ready = ready_trainings(pending, done)
             if not ready and not running:
@@ -431,6 +427,19 @@ def ready_trainings(pending: Sequence[str], done: set[str]) -> list[str]:
     training does not wait for the short ones and end the stage alone."""
     ready = [key for key in pending if all(k in done for k in DETECTORS[key].starts_from)]
     return sorted(ready, key=lambda key: -DETECTORS[key].cost)
+
+
+def _worker_pool(workers: int) -> tuple[Any, int]:
+    """A spawn-context process pool of ``workers`` processes set up by :func:`_worker_process`, and
+    the thread count each gets (``cpu_count // workers``, at least 1)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_process,
+                               initargs=(threads, context.Value("i", 0)))
+    return pool, threads
 
 
 def _worker_process(threads: int, slots: Any) -> None:
@@ -522,16 +531,10 @@ def _sweep(out: Path, keys: list[str], source: Any, setup: Any, settings: DemoSe
     groups = sweep_groups(keys, parallel) if source_args is not None else [list(keys)]
     if len(groups) == 1:
         return _sweep_part(out, keys, source, setup, settings, device, out / "misalign")
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from rgbt.evaluation.sweep import PLOT_NAME, plot_sweep, write_rows
 
-    threads = max(1, (os.cpu_count() or 1) // len(groups))
-    context = multiprocessing.get_context("spawn")
-    slots = context.Value("i", 0)
-    with ProcessPoolExecutor(max_workers=len(groups), mp_context=context, initializer=_worker_process,
-                             initargs=(threads, slots)) as pool:
+    pool, _threads = _worker_pool(len(groups))
+    with pool:
         parts = [pool.submit(_sweep_process, out, group, source_args, setup, settings, device,
                              out / "misalign" / f"part_{i}") for i, group in enumerate(groups)]
         rows = [row for part in parts for row in part.result()]

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rgbt.atomic import atomic_write
 from rgbt.data.kaist import annotation_file
 from rgbt.data.sample import PairSample
 
@@ -104,9 +105,6 @@ def _read(entry: Path, key: str, count: int) -> list[PairSample] | None:
 def _write(entry: Path, payload: dict[str, Any]) -> None:
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        partial = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
-        with open(partial, "wb") as handle:
-            pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(partial, entry)
+        atomic_write(entry, lambda handle: pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL))
     except OSError:
         pass  # no cache where it cannot be written; the parse result stands
