@@ -16,7 +16,11 @@ For each method (``--methods``):
 
 The detector recipe is the quick demo's (``rgbt.demo.QUICK``: narrow ResNet-18 Faster R-CNN) with the
 frames enlarged to 256x320 (:data:`DETECTOR_RECIPE`), run for ``--detector-steps`` steps;
-``--detector-set`` overrides it. Miss rates use
+``--recipe demo`` takes the full demo's converged recipe instead (``rgbt.demo.FULL``: its detector
+settings, 1800 steps, and its 600 training / 500 test frames of 320x256, on which an RGB-only
+detector learns); ``--detector-set`` overrides either. ``--probes`` picks the detectors trained on
+each method's output (``--probes`` with no name and ``--frozen-rgb``: only the frozen-RGB probe,
+no detector trained on fake RGB). Miss rates use
 the KAIST ``reasonable`` setup with heights scaled to the frame size, as the demo does. Detector
 training from scratch on a few dozen frames is noisy: ``--detector-seeds 0 1 2`` trains every detector
 once per seed and reports ``mean (min-max)``.
@@ -76,6 +80,13 @@ PROBES: dict[str, tuple[str, list[str]]] = {
 }
 
 
+#: Defaults per ``--recipe``: synthetic sizes and detector steps (the demo's 12 epochs of 600 frames
+#: at batch 4 are 1800 steps).
+RECIPE_SIZES: dict[str, dict[str, int]] = {
+    "quick": {"train_frames": 96, "test_frames": 48, "width": 160, "height": 128, "detector_steps": 1000},
+    "demo": {"train_frames": 600, "test_frames": 500, "width": 320, "height": 256, "detector_steps": 1800},
+}
+
 #: Column / row labels of every probe.
 PROBE_LABELS = {**{name: label for name, (label, _m) in PROBES.items()}, "frozen_rgb": "frozen RGB detector"}
 
@@ -94,8 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "(flow: default.yaml) (default: tiny)")
     parser.add_argument("--steps", type=int, help="override train.max_steps for every method")
     parser.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="override every method's training crop")
-    parser.add_argument("--detector-steps", type=int, default=1000,
-                        help="training steps of each detector; 0 skips the detectors (default: 1000)")
+    parser.add_argument("--recipe", choices=("quick", "demo"), default="quick",
+                        help="detector recipe and synthetic sizes: quick (the quick demo's detector at 256x320, "
+                        "--detector-steps long, 96 / 48 frames of 160x128) or demo (the full demo's converged "
+                        "recipe and its 600 / 500 frames of 320x256) (default: quick)")
+    parser.add_argument("--detector-steps", type=int,
+                        help="training steps of each detector; 0 skips the detectors (default: 1000 with the quick "
+                        "recipe, 1800 with the demo's: its 12 epochs of 600 frames)")
+    parser.add_argument("--probes", nargs="*", choices=list(PROBES), default=list(PROBES),
+                        help="detectors trained on each method's output (default: both; none with --frozen-rgb "
+                        "keeps only the frozen-RGB probe)")
     parser.add_argument("--detector-seeds", type=int, nargs="+", metavar="N",
                         help="train every detector once per seed and report the mean and the range (default: --seed)")
     parser.add_argument("--detector-set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -108,10 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train every translator once per seed (default: --seed)")
     parser.add_argument("--no-references", action="store_true",
                         help="skip the thermal-only / real-RGB reference detectors")
-    parser.add_argument("--train-frames", type=int, default=96, help="synthetic training frames (default: 96)")
-    parser.add_argument("--test-frames", type=int, default=48, help="synthetic test frames (default: 48)")
-    parser.add_argument("--width", type=int, default=160, help="synthetic frame width (default: 160)")
-    parser.add_argument("--height", type=int, default=128, help="synthetic frame height (default: 128)")
+    parser.add_argument("--train-frames", type=int, help="synthetic training frames (default: the recipe's)")
+    parser.add_argument("--test-frames", type=int, help="synthetic test frames (default: the recipe's)")
+    parser.add_argument("--width", type=int, help="synthetic frame width (default: the recipe's)")
+    parser.add_argument("--height", type=int, help="synthetic frame height (default: the recipe's)")
     parser.add_argument("--max-frames", type=int, default=0, help="test frames scored by translate-eval (default: "
                         "0, all)")
     parser.add_argument("--seed", type=int, default=0, help="synthetic data and training seed (default: 0)")
@@ -120,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--work", metavar="DIR", help="keep runs, translations and finished stages here (a re-run "
                         "reuses them; default: a temporary folder)")
     return parser
+
+
+def apply_recipe_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the sizes and detector steps not given on the command line from ``--recipe``'s defaults."""
+    for key, value in RECIPE_SIZES[args.recipe].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
 
 
 def config_path(method: str, suffix: str) -> Path:
@@ -183,7 +210,7 @@ def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace, 
     shutil.rmtree(out, ignore_errors=True)
     speed = translate_dataset(loaded, root, out, image_set=args.test_set, image_format="png", workers=0,
                               progress=False)
-    if args.detector_steps:
+    if args.detector_steps and args.probes:
         translate_dataset(loaded, root, out, image_set=args.train_set, image_format="png", workers=0, progress=False)
     trainable, total = count_parameters(loaded.translator)
     return {"method": method, "steps": result["steps"], "train_s": float(result["seconds"]),
@@ -194,12 +221,14 @@ def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace, 
 def detector_overrides(root: Path, args: argparse.Namespace, modalities: Sequence[str],
                        fake_rgb_root: str = "", seed: int = 0) -> list[str]:
     """The shared detector recipe (the quick demo's, ``--detector-steps`` long) for ``modalities``."""
-    from rgbt.demo import QUICK
+    from rgbt.demo import FULL, QUICK
 
+    # The schedule's length is min(epochs x batches, max_steps): the step count alone sets it.
+    recipe = [*FULL.detector] if args.recipe == "demo" else [*QUICK.detector, *DETECTOR_RECIPE]
+    recipe += ["train.epochs=100000", f"train.max_steps={args.detector_steps}"]
     return [f"data.root={root}", f"data.train_set={args.train_set}", f"data.val_set={args.test_set}",
             f"data.fake_rgb_root={fake_rgb_root}", f"data.modalities=[{', '.join(modalities)}]",
-            *QUICK.detector, *DETECTOR_RECIPE, "train.epochs=100000", f"train.max_steps={args.detector_steps}",
-            "train.device=cpu", f"train.seed={seed}", *args.detector_set]
+            *recipe, "train.device=cpu", f"train.seed={seed}", *args.detector_set]
 
 
 def bench_detector(root: Path, run: Path, args: argparse.Namespace, modalities: Sequence[str],
@@ -369,10 +398,11 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             tag = "" if t_seed == args.seed else f"_seed{t_seed}"
             row = stages.run(method + tag, lambda method=method, t_seed=t_seed: bench_method(
                 method, root, work, args, t_seed, str(frozen)))
-            if args.detector_steps:
+            if args.detector_steps and args.probes:
                 folder = work / Path(row["out"]).parent.name
                 row["mr"] = {name: detector_stage(f"{method}{tag}_{name}", folder / f"detector_{name}", modalities,
-                                                  row["out"]) for name, (_label, modalities) in PROBES.items()}
+                                                  row["out"]) for name, (_label, modalities) in PROBES.items()
+                             if name in args.probes}
             if args.frozen_rgb:
                 row.setdefault("mr", {})["frozen_rgb"] = mean_of_runs([stages.run(
                     f"{method}{tag}_frozen_rgb{'' if d_seed == args.seed else f'_seed{d_seed}'}",
@@ -381,14 +411,14 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             per_seed.append(row)
         rows.append(combine_seeds(per_seed))
     references = {}
-    if args.detector_steps and not args.no_references:
+    if args.detector_steps and args.probes and not args.no_references:
         references = {name: detector_stage(f"reference_{name}", work / "references" / name, modalities)
                       for name, (_label, modalities) in REFERENCES.items()}
     return {"root": str(root), "rows": rows, "references": references, "settings": settings}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = apply_recipe_defaults(build_parser().parse_args(argv))
     if args.steps is not None and args.steps < 1:
         raise SystemExit(f"--steps must be >= 1, got {args.steps}")
     if args.detector_steps < 0:

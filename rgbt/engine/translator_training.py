@@ -294,9 +294,12 @@ def build_validation(source: FrameSource, frames: int, device: torch.device) -> 
     return evaluate, len(pairs)
 
 
-def load_detector_loss(loss_cfg: TranslatorLossConfig, device: torch.device) -> tuple[DetectorLoss, Any]:
+def load_detector_loss(loss_cfg: TranslatorLossConfig, device: torch.device,
+                       frame_size: tuple[int, int] | None = None) -> tuple[DetectorLoss, Any]:
     """The frozen detector of ``loss.detector_checkpoint`` as a :class:`DetectorLoss` of weight
     ``loss.detector``, on ``device``, with the detector's config (classes, ignore rules).
+    ``frame_size``: ``(height, width)`` of the training frames, so crops are seen at the frames'
+    scale (:class:`~rgbt.translate.task_loss.DetectorLoss`).
 
     Raises:
         ValueError: no checkpoint named, or not a detector checkpoint.
@@ -310,7 +313,7 @@ def load_detector_loss(loss_cfg: TranslatorLossConfig, device: torch.device) -> 
         raise FileNotFoundError(f"loss.detector_checkpoint: no such file: {path}")
     try:
         detector, det_config, _state = load_detector_checkpoint(path)
-        term = DetectorLoss(detector.to(device), det_config.data.modalities, loss_cfg.detector)
+        term = DetectorLoss(detector.to(device), det_config.data.modalities, loss_cfg.detector, frame_size)
     except ValueError as err:
         raise ValueError(f"loss.detector_checkpoint {path}: {err}") from None
     return term, det_config
@@ -369,6 +372,7 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
     device = resolve_device(config.train.device)
     kind = detect_format(data.root) if data.format == "auto" else data.format
 
+    source = open_source(data.root, data.train_set, kind, None, None, data.period)
     detector: DetectorLoss | None = None
     if config.loss.detector < 0:
         raise ValueError(f"loss.detector must be >= 0, got {config.loss.detector}")
@@ -376,11 +380,11 @@ def train_translator(config: TranslatorConfig, out: str | os.PathLike[str], resu
         if config.model.model != "flow":
             raise ValueError(f"loss.detector trains the flow translator against a frozen detector; model.model is "
                              f"{config.model.model!r}")
-        detector, det_config = load_detector_loss(config.loss, device)
+        # Crops are seen at the scale of the training frames (the first frame's size).
+        detector, det_config = load_detector_loss(config.loss, device, source[0].size if len(source) else None)
     elif config.loss.detector_checkpoint:
         log.warning("loss.detector_checkpoint is set but loss.detector is 0: the detector term is off")
 
-    source = open_source(data.root, data.train_set, kind, None, None, data.period)
     crop = RandomCrop(crop_h, crop_w, seed=config.train.seed)
     if detector is None:
         dataset = PairDataset(source, ("thermal", "rgb"), crop)

@@ -15,6 +15,12 @@ against the ground-truth boxes, makes the translator keep what that detector nee
 
 Inputs of the detector are stacked in its ``modalities`` order: ``rgb`` and ``fake_rgb`` take the
 fake RGB, ``thermal`` the thermal crop (a fusion detector sees the pair a user would deploy).
+
+Crops are seen at the scale of their frames. A torchvision detector resizes every input so that its
+short side reaches ``min_size`` (long side at most ``max_size``): a 96x128 crop of a 256x320 frame
+would be magnified 2.5x for a detector trained on whole 256x320 frames (resize factor 1), and its
+pedestrians would look 2.5 times taller than any it was trained on. Given ``frame_size``, each crop
+is resized by the factor the detector applies to a whole frame of that size instead.
 """
 
 from __future__ import annotations
@@ -28,10 +34,27 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from rgbt.translate.base import ExtraLoss
 
-__all__ = ["DetectorLoss", "DETECTOR_INPUTS"]
+__all__ = ["DetectorLoss", "DETECTOR_INPUTS", "resize_factor"]
 
 #: Modalities a frozen detector may take: the two RGB names get the fake RGB, ``thermal`` the thermal frame.
 DETECTOR_INPUTS = ("rgb", "fake_rgb", "thermal")
+
+
+def resize_factor(detector: nn.Module, size: tuple[int, int]) -> float:
+    """The factor by which ``detector`` (torchvision ``GeneralizedRCNNTransform`` as ``.transform``)
+    resizes an image of ``size = (height, width)`` at inference: ``min(min_size / short side,
+    max_size / long side)`` with the last of its ``min_size`` values (the one inference uses).
+
+    Raises:
+        ValueError: a non-positive size, or a detector without such a transform.
+    """
+    transform = getattr(detector, "transform", None)
+    if transform is None or not hasattr(transform, "min_size") or not hasattr(transform, "max_size"):
+        raise ValueError(f"{type(detector).__name__} has no torchvision resize transform (.transform.min_size)")
+    height, width = (int(v) for v in size)
+    if height < 1 or width < 1:
+        raise ValueError(f"frame size must be positive (height, width), got {tuple(size)}")
+    return min(float(transform.min_size[-1]) / min(height, width), float(transform.max_size) / max(height, width))
 
 
 class DetectorLoss:
@@ -43,13 +66,17 @@ class DetectorLoss:
             frozen in place: ``requires_grad`` is switched off for every parameter.
         modalities: the detector's input modalities in stacking order (see the module docstring).
         weight: the factor of the summed detection losses in the translator's objective (> 0).
+        frame_size: ``(height, width)`` of the frames the crops are cut from: every crop is resized
+            by the factor the detector's transform applies to such a frame (see the module
+            docstring). ``None``: the detector's own resize rule on the crop itself.
 
     Raises:
         ValueError: a non-positive weight, no modality, an unknown modality, or a detector without
             an RGB input (the term would not depend on the translation).
     """
 
-    def __init__(self, detector: nn.Module, modalities: Sequence[str], weight: float) -> None:
+    def __init__(self, detector: nn.Module, modalities: Sequence[str], weight: float,
+                 frame_size: tuple[int, int] | None = None) -> None:
         if not weight > 0:
             raise ValueError(f"the detector loss weight must be > 0, got {weight!r}")
         modalities = tuple(modalities)
@@ -62,6 +89,7 @@ class DetectorLoss:
         self.detector = detector
         self.modalities = modalities
         self.weight = float(weight)
+        self.frame_scale = None if frame_size is None else resize_factor(detector, frame_size)
         for parameter in detector.parameters():
             parameter.requires_grad_(False)
 
@@ -87,9 +115,18 @@ class DetectorLoss:
         images = list(torch.cat(parts, dim=1).unbind(0))
         was_training = self.detector.training
         self._frozen_train_mode()
+        transform = self.detector.transform if self.frame_scale is not None else None
+        sizes = (transform.min_size, transform.max_size) if transform is not None else None
         try:
+            if transform is not None:
+                # The short / long side the crop must reach to be resized by the frame's factor.
+                height, width = fake.shape[-2:]
+                transform.min_size = (self.frame_scale * min(height, width),)
+                transform.max_size = self.frame_scale * max(height, width)
             losses: dict[str, Any] = self.detector(images, list(targets))
         finally:
+            if transform is not None and sizes is not None:
+                transform.min_size, transform.max_size = sizes
             self.detector.train(was_training)
         total = torch.stack([value.float() for value in losses.values()]).sum()
         return {"detector": total, "total": self.weight * total}

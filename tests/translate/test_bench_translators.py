@@ -141,3 +141,35 @@ def test_frozen_rgb_probe_task_aware_flow_and_translator_seeds(tmp_path: Path,
     assert (work / "flow_seed1" / "fake").is_dir() and not (work / "references" / "thermal").exists()
     with pytest.raises(SystemExit, match="need the RGB-only detector"):
         tool.main(["--methods", "flow_task", *TINY, "--detector-steps", "0", "--work", str(tmp_path / "w2")])
+
+
+def test_frozen_probe_alone_trains_no_detector_on_fake_rgb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool()
+    work, result = tmp_path / "work", tmp_path / "result.json"
+    assert tool.main(["--methods", "flow", *TINY, "--detector-steps", "1", "--frozen-rgb", "--probes",
+                      "--work", str(work), "--json", str(result)]) == 0
+    data = json.loads(result.read_text())
+    (row,) = data["rows"]
+    assert set(row["mr"]) == {"frozen_rgb"} and data["references"] == {}
+    assert "MR frozen RGB detector" in table_lines(capsys.readouterr().out)[0]
+    # Only the frozen RGB-only reference was trained, and only the test split was translated.
+    assert (work / "references" / "rgb" / "last.pt").is_file() and not (work / "references" / "thermal").exists()
+    assert not list((work / "flow").glob("detector_*"))
+    written = {p.parts[-4] for p in (work / "flow" / "fake").rglob("*.png")}
+    assert written == {"set06", "set09"}  # the synthetic test sets, no training set
+
+
+def test_demo_recipe_is_the_full_demos_detector_at_its_sizes() -> None:
+    tool = load_tool()
+    from rgbt.demo import FULL
+
+    args = tool.apply_recipe_defaults(tool.build_parser().parse_args(["--recipe", "demo"]))
+    assert (args.train_frames, args.test_frames, args.width, args.height) == (FULL.n_train, FULL.n_test, FULL.width,
+                                                                                FULL.height)
+    overrides = tool.detector_overrides(Path("/data"), args, ["rgb"])
+    assert all(item in overrides for item in FULL.detector)
+    assert "train.lr=0.02" not in overrides and "train.max_steps=1800" in overrides  # not the quick recipe's rate
+    quick = tool.apply_recipe_defaults(tool.build_parser().parse_args(["--detector-steps", "7"]))
+    assert (quick.train_frames, quick.width) == (96, 160)
+    overrides = tool.detector_overrides(Path("/data"), quick, ["rgb"])
+    assert all(item in overrides for item in tool.DETECTOR_RECIPE) and "train.max_steps=7" in overrides

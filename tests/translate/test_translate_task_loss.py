@@ -15,7 +15,7 @@ from rgbt.engine.detector_training import train_detector
 from rgbt.engine.trainer import Trainer
 from rgbt.engine.translator_builder import build_translator_from_config
 from rgbt.engine.translator_training import train_translator
-from rgbt.translate.task_loss import DetectorLoss
+from rgbt.translate.task_loss import DetectorLoss, resize_factor
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -78,6 +78,36 @@ def test_detector_loss_refuses_what_cannot_work() -> None:
     term = DetectorLoss(tiny_detector(), ("rgb",), 1.0)
     with pytest.raises(ValueError, match="not one batch"):
         term(torch.rand(2, 3, 32, 40), torch.rand(2, 1, 32, 40), targets(1))
+
+
+def resized_sizes(term: DetectorLoss, crop: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) one crop has after the detector's resize transform, in a training call."""
+    seen: list[tuple[int, int]] = []
+    hook = term.detector.transform.register_forward_hook(
+        lambda _m, _a, out: seen.append(tuple(out[0].image_sizes[0])))
+    try:
+        term(torch.rand(1, 3, *crop), torch.rand(1, 1, *crop), targets(1))
+    finally:
+        hook.remove()
+    return seen[0]
+
+
+def test_crops_are_resized_by_the_factor_of_their_frames() -> None:
+    detector = tiny_detector()  # min_size 64, max_size 80
+    assert resize_factor(detector, (64, 80)) == 1.0
+    assert resize_factor(detector, (128, 160)) == 0.5
+    assert resize_factor(detector, (32, 40)) == 2.0
+    # Without a frame size the crop itself is enlarged to min_size (a 32x40 crop to 64x80); with the
+    # frames' size it is resized as a whole frame would be (factor 1 for 64x80 frames, 0.5 for 128x160).
+    assert resized_sizes(DetectorLoss(detector, ("rgb",), 1.0), (32, 40)) == (64, 80)
+    assert resized_sizes(DetectorLoss(detector, ("rgb",), 1.0, frame_size=(64, 80)), (32, 40)) == (32, 40)
+    assert resized_sizes(DetectorLoss(detector, ("rgb",), 1.0, frame_size=(128, 160)), (32, 40)) == (16, 20)
+    # The transform's own sizes are restored after every call.
+    assert detector.transform.min_size == (64,) and detector.transform.max_size == 80
+    with pytest.raises(ValueError, match="positive"):
+        resize_factor(detector, (0, 80))
+    with pytest.raises(ValueError, match="no torchvision resize transform"):
+        resize_factor(torch.nn.Linear(2, 2), (64, 80))
 
 
 # --------------------------------------------------------------------------------------------
