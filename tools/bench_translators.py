@@ -37,7 +37,8 @@ translator metrics and miss rates are then ``mean (min-max)`` over them.
 Prints two markdown tables (translators; detectors) and, with ``--json``, writes every number.
 ``--figure`` draws one thermal test frame translated by every method (one row, thermal first).
 With ``--work DIR`` every finished stage is recorded in ``DIR/stages/`` and reused by a re-run of
-the same command (an interrupted benchmark continues where it stopped).
+the same command (an interrupted benchmark continues where it stopped); a re-run may add methods,
+probes or seeds (:data:`SELECTION_OPTIONS`), while other changed settings are refused.
 
 Without ``--data`` a synthetic KAIST-layout root is generated; ``--data`` takes a KAIST-layout root
 (``--train-set`` / ``--test-set`` name its image sets) or a FLIR-aligned one (``--test-set validation``;
@@ -86,6 +87,9 @@ RECIPE_SIZES: dict[str, dict[str, int]] = {
     "quick": {"train_frames": 96, "test_frames": 48, "width": 160, "height": 128, "detector_steps": 1000},
     "demo": {"train_frames": 600, "test_frames": 500, "width": 320, "height": 256, "detector_steps": 1800},
 }
+
+#: Options that select stages without changing any stage's result: a work folder accepts new values.
+SELECTION_OPTIONS = ("methods", "probes", "frozen_rgb", "translator_seeds", "detector_seeds", "no_references")
 
 #: Column / row labels of every probe.
 PROBE_LABELS = {**{name: label for name, (label, _m) in PROBES.items()}, "frozen_rgb": "frozen RGB detector"}
@@ -186,7 +190,7 @@ def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace, 
                  frozen: str = "") -> dict[str, Any]:
     """Train, score, time and count one method; returns its table row (``out``: its translation folder).
 
-    With detectors enabled the training split is translated into the same folder too. ``seed``: the
+    The probes' training split is translated by :func:`translate_training_split`. ``seed``: the
     translator's training seed (folders ``<method>_seed<N>`` for seeds other than ``--seed``);
     ``frozen``: the frozen RGB detector checkpoint (``flow_task`` trains against it).
     """
@@ -210,12 +214,23 @@ def bench_method(method: str, root: Path, work: Path, args: argparse.Namespace, 
     shutil.rmtree(out, ignore_errors=True)
     speed = translate_dataset(loaded, root, out, image_set=args.test_set, image_format="png", workers=0,
                               progress=False)
-    if args.detector_steps and args.probes:
-        translate_dataset(loaded, root, out, image_set=args.train_set, image_format="png", workers=0, progress=False)
     trainable, total = count_parameters(loaded.translator)
     return {"method": method, "steps": result["steps"], "train_s": float(result["seconds"]),
             **{key: report[key] for key in METRICS}, "frames_per_s": speed["frames_per_second"],
             "params": f"{trainable:,} / {total:,}", "out": str(out)}
+
+
+def translate_training_split(root: Path, row: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Write the training split's fake RGB into the method's translation folder (``row['out']``,
+    beside the test split), for the detectors trained on it."""
+    from rgbt.engine.translation import translate_dataset
+    from rgbt.engine.translator_builder import load_translator
+
+    out = Path(row["out"])
+    loaded = load_translator(out.parent / "run" / "last.pt", "cpu")
+    speed = translate_dataset(loaded, root, out, image_set=args.train_set, image_format="png", workers=0,
+                              progress=False)
+    return {"frames": speed.get("frames")}
 
 
 def detector_overrides(root: Path, args: argparse.Namespace, modalities: Sequence[str],
@@ -363,8 +378,15 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
     settings = {k: v for k, v in vars(args).items() if k not in ("figure", "json", "work")}
     recorded = work / "settings.json"
-    if recorded.is_file() and json.loads(recorded.read_text()) != settings:
-        raise SystemExit(f"{work} holds a benchmark run with other settings ({recorded}); use another --work folder")
+    if recorded.is_file():
+        # Options that only choose which stages run (methods, probes, seeds) may change between runs:
+        # every stage is named by what it selects. The others change what a stage computes.
+        earlier = json.loads(recorded.read_text())
+        changed = sorted(k for k in set(settings) | set(earlier)
+                         if k not in SELECTION_OPTIONS and earlier.get(k) != settings.get(k))
+        if changed:
+            raise SystemExit(f"{work} holds a benchmark run with other settings ({recorded}: {', '.join(changed)}); "
+                             "use another --work folder")
     work.mkdir(parents=True, exist_ok=True)
     recorded.write_text(json.dumps(settings, indent=2) + "\n")
     stages = Stages(work, label="bench")
@@ -399,6 +421,7 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             row = stages.run(method + tag, lambda method=method, t_seed=t_seed: bench_method(
                 method, root, work, args, t_seed, str(frozen)))
             if args.detector_steps and args.probes:
+                stages.run(f"{method}{tag}_train_split", lambda row=row: translate_training_split(root, row, args))
                 folder = work / Path(row["out"]).parent.name
                 row["mr"] = {name: detector_stage(f"{method}{tag}_{name}", folder / f"detector_{name}", modalities,
                                                   row["out"]) for name, (_label, modalities) in PROBES.items()

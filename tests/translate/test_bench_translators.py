@@ -62,7 +62,7 @@ def test_bench_translators_trains_detectors_on_each_output_and_resumes(tmp_path:
     # A re-run reuses every finished stage; other settings in the same folder are refused.
     assert tool.main(argv) == 0
     out = capsys.readouterr().out
-    assert out.count("done earlier") == 12 and table_lines(out) == lines
+    assert out.count("done earlier") == 13 and table_lines(out) == lines
     with pytest.raises(SystemExit, match="other settings"):
         tool.main([*argv, "--detector-steps", "2"])
 
@@ -157,6 +157,15 @@ def test_frozen_probe_alone_trains_no_detector_on_fake_rgb(tmp_path: Path, capsy
     assert not list((work / "flow").glob("detector_*"))
     written = {p.parts[-4] for p in (work / "flow" / "fake").rglob("*.png")}
     assert written == {"set06", "set09"}  # the synthetic test sets, no training set
+    # The same folder takes another probe later: the translator is reused, its training split written.
+    assert tool.main(["--methods", "flow", *TINY, "--detector-steps", "1", "--frozen-rgb", "--probes", "fake_rgb",
+                      "--no-references", "--work", str(work), "--json", str(result)]) == 0
+    assert "[bench] flow: done earlier" in capsys.readouterr().out
+    assert set(json.loads(result.read_text())["rows"][0]["mr"]) == {"frozen_rgb", "fake_rgb"}
+    assert {p.parts[-4] for p in (work / "flow" / "fake").rglob("*.png")} == {"set00", "set03", "set06", "set09"}
+    with pytest.raises(SystemExit, match="other settings.*task_weight"):
+        tool.main(["--methods", "flow", *TINY, "--detector-steps", "1", "--frozen-rgb", "--task-weight", "2",
+                   "--work", str(work)])
 
 
 def test_demo_recipe_is_the_full_demos_detector_at_its_sizes() -> None:
