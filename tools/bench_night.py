@@ -17,9 +17,10 @@ detector, unchanged, find them, and what the flow's detector term (``loss.detect
    ``reasonable`` with heights scaled to the frame, all / day / night, and the ``translate-eval``
    metrics of the written fake RGB (pedestrian contrast d', PSNR against the real day RGB).
 
-Prints one markdown table per style: the real-RGB row, then one row per weight with MR as
-``mean (min-max)`` over the seeds. Every finished step is recorded in ``--work`` (``results.json``
-and the run folders), so an interrupted run continues where it stopped.
+Prints one markdown table per style: the real-RGB row (MR +- its bootstrap SD over the test
+frames), then one row per weight with MR as ``mean (min-max)`` over the seeds. Every finished
+step is recorded in ``--work`` (``results.json`` and the run folders), so an interrupted run
+continues where it stopped.
 
     python tools/bench_night.py --work runs/night --weights 0 1 3 --seeds 0 1 2 --json night.json
 """
@@ -41,6 +42,8 @@ METRICS = ("person_contrast_fake", "person_contrast_thermal", "psnr_day", "ssim_
 STYLES = ("bank", "day")
 #: Test frames scored by translate-eval (the miss rates use all of them).
 EVAL_FRAMES = 48
+#: Bootstrap replicates of the real-RGB row's SD over the test frames (the flows' rows give seed ranges).
+BOOTSTRAP = 200
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,8 +141,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         tmp.write_text(json.dumps(results, indent=1) + "\n")
         tmp.replace(path)
 
-    if "real_rgb" not in results:
-        results["real_rgb"] = frozen_rgb_missrate(load_detector(frozen, "cpu"), open_source(root, "test"), "rgb")
+    if "all_sd" not in results.get("real_rgb", {}):
+        results["real_rgb"] = frozen_rgb_missrate(load_detector(frozen, "cpu"), open_source(root, "test"), "rgb",
+                                                  bootstrap=BOOTSTRAP)
         save()
     for weight in args.weights:
         for seed in args.seeds:
@@ -153,6 +157,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def fmt(value: float | None) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f}"
+
+
+def with_sd(entry: dict[str, Any], period: str) -> str:
+    """``MR +- bootstrap SD`` of one period (the SD left out when there is none)."""
+    sd = entry.get(f"{period}_sd")
+    return fmt(entry[period]) + ("" if sd is None else f" +- {sd:.1f}")
 
 
 def spread(values: Sequence[float | None], digits: int = 1) -> str:
@@ -171,7 +181,7 @@ def table(results: dict[str, Any], weights: Sequence[float], seeds: Sequence[int
     real = results["real_rgb"]
     lines = ["| frozen day-RGB detector on | MR all | day | night | fake d' (thermal d') | PSNR day (dB) |",
              "|---|---|---|---|---|---|",
-             f"| real RGB | {fmt(real['all'])} | {fmt(real['day'])} | {fmt(real['night'])} | - | - |"]
+             "| real RGB | " + " | ".join(with_sd(real, p) for p in ("all", "day", "night")) + " | - | - |"]
     for weight in weights:
         entries = [results[f"w{weight:g}_s{seed}"] for seed in seeds]
         mrs = [spread([e[style][p] for e in entries]) for p in ("all", "day", "night")]

@@ -61,7 +61,7 @@ from rgbt.engine.inference import FusionDetector, detect_source
 from rgbt.engine.translation import IMAGE_FORMATS, MANIFEST_NAME, default_image_format, read_frame, read_manifest
 from rgbt.engine.translator_builder import LoadedTranslator, load_translator
 from rgbt.evaluation.contrast import FrameContrast, frame_contrast, summarise
-from rgbt.evaluation.missrate import evaluate_periods, frame_setup, with_frame_size
+from rgbt.evaluation.missrate import bootstrap_periods, evaluate_periods, frame_setup, with_frame_size
 from rgbt.translate.base import is_invertible, takes_style
 from rgbt.translate.metrics import (
     edge_f1,
@@ -301,6 +301,7 @@ def evaluate_translation(
 
 def frozen_rgb_missrate(
     detector: FusionDetector, source: FrameSource, modality: str = "fake_rgb", batch_size: int = 8,
+    bootstrap: int = 0,
 ) -> dict[str, float | None]:
     """The frozen-RGB-detector probe: KAIST MR^-2 (%) of a detector that takes RGB (trained on real
     RGB, never on fake RGB) when its ``rgb`` input is ``modality`` of every frame.
@@ -312,7 +313,9 @@ def frozen_rgb_missrate(
 
     Returns:
         ``{'all', 'day', 'night'}`` -> miss rate in percent (``None`` for a period without frames or
-        persons).
+        persons); with ``bootstrap=R >= 2`` also ``all_sd``, ``day_sd``, ``night_sd``: the bootstrap
+        standard deviation over the test frames in points
+        (:func:`~rgbt.evaluation.missrate.bootstrap_periods`, ``R`` replicates, seed 0).
 
     Raises:
         ValueError: a detector without an ``rgb`` input, an unknown modality, an empty source, or a
@@ -337,9 +340,14 @@ def frozen_rgb_missrate(
     size = source[0].size
     records = with_frame_size([source.annotations(i) for i in range(len(source))], size)
     detections = detect_source(detect, source, batch_size=batch_size, progress=False)
-    curves = evaluate_periods(records, detections, frame_setup("reasonable", size[0]))
-    return {period: finite_or_none(100.0 * curves[period].mr) if period in curves else None
-            for period in ("all", "day", "night")}
+    setup = frame_setup("reasonable", size[0])
+    curves = evaluate_periods(records, detections, setup)
+    result = {period: finite_or_none(100.0 * curves[period].mr) if period in curves else None
+              for period in ("all", "day", "night")}
+    if bootstrap:
+        spread = bootstrap_periods(records, detections, setup, replicates=bootstrap)
+        result.update({f"{period}_sd": finite_or_none(100.0 * spread.sd(period)) for period in ("all", "day", "night")})
+    return result
 
 
 def _draw_boxes(ax: Any, boxes: np.ndarray | None, ignore: np.ndarray | None) -> None:

@@ -29,6 +29,8 @@ def test_bench_night_probes_plain_and_task_aware_flows_and_resumes(tmp_path: Pat
     assert any("task-aware flow, `loss.detector: 2`" in line for line in tables)
     results = json.loads(out.read_text())
     assert set(results) == {"real_rgb", "w0_s0", "w2_s0"}
+    assert {"all", "day", "night", "all_sd", "day_sd", "night_sd"} <= set(results["real_rgb"])
+    assert all(results["real_rgb"][k] is None or results["real_rgb"][k] >= 0.0 for k in ("all_sd", "night_sd"))
     for key in ("w0_s0", "w2_s0"):
         for style in tool.STYLES:
             assert all(v is None or 0.0 <= v <= 100.0 for v in results[key][style].values())
