@@ -176,11 +176,20 @@ def annotation_path(root: str | os.PathLike[str], frame_id: str) -> Path:
 def annotation_file(root: str | os.PathLike[str], frame_id: str) -> str:
     """:func:`annotation_path` as a plain string (no pathlib objects: reading the test set's 2,252
     files is most of what `rgbt evaluate` spends)."""
-    if _NORMALISED_ID.fullmatch(frame_id):  # what read_image_set gives: no need to parse it again
-        return os.path.join(os.fspath(root), "annotations", frame_id + ".txt")
-    fid = parse_frame_id(frame_id)
-    return os.path.join(os.fspath(root), "annotations", f"set{fid.set:02d}", f"V{fid.video:03d}",
-                        f"I{fid.frame:05d}.txt")
+    return annotation_files(root, [frame_id])[0]
+
+
+def annotation_files(root: str | os.PathLike[str], frame_ids: Sequence[str]) -> list[str]:
+    """:func:`annotation_file` of every frame, the common prefix joined once."""
+    folder = os.path.join(os.fspath(root), "annotations") + os.sep
+    out = []
+    for frame_id in frame_ids:
+        if _NORMALISED_ID.fullmatch(frame_id):  # what read_image_set gives: no need to parse it again
+            out.append(folder + frame_id.replace("/", os.sep) + ".txt")
+        else:
+            fid = parse_frame_id(frame_id)
+            out.append(f"{folder}set{fid.set:02d}{os.sep}V{fid.video:03d}{os.sep}I{fid.frame:05d}.txt")
+    return out
 
 
 #: A frame id already in the normalised ``setXX/VYYY/IZZZZZ`` form.
@@ -201,8 +210,7 @@ def paired_annotation_path(root: str | os.PathLike[str], frame_id: str, modality
 def read_annotations(root: str | os.PathLike[str], frame_ids: Sequence[str]) -> list[list[BbGtObject]]:
     """Read the thermal-frame bbGt annotations of the given frames (a missing file is an error)."""
     out = []
-    for frame_id in frame_ids:
-        path = annotation_file(root, frame_id)  # one open per file, no stat
+    for frame_id, path in zip(frame_ids, annotation_files(root, frame_ids)):  # one open per file, no stat
         try:
             with open(path, "rb") as handle:
                 data = handle.read()

@@ -28,14 +28,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rgbt.atomic import atomic_write
-from rgbt.data.kaist import annotation_file
+from rgbt.data.kaist import annotation_files
 from rgbt.data.sample import PairSample
 
 #: Environment variable naming the cache folder (``off``, ``0`` or empty turns the cache off).
 CACHE_ENV = "RGBT_CACHE_DIR"
 #: Bumped when what a cache entry holds changes.
-VERSION = 1
+VERSION = 2
 #: Files modified this recently are not cached (their timestamps could still repeat).
 RACY_SECONDS = 2.0
 
@@ -71,7 +73,7 @@ def cached_samples(root: str | os.PathLike[str], list_path: str | os.PathLike[st
     folder = cache_dir()
     if folder is None:
         return parse()
-    paths = [os.fspath(list_path), *(annotation_file(root, f) for f in frame_ids)]
+    paths = [os.fspath(list_path), *annotation_files(root, frame_ids)]
     stats = _stats(paths)
     if stats is None:
         return parse()
@@ -84,7 +86,7 @@ def cached_samples(root: str | os.PathLike[str], list_path: str | os.PathLike[st
     samples = parse()
     newest = max(mtime for _, mtime, _ in stats)
     if time.time_ns() - newest >= RACY_SECONDS * 1e9:
-        _write(entry, {"key": key, "samples": samples})
+        _write(entry, {"key": key, **_pack(samples)})
     return samples
 
 
@@ -96,10 +98,44 @@ def _read(entry: Path, key: str, count: int) -> list[PairSample] | None:
         return None
     if not isinstance(payload, dict) or payload.get("key") != key:
         return None
-    samples = payload.get("samples")
+    try:
+        samples = _unpack(payload)
+    except Exception:  # noqa: BLE001 - an entry of another layout is only a cache miss
+        return None
     if not isinstance(samples, list) or len(samples) != count or not all(isinstance(s, PairSample) for s in samples):
         return None
     return samples
+
+
+def _pack(samples: list[PairSample]) -> dict[str, Any]:
+    """The samples as a few flat arrays (one per field, all frames concatenated; unpickling 2,252
+    frames' small arrays one by one costs more than the rest of a cached load), or as they are when
+    one carries more than annotations (images, RGB-frame boxes)."""
+    if any(s.rgb is not None or s.thermal is not None or s.fake_rgb is not None or s.aligned_rgb is not None
+           or s.boxes_rgb is not None for s in samples) or not samples:
+        return {"samples": samples}
+    counts = [len(s.boxes) for s in samples]
+    return {"flat": {
+        "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "boxes": np.concatenate([s.boxes for s in samples]).astype(np.float32, copy=False),
+        "ignore": np.concatenate([s.ignore for s in samples]),
+        "occlusion": np.concatenate([s.occlusion for s in samples]),
+        "labels": [label for s in samples for label in s.labels],
+        "meta": [s.meta for s in samples],
+    }}
+
+
+def _unpack(payload: dict[str, Any]) -> list[PairSample]:
+    """:func:`_pack` undone: the samples, each frame's arrays views into the flat ones."""
+    if "flat" not in payload:
+        return payload["samples"]
+    flat = payload["flat"]
+    bounds = flat["offsets"].tolist()
+    boxes, ignore, occlusion, labels = flat["boxes"], flat["ignore"], flat["occlusion"], flat["labels"]
+    if len(bounds) != len(flat["meta"]) + 1 or bounds[-1] != len(boxes) or len(labels) != len(boxes):
+        raise ValueError("inconsistent cache entry")
+    return [PairSample(None, None, boxes[a:b], labels[a:b], ignore[a:b], occlusion[a:b], meta=meta)
+            for a, b, meta in zip(bounds[:-1], bounds[1:], flat["meta"])]
 
 
 def _write(entry: Path, payload: dict[str, Any]) -> None:

@@ -106,3 +106,28 @@ def test_a_missing_file_still_raises_the_readers_error(root: Path, cache: Path) 
     next((root / "annotations").rglob("*.txt")).unlink()
     with pytest.raises(FileNotFoundError, match="annotation file missing"):
         load_ground_truth(root, "test")
+
+
+def test_the_flat_entry_gives_back_every_field_and_odd_samples_stay_whole() -> None:
+    from rgbt.data.sample import PairSample
+
+    samples = [
+        PairSample(None, None, [[1, 2, 11, 32], [5, 5, 9, 30]], ["person", "people"], [False, True], [0, 2],
+                   meta={"frame_id": "set06/V000/I00000", "period": "day"}),
+        PairSample(None, None, meta={"frame_id": "set06/V000/I00001", "period": "night"}),  # no object
+        PairSample(None, None, [[0, 0, 4, 20]], ["cyclist"], [False], [1], meta={"frame_id": "set06/V000/I00002"}),
+    ]
+    packed = ground_truth_cache._pack(samples)
+    assert set(packed) == {"flat"}
+    back = ground_truth_cache._unpack(packed)
+    for a, b in zip(samples, back):
+        assert a.boxes.dtype == b.boxes.dtype and a.boxes.tolist() == b.boxes.tolist()
+        assert a.labels == b.labels and a.ignore.tolist() == b.ignore.tolist()
+        assert a.occlusion.dtype == b.occlusion.dtype and a.occlusion.tolist() == b.occlusion.tolist()
+        assert a.meta == b.meta and b.rgb is None and b.boxes_rgb is None
+    # A sample with RGB-frame boxes (KAIST-Paired) is kept as it is.
+    paired = [PairSample(None, None, [[1, 2, 3, 4]], ["person"], [False], [0], boxes_rgb=[[2, 2, 4, 4]])]
+    assert ground_truth_cache._unpack(ground_truth_cache._pack(paired))[0].boxes_rgb.tolist() == [[2, 2, 4, 4]]
+    packed["flat"]["offsets"] = packed["flat"]["offsets"][:-1]  # an inconsistent entry is refused
+    with pytest.raises(ValueError, match="inconsistent"):
+        ground_truth_cache._unpack(packed)
