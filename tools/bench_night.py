@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="loss.detector values of the flows (0: the plain flow) (default: 0 1)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="translator training seeds (default: 0)")
     parser.add_argument("--quick", action="store_true", help="the quick demo's sizes and recipe (for tests)")
+    parser.add_argument("--translator-set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides of the flows' settings (e.g. train.max_steps=600); their runs are kept "
+                        "apart from the default ones")
     parser.add_argument("--json", metavar="OUT", help="also write every number here")
     return parser
 
@@ -95,7 +98,16 @@ def day_style_image(root: Path) -> Path:
     return image_path(root, read_image_set(root / "imageSets" / "train_day.txt")[0], "rgb")
 
 
-def flow_entry(root: Path, frozen: Path, run: Path, weight: float, seed: int, quick: bool) -> dict[str, Any]:
+def entry_key(weight: float, seed: int, overrides: Sequence[str] = ()) -> str:
+    """The results key (and run folder suffix) of one flow: weight, seed and a digest of the overrides."""
+    import hashlib
+
+    digest = "_" + hashlib.sha1(json.dumps(list(overrides)).encode()).hexdigest()[:8] if overrides else ""
+    return f"w{weight:g}_s{seed}{digest}"
+
+
+def flow_entry(root: Path, frozen: Path, run: Path, weight: float, seed: int, quick: bool,
+               translator_set: Sequence[str] = ()) -> dict[str, Any]:
     """Train one flow (``loss.detector: weight``), translate the test split in both styles and probe it."""
     from rgbt.config import TranslatorConfig, load_config
     from rgbt.data.source import open_source
@@ -105,7 +117,8 @@ def flow_entry(root: Path, frozen: Path, run: Path, weight: float, seed: int, qu
     from rgbt.engine.translator_builder import load_translator
     from rgbt.engine.translator_training import train_translator
 
-    overrides = [f"data.root={root}", "train.device=cpu", f"train.seed={seed}", *settings_for(quick).translator]
+    overrides = [f"data.root={root}", "train.device=cpu", f"train.seed={seed}", *settings_for(quick).translator,
+                 *translator_set]
     if weight > 0:
         overrides += [f"loss.detector={weight:g}", f"loss.detector_checkpoint={frozen}"]
     started = time.perf_counter()
@@ -147,9 +160,11 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         save()
     for weight in args.weights:
         for seed in args.seeds:
-            key = f"w{weight:g}_s{seed}"
+            key = entry_key(weight, seed, args.translator_set)
             if key not in results:
-                results[key] = flow_entry(root, frozen, work / f"flow_{key}", weight, seed, args.quick)
+                results[key] = flow_entry(root, frozen, work / f"flow_{key}", weight, seed, args.quick,
+                                          args.translator_set)
+                results[key]["translator_set"] = list(args.translator_set)
                 save()
                 print(f"[night] {key}: day style MR all {fmt(results[key]['day']['all'])}", flush=True)
     return results
@@ -176,14 +191,15 @@ def spread(values: Sequence[float | None], digits: int = 1) -> str:
     return f"{mean:.{digits}f} ({min(numbers):.{digits}f}-{max(numbers):.{digits}f})"
 
 
-def table(results: dict[str, Any], weights: Sequence[float], seeds: Sequence[int], style: str) -> str:
+def table(results: dict[str, Any], weights: Sequence[float], seeds: Sequence[int], style: str,
+          translator_set: Sequence[str] = ()) -> str:
     """Markdown: the frozen day-RGB detector on real RGB, then on the fake RGB of each weight."""
     real = results["real_rgb"]
     lines = ["| frozen day-RGB detector on | MR all | day | night | fake d' (thermal d') | PSNR day (dB) |",
              "|---|---|---|---|---|---|",
              "| real RGB | " + " | ".join(with_sd(real, p) for p in ("all", "day", "night")) + " | - | - |"]
     for weight in weights:
-        entries = [results[f"w{weight:g}_s{seed}"] for seed in seeds]
+        entries = [results[entry_key(weight, seed, translator_set)] for seed in seeds]
         mrs = [spread([e[style][p] for e in entries]) for p in ("all", "day", "night")]
         metrics = [e[f"{style}_metrics"] for e in entries]
         # The thermal d' is the same test frames' for every seed: its mean is enough.
@@ -204,8 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for style in STYLES:
         what = "its style bank (night frames in the night style)" if style == "bank" else \
             "one real day RGB frame as the style of every frame"
-        print(f"\nfake RGB translated with {what}; MR^-2 (%) mean (min-max) over seeds {args.seeds}:")
-        print(table(results, args.weights, args.seeds, style))
+        extra = f", translator settings {' '.join(args.translator_set)}" if args.translator_set else ""
+        print(f"\nfake RGB translated with {what}{extra}; MR^-2 (%) mean (min-max) over seeds {args.seeds}:")
+        print(table(results, args.weights, args.seeds, style, args.translator_set))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")

@@ -47,5 +47,10 @@ def test_bench_night_probes_plain_and_task_aware_flows_and_resumes(tmp_path: Pat
     stamp = (work / "flow_w2_s0" / "run" / "last.pt").stat().st_mtime_ns
     assert tool.main(["--work", str(work), "--quick", "--weights", "0", "2"]) == 0
     assert (work / "flow_w2_s0" / "run" / "last.pt").stat().st_mtime_ns == stamp
+    # Other translator settings are runs of their own, beside the default ones.
+    assert tool.main(["--work", str(work), "--quick", "--weights", "0", "--translator-set", "train.max_steps=2"]) == 0
+    key = tool.entry_key(0.0, 0, ["train.max_steps=2"])
+    assert key != "w0_s0" and key in json.loads((work / "results.json").read_text())
+    assert "max_steps: 2" in (work / f"flow_{key}" / "run" / "config.yaml").read_text()
     with pytest.raises(SystemExit, match=">= 0"):
         tool.main(["--work", str(work), "--weights", "-1"])
