@@ -104,6 +104,17 @@ class PairSample:
             raise ValueError(f"unknown modality {modality!r}; expected one of {MODALITIES}")
         return getattr(self, modality)
 
+    @classmethod
+    def checked_before(cls, boxes: np.ndarray, labels: list[str], ignore: np.ndarray, occlusion: np.ndarray,
+                       meta: dict[str, Any]) -> PairSample:
+        """An annotation-only sample (no image) from fields a :class:`PairSample` already checked
+        and converted (``boxes`` ``(N, 4)`` float32, ``ignore`` bool, ``occlusion`` int8, ``N``
+        labels), e.g. read back from a cache of such samples: the checks are not run again."""
+        sample = object.__new__(cls)
+        sample.__dict__.update(rgb=None, thermal=None, boxes=boxes, labels=labels, ignore=ignore,
+                               occlusion=occlusion, fake_rgb=None, aligned_rgb=None, boxes_rgb=None, meta=meta)
+        return sample
+
     def with_images(self, **images: np.ndarray | None) -> PairSample:
         """A shallow copy with some images replaced (annotations shared)."""
         return replace(self, **images)

@@ -134,7 +134,11 @@ def _unpack(payload: dict[str, Any]) -> list[PairSample]:
     boxes, ignore, occlusion, labels = flat["boxes"], flat["ignore"], flat["occlusion"], flat["labels"]
     if len(bounds) != len(flat["meta"]) + 1 or bounds[-1] != len(boxes) or len(labels) != len(boxes):
         raise ValueError("inconsistent cache entry")
-    return [PairSample(None, None, boxes[a:b], labels[a:b], ignore[a:b], occlusion[a:b], meta=meta)
+    if boxes.dtype != np.float32 or boxes.ndim != 2 or boxes.shape[1] != 4 or ignore.dtype != bool \
+            or occlusion.dtype != np.int8 or len(ignore) != len(boxes) or len(occlusion) != len(boxes):
+        raise ValueError("inconsistent cache entry")
+    # The arrays were checked when the samples were first built: no need to check every frame again.
+    return [PairSample.checked_before(boxes[a:b], labels[a:b], ignore[a:b], occlusion[a:b], meta)
             for a, b, meta in zip(bounds[:-1], bounds[1:], flat["meta"])]
 
 

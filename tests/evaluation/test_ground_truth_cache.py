@@ -131,3 +131,18 @@ def test_the_flat_entry_gives_back_every_field_and_odd_samples_stay_whole() -> N
     packed["flat"]["offsets"] = packed["flat"]["offsets"][:-1]  # an inconsistent entry is refused
     with pytest.raises(ValueError, match="inconsistent"):
         ground_truth_cache._unpack(packed)
+
+
+def test_a_sample_rebuilt_without_checks_equals_the_checked_one() -> None:
+    from dataclasses import fields
+
+    from rgbt.data.sample import PairSample
+
+    checked = PairSample(None, None, [[1, 2, 11, 32]], ["person"], [True], [1], meta={"period": "day"})
+    rebuilt = PairSample.checked_before(checked.boxes, checked.labels, checked.ignore, checked.occlusion,
+                                        checked.meta)
+    # Every field is set (a field added to PairSample later must be added here too).
+    assert set(vars(rebuilt)) == {f.name for f in fields(PairSample)}
+    for f in fields(PairSample):
+        a, b = getattr(checked, f.name), getattr(rebuilt, f.name)
+        assert (a is None and b is None) or (np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b), f.name
