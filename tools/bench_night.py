@@ -139,6 +139,7 @@ def flow_entry(root: Path, frozen: Path, run: Path, weight: float, seed: int, qu
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Every step in ``--work`` (finished ones are reused from ``results.json``); returns all numbers."""
+    from rgbt.atomic import atomic_write_text
     from rgbt.data.source import open_source
     from rgbt.engine.inference import load_detector
     from rgbt.engine.translation_eval import frozen_rgb_missrate
@@ -150,9 +151,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     root, frozen = prepare(work, args.quick)
 
     def save() -> None:
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=1) + "\n")
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(results, indent=1) + "\n")
 
     if "all_sd" not in results.get("real_rgb", {}):
         results["real_rgb"] = frozen_rgb_missrate(load_detector(frozen, "cpu"), open_source(root, "test"), "rgb",

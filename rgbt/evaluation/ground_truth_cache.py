@@ -132,10 +132,10 @@ def _unpack(payload: dict[str, Any]) -> list[PairSample]:
     flat = payload["flat"]
     bounds = flat["offsets"].tolist()
     boxes, ignore, occlusion, labels = flat["boxes"], flat["ignore"], flat["occlusion"], flat["labels"]
-    if len(bounds) != len(flat["meta"]) + 1 or bounds[-1] != len(boxes) or len(labels) != len(boxes):
-        raise ValueError("inconsistent cache entry")
-    if boxes.dtype != np.float32 or boxes.ndim != 2 or boxes.shape[1] != 4 or ignore.dtype != bool \
-            or occlusion.dtype != np.int8 or len(ignore) != len(boxes) or len(occlusion) != len(boxes):
+    n = len(boxes)
+    if (len(bounds) != len(flat["meta"]) + 1 or bounds[-1] != n or boxes.dtype != np.float32 or boxes.ndim != 2
+            or boxes.shape[1] != 4 or ignore.dtype != bool or occlusion.dtype != np.int8
+            or not len(labels) == len(ignore) == len(occlusion) == n):
         raise ValueError("inconsistent cache entry")
     # The arrays were checked when the samples were first built: no need to check every frame again.
     return [PairSample.checked_before(boxes[a:b], labels[a:b], ignore[a:b], occlusion[a:b], meta)
