@@ -4,7 +4,9 @@ Each inference row also gives the model's GFLOP per frame (counted), the GFLOP/s
 that as a fraction of the machine's dense peak measured in the same run (best of a 3x3
 convolution and a matrix product, :mod:`rgbt.engine.flops`), and a second table says where the CPU
 inference time goes: self time per operator kind (convolutions, matrix products, NMS / RoI Align,
-everything else) with the GFLOP/s the convolutions themselves reach (``--no-breakdown`` skips it).
+everything else) with the GFLOP/s the convolutions themselves reach; a third lists the model's
+distinct convolutions, each timed alone, and the FLOP-weighted rate they reach together: the share
+of the peak the layer shapes themselves allow (``--no-breakdown`` skips both).
 
 Compares, on the same frame size and trunk:
 
@@ -42,7 +44,7 @@ from rgbt.data.sample import MODALITY_CHANNELS
 from rgbt.detect.backbone import FUSIONS
 from rgbt.detect.detector import ARCHS, build_fusion_detector
 from rgbt.detect.trunk import TRUNKS
-from rgbt.engine.flops import breakdown_table, count_flops, machine_peak, op_breakdown
+from rgbt.engine.flops import breakdown_table, conv_shape_table, conv_shapes, count_flops, machine_peak, op_breakdown
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,9 +150,10 @@ def measure(
     iters: int,
     warmup: int,
     with_breakdown: bool = False,
-) -> tuple[float, float, int, dict | None]:
+) -> tuple[float, float, int, tuple[dict, list] | None]:
     """(inference ms per frame at batch 1, training images per second at ``batch``, inference FLOPs per
-    frame, and with ``with_breakdown`` on the CPU the inference's :func:`~rgbt.engine.flops.op_breakdown`)."""
+    frame, and with ``with_breakdown`` on the CPU the inference's :func:`~rgbt.engine.flops.op_breakdown` and
+    :func:`~rgbt.engine.flops.conv_shapes`, as a pair)."""
     model.to(device)
     autocast = torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp)
 
@@ -163,7 +166,9 @@ def measure(
 
     infer_s = _timed(infer, iters, warmup, device)
     flops = count_flops(infer)
-    breakdown = op_breakdown(infer, repeat=iters) if with_breakdown and device.type == "cpu" else None
+    breakdown = None
+    if with_breakdown and device.type == "cpu":
+        breakdown = (op_breakdown(infer, repeat=iters), conv_shapes(infer, repeat=iters))
 
     model.train()
     images, targets = _frames(channels, size, batch, device)
@@ -263,7 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("| " + " | ".join(cells) + " |")
     if breakdowns:
         print("\nwhere the CPU inference time goes (self time per operator kind, torch.profiler, batch 1):\n")
-        print(breakdown_table(breakdowns, peaks["cpu"]["peak_gflops"]))
+        print(breakdown_table([(name, kinds) for name, (kinds, _) in breakdowns], peaks["cpu"]["peak_gflops"]))
+        for name, (_, shapes) in breakdowns:
+            print("\nits convolutions, each shape timed alone (the rate the layer shapes allow):\n")
+            print(conv_shape_table(name, shapes, peaks["cpu"]["peak_gflops"]))
     return 0
 
 

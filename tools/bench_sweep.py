@@ -40,6 +40,7 @@ from rgbt.config import DetectorConfig, apply_overrides
 from rgbt.data.sample import PairSample
 from rgbt.demo import FULL
 from rgbt.engine.detector_builder import build_detector_from_config
+from rgbt.engine.flops import count_flops
 from rgbt.engine.inference import FusionDetector, detect_source
 from rgbt.evaluation.sweep import build_sweep
 
@@ -93,6 +94,26 @@ def _max_abs_diff(a: list[list[np.ndarray]], b: list[list[np.ndarray]]) -> float
     return worst
 
 
+def flop_bound(detector: FusionDetector, frame: PairSample, moved: str) -> tuple[float, float]:
+    """GFLOP of one unperturbed point of ``frame`` and of the trunk that stream reuse skips.
+
+    The reused trunk is the stream of the modality the sweep does not move; its share of the FLOPs
+    bounds the speedup reuse can give: ``total / (total - trunk)`` (the rest changes with every point).
+    Counted with :func:`rgbt.engine.flops.count_flops` at the detector's own input size.
+    """
+    kept = [m for m in detector.reusable_streams if m != moved]
+    total = count_flops(lambda: detector.predict([frame]))
+    if not kept:
+        return total / 1e9, 0.0
+    backbone = detector.model.backbone
+    channels = {"rgb": 3, "thermal": 1}
+    height, width = frame.thermal.shape[:2]
+    stacked = {m: torch.zeros(1, channels[m], height, width) for m in backbone.modalities}
+    with torch.no_grad():
+        trunk = count_flops(lambda: backbone.stream_features(stacked, kept[0]))
+    return total / 1e9, trunk / 1e9
+
+
 def measure(name: str, args: argparse.Namespace) -> dict:
     config = apply_overrides(DetectorConfig(), DETECTORS[name][1] + list(args.set))
     size = (config.model.min_size, config.model.max_size)
@@ -113,11 +134,14 @@ def measure(name: str, args: argparse.Namespace) -> dict:
             if reuse not in results or seconds < results[reuse][0]:
                 results[reuse] = (seconds, detections)
     per_point = {reuse: seconds / (len(points) * args.frames) for reuse, (seconds, _) in results.items()}
+    total_gflop, trunk_gflop = flop_bound(detectors[True], frames[0], args.modality)
     return {
         "detector": name, "description": DETECTORS[name][0], "size": list(size), "points": len(points),
         "frames": args.frames, "modality": args.modality,
         "uncached_s_per_point_frame": per_point[False], "cached_s_per_point_frame": per_point[True],
         "speedup": per_point[False] / per_point[True],
+        "gflop_per_point": total_gflop, "reused_trunk_gflop": trunk_gflop,
+        "flop_bound": total_gflop / (total_gflop - trunk_gflop),
         "max_abs_diff": _max_abs_diff(results[False][1], results[True][1]),
         "weights": "random",
     }
@@ -133,12 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.repeat}, "
           f"S0 shifts {args.shifts} of {args.modality}\n")
     rows = [measure(name, args) for name in args.detectors]
-    print("| detector | frame | points | uncached s/point/frame | cached s/point/frame | speedup | max abs diff |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| detector | frame | points | uncached s/point/frame | cached s/point/frame | speedup | GFLOP/point "
+          "| reused trunk GFLOP | FLOP bound | max abs diff |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['description']} | {row['size'][1]}x{row['size'][0]} | {row['points']} | "
               f"{row['uncached_s_per_point_frame']:.3f} | {row['cached_s_per_point_frame']:.3f} | "
-              f"{row['speedup']:.2f}x | {row['max_abs_diff']:.2g} |")
+              f"{row['speedup']:.2f}x | {row['gflop_per_point']:.2f} | {row['reused_trunk_gflop']:.2f} | "
+              f"{row['flop_bound']:.2f}x | {row['max_abs_diff']:.2g} |")
     if args.json is not None:
         args.json.write_text(json.dumps({row["detector"]: row for row in rows}, indent=1) + "\n", encoding="utf-8")
     return 0

@@ -7,8 +7,9 @@ initialised on random frames and small random coupling outputs (a zero-initialis
 no cheaper, but this keeps the round-trip error column meaningful). The error column is the max
 abs difference of a forward + inverse round trip (no style change) in that precision. A second
 table says where the CPU time of the first batch size goes: self time per operator kind
-(convolutions, matrix products, everything else) and the GFLOP/s of each (``--no-breakdown``
-skips it).
+(convolutions, matrix products, everything else) and the GFLOP/s of each; a third lists the
+model's distinct convolutions, each timed alone, and the FLOP-weighted rate they reach together:
+the share of the peak the layer shapes themselves allow (``--no-breakdown`` skips both).
 
     python tools/bench_translate.py --repeat 5
 """
@@ -73,7 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from rgbt.engine.flops import breakdown_table, count_flops, machine_peak, op_breakdown
+    from rgbt.engine.flops import (
+        breakdown_table,
+        conv_shape_table,
+        conv_shapes,
+        count_flops,
+        machine_peak,
+        op_breakdown,
+    )
     from rgbt.translate.flow import CouplingNet
     from rgbt.translate.transfer import latent_stats
     from rgbt.translate.translator import build_translator
@@ -123,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           "| round-trip err |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     breakdowns = []
+    shapes = []
     for device in devices:
         model = translator.to(device)
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -163,9 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     with torch.inference_mode():
                         breakdowns.append((f"flow, batch {batch}", op_breakdown(
                             lambda m=model, t=thermal, s=style: m.translate(t, style=s), repeat=args.repeat)))
+                        shapes.append((f"flow, batch {batch}", conv_shapes(
+                            lambda m=model, t=thermal, s=style: m.translate(t, style=s), repeat=args.repeat)))
     if breakdowns:
         print("\nwhere the CPU time goes (self time per operator kind, torch.profiler; one call = one batch):\n")
         print(breakdown_table(breakdowns, peaks["cpu"]["peak_gflops"]))
+    for name, rows in shapes:
+        print("\nits convolutions, each shape timed alone (the rate the layer shapes allow):\n")
+        print(conv_shape_table(name, rows, peaks["cpu"]["peak_gflops"]))
     return 0
 
 

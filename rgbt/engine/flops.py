@@ -148,3 +148,93 @@ def breakdown_table(rows: list[tuple[str, dict[str, dict[str, float]]]], peak_gf
             lines.append(f"| {name} | {kind} | {v['seconds'] * 1e3:.1f} | {v['share']:.2f} | {v['gflop']:.3g} | "
                          f"{rate} | {share} |")
     return "\n".join(lines)
+
+
+def conv_shapes(fn: Callable[[], Any], repeat: int = 3) -> list[dict[str, Any]]:
+    """Every distinct convolution one call of ``fn`` runs, each timed alone: why a model's convolutions
+    reach less than the machine's peak.
+
+    One call of ``fn`` (without gradients) records each ``aten.convolution`` (input and weight shape,
+    stride, padding, dilation, groups, the input's memory format); each distinct one is then run by
+    itself ``repeat`` times on random data of the same shape, dtype, device and memory format (best
+    time counts).
+
+    Returns:
+        one dict per distinct convolution, most FLOPs first: ``input`` (``(N, C, H, W)``), ``weight``
+        (``(C_out, C_in / groups, kh, kw)``), ``stride``, ``groups``, ``calls`` (per call of ``fn``),
+        ``gflop`` (all its calls), ``gflops`` (alone, best of ``repeat``).
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: dict[tuple, dict[str, Any]] = {}
+    aten = torch.ops.aten
+    convolution = aten.convolution.default
+    composite = {aten.conv1d, aten.conv2d, aten.conv3d, aten.conv_transpose1d, aten.conv_transpose2d,
+                 aten.conv_transpose3d}
+
+    class _Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            kwargs = kwargs or {}
+            if func is not convolution and func.overloadpacket in composite:
+                # under inference_mode ``conv2d`` arrives whole: decompose it (with this mode active
+                # again: a handler runs without it) to see its ``convolution``
+                with self:
+                    out = func.decompose(*args, **kwargs)
+                if out is not NotImplemented:
+                    return out
+            out = func(*args, **kwargs)
+            if func is convolution:
+                x, w, bias, stride, padding, dilation, transposed, output_padding, groups = args
+                last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1
+                key = (tuple(x.shape), tuple(w.shape), bias is not None, tuple(stride), tuple(padding),
+                       tuple(dilation), bool(transposed), tuple(output_padding), int(groups), last,
+                       x.dtype, x.device)
+                entry = seen.setdefault(key, {"calls": 0, "flops": 2 * out.numel() * w[0].numel()})
+                entry["calls"] += 1
+            return out
+
+    with torch.no_grad():
+        with _Record():
+            fn()
+        rows = []
+        for key, entry in seen.items():
+            x_shape, w_shape, has_bias, stride, padding, dilation, transposed, output_padding, groups, last, dtype, \
+                device = key
+            fmt = torch.channels_last if last else torch.contiguous_format
+            x = torch.rand(x_shape, dtype=dtype, device=device).contiguous(memory_format=fmt)
+            w = torch.rand(w_shape, dtype=dtype, device=device).contiguous(memory_format=fmt)
+            b = torch.rand(w_shape[0], dtype=dtype, device=device) if has_bias else None
+
+            def run(x=x, w=w, b=b, key=key) -> None:
+                torch.ops.aten.convolution.default(x, w, b, list(key[3]), list(key[4]), list(key[5]), key[6],
+                                                   list(key[7]), key[8])
+
+            seconds = _best_seconds(run, torch.device(device), repeat)
+            rows.append({"input": x_shape, "weight": w_shape, "stride": stride, "groups": groups,
+                         "calls": entry["calls"], "gflop": entry["calls"] * entry["flops"] / 1e9,
+                         "gflops": entry["flops"] / seconds / 1e9})
+    return sorted(rows, key=lambda r: -r["gflop"])
+
+
+def conv_shape_table(name: str, rows: list[dict[str, Any]], peak_gflops: float, top: int = 8) -> str:
+    """A markdown table of :func:`conv_shapes` (the ``top`` largest by FLOPs, then one row for the rest
+    and the FLOP-weighted total: GFLOP over the sum of the shapes' times alone)."""
+    lines = ["| model | convolution (input -> weight, stride) | calls | GFLOP | share of conv GFLOP | GFLOP/s alone "
+             "| of peak |", "|---|---|---:|---:|---:|---:|---:|"]
+    total = sum(r["gflop"] for r in rows)
+
+    def line(label: str, calls: int | str, gflop: float, seconds: float) -> str:
+        rate = gflop / seconds if seconds else 0.0
+        return (f"| {name} | {label} | {calls} | {gflop:.3g} | {gflop / total if total else 0:.2f} | {rate:.3g} | "
+                f"{rate / peak_gflops if peak_gflops else 0:.2f} |")
+
+    for r in rows[:top]:
+        label = f"{'x'.join(map(str, r['input']))} -> {'x'.join(map(str, r['weight']))}, /{r['stride'][0]}"
+        lines.append(line(label, r["calls"], r["gflop"], r["gflop"] / r["gflops"] if r["gflops"] else 0.0))
+    rest = rows[top:]
+    if rest:
+        lines.append(line(f"{len(rest)} more shapes", sum(r["calls"] for r in rest), sum(r["gflop"] for r in rest),
+                          sum(r["gflop"] / r["gflops"] for r in rest if r["gflops"])))
+    lines.append(line("all convolutions", sum(r["calls"] for r in rows), total,
+                      sum(r["gflop"] / r["gflops"] for r in rows if r["gflops"])))
+    return "\n".join(lines)

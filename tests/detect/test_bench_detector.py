@@ -70,8 +70,13 @@ def test_breakdown_table_follows_the_main_table(bench, capsys):
     assert {"convolution", "total"} <= set(kinds)
     cells = [c.strip() for c in kinds["convolution"].strip("|").split("|")]
     assert float(cells[2]) > 0 and 0 < float(cells[3]) <= 1 and float(cells[4]) > 0 and float(cells[5]) > 0
+    # then its convolutions by shape, as many GFLOP in all as the convolution row
+    shapes = out.partition("each shape timed alone")[2]
+    total = next(line for line in shapes.splitlines() if "| all convolutions |" in line)
+    assert abs(float(total.strip("|").split("|")[3]) - float(cells[4])) <= 0.01 * float(cells[4]) + 1e-4
     assert bench.main([*argv, "--no-breakdown"]) == 0
-    assert "where the CPU inference time goes" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "where the CPU inference time goes" not in out and "each shape timed alone" not in out
 
 
 def test_rfa_row_times_the_aligning_detector(bench, capsys):

@@ -1,4 +1,5 @@
-"""tools/bench_sweep.py: nothing runs at import; a tiny run writes speedup and max_abs_diff per detector."""
+"""tools/bench_sweep.py: nothing runs at import; a tiny run writes speedup, max_abs_diff and the FLOP bound
+per detector."""
 
 from __future__ import annotations
 
@@ -21,4 +22,7 @@ def test_tiny_run_writes_the_json(tmp_path: Path, capsys) -> None:
     row = json.loads(out.read_text())["halfway"]
     assert row["points"] == 2 and row["size"] == [64, 80] and row["weights"] == "random"
     assert row["speedup"] > 0 and 0 <= row["max_abs_diff"] < 1e-3
+    # the reused thermal trunk is a part of the point's FLOPs, so the bound is above 1
+    assert 0 < row["reused_trunk_gflop"] < row["gflop_per_point"]
+    assert row["flop_bound"] == row["gflop_per_point"] / (row["gflop_per_point"] - row["reused_trunk_gflop"]) > 1
     assert "| halfway fusion" in capsys.readouterr().out

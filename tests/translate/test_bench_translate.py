@@ -29,3 +29,9 @@ def test_tiny_run_prints_flops_and_the_fraction_of_the_peak(capsys) -> None:
     conv_cells = [c.strip() for c in conv.strip("|").split("|")]
     assert float(conv_cells[2]) > 0 and 0 < float(conv_cells[3]) <= 1
     assert abs(float(conv_cells[4]) - gflop) <= 0.01 * gflop + 1e-4  # every FLOP of the flow is a convolution's
+    # Its convolutions by shape: together they are the same GFLOP, each shape timed alone.
+    shapes = breakdown.partition("each shape timed alone")[2]
+    total = next(line for line in shapes.splitlines() if line.startswith("| flow, batch 1 | all convolutions |"))
+    total_cells = [c.strip() for c in total.strip("|").split("|")]
+    assert abs(float(total_cells[3]) - float(conv_cells[4])) <= 0.01 * gflop + 1e-4
+    assert float(total_cells[4]) == 1.0 and float(total_cells[5]) > 0
