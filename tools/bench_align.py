@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -345,7 +346,59 @@ def run_speed(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         ok = sum(r.status == "ok" for r in results)
         rows.append({"workers": workers, "pairs": len(tasks), "registered": ok, "seconds": round(best, 2),
                      "pairs_per_second": round(len(tasks) / best, 2)})
-    return {"size": "640x512", "model": "shift", "rows": rows}
+    return {"size": "640x512", "model": "shift", "rows": rows, "profile": profile_registration(tasks)}
+
+
+def profile_registration(tasks: Sequence[tuple], top: int = 8) -> list[dict[str, Any]]:
+    """Where one process's registration time goes: :func:`rgbt.engine.align.register_frame` over
+    ``tasks`` under :mod:`cProfile` with one OpenCV thread, self time grouped by function.
+
+    Registration is OpenCV and numpy, not torch, so it has no FLOP count to set against the peak;
+    this says instead which calls the time is spent in. OpenCV functions (``cv2.*``; image decoding is
+    ``cv2.imdecode`` / ``cv2.imread``) are listed one by one, the ``top`` largest first; the rest is
+    ``numpy`` (its C functions and array methods), ``other OpenCV`` and ``Python`` (rgbt's own code,
+    which cProfile's per-call overhead inflates somewhat).
+
+    Returns:
+        rows ``{'name', 'ms_per_pair', 'share'}``, the listed OpenCV functions first (largest first),
+        then the groups, then ``total``.
+    """
+    import cProfile
+    import pstats
+
+    import cv2
+
+    from rgbt.engine.align import register_frame
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    profiler = cProfile.Profile()
+    try:
+        register_frame(tasks[0])  # imports and first-call set-up out of the profile
+        profiler.enable()
+        for task in tasks:
+            register_frame(task)
+        profiler.disable()
+    finally:
+        cv2.setNumThreads(previous)
+    by_name: dict[str, float] = {}
+    for (file, _, name), (_, _, self_seconds, _, _) in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+        if file == "~" and re.fullmatch(r"<\w+>", name):  # OpenCV's functions profile as <name>
+            key = "cv2." + name.strip("<>")
+        elif file == "~" and ("numpy" in name or "ndarray" in name):
+            key = "numpy"
+        elif file == "~":
+            key = "Python"  # interpreter built-ins called from rgbt's code
+        else:
+            key = "numpy" if "numpy" in Path(file).parts else "Python"
+        by_name[key] = by_name.get(key, 0.0) + self_seconds
+    total = sum(by_name.values())
+    opencv = sorted((k for k in by_name if k.startswith("cv2.")), key=lambda k: -by_name[k])
+    rest = {"numpy": by_name.get("numpy", 0.0), "other OpenCV": sum(by_name[k] for k in opencv[top:]),
+            "Python": by_name.get("Python", 0.0)}
+    rows = [(k, by_name[k]) for k in opencv[:top]] + [(k, v) for k, v in rest.items() if v > 0] + [("total", total)]
+    count = max(len(tasks), 1)
+    return [{"name": k, "ms_per_pair": 1000.0 * v / count, "share": v / total if total else 0.0} for k, v in rows]
 
 
 def format_speed(result: dict[str, Any]) -> str:
@@ -353,6 +406,10 @@ def format_speed(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         lines.append(f"| {r['pairs']} ({result['size']}, {result['model']}) | {r['workers']} | {r['seconds']} | "
                      f"{r['pairs_per_second']} |")
+    if result.get("profile"):
+        lines += ["", "where one process's time goes (cProfile, one OpenCV thread; self time per function):", "",
+                  "| function | ms / pair | share |", "|---|---:|---:|"]
+        lines += [f"| {r['name']} | {r['ms_per_pair']:.1f} | {r['share']:.2f} |" for r in result["profile"]]
     return "\n".join(lines)
 
 

@@ -53,3 +53,26 @@ def test_tiny_run_prints_tables_and_writes_json(bench, tmp_path, capsys):
     assert rows[("rgbt", "shift")]["frames"] == 2 and rows[("rgbt", "shift")]["within_rel"] == 1.0
     assert {r["pool"] for r in report["synthetic"]} == {"frame", "sequence"}
     assert all(isinstance(r["confident_over_1px"], int) for r in report["synthetic"])
+
+
+def test_profile_says_which_calls_the_registration_time_goes_to(bench, tmp_path):
+    from rgbt.data.synthetic import render_frame
+
+    tasks = []
+    for k in range(2):
+        frame = render_frame(4, f"set06/V000/I{k:05d}", width=160, height=128, max_shift=4.0, shift=(2.0, -1.0))
+        write_image(tmp_path / f"v{k}.png", frame.rgb)
+        write_image(tmp_path / f"t{k}.png", frame.thermal)
+        tasks.append((tmp_path / f"v{k}.png", tmp_path / f"t{k}.png", "shift", None))
+    rows = bench.profile_registration(tasks, top=3)
+    names = [r["name"] for r in rows]
+    assert names[-1] == "total" and rows[-1]["share"] == 1.0 and rows[-1]["ms_per_pair"] > 0
+    listed = [n for n in names if n.startswith("cv2.")]
+    assert 1 <= len(listed) <= 3  # the top OpenCV functions by name, the rest grouped
+    assert "Python" in names
+    parts = rows[:-1]
+    assert abs(sum(r["share"] for r in parts) - 1.0) < 1e-9
+    assert [r["ms_per_pair"] for r in parts[: len(listed)]] == sorted((r["ms_per_pair"] for r in parts[: len(listed)]),
+                                                                      reverse=True)
+    text = bench.format_speed({"size": "160x128", "model": "shift", "rows": [], "profile": rows})
+    assert "| total |" in text and "where one process's time goes" in text
