@@ -93,9 +93,9 @@ def prepare(work: Path, quick: bool) -> tuple[Path, Path]:
 
 def day_style_image(root: Path) -> Path:
     """The real RGB image of the first day training frame (the style of the ``day`` translations)."""
-    from rgbt.data.kaist import image_path, read_image_set
+    from rgbt.data.kaist import first_image
 
-    return image_path(root, read_image_set(root / "imageSets" / "train_day.txt")[0], "rgb")
+    return first_image(root, "train_day", "rgb")
 
 
 def entry_key(weight: float, seed: int, overrides: Sequence[str] = ()) -> str:

@@ -29,7 +29,9 @@ With ``--frozen-rgb`` one more probe runs, with no detector trained on fake RGB:
 detector trained on the real RGB** of the training split (the shared recipe, once per detector
 seed) is run, frozen, on each method's test fake RGB in place of the camera image
 (:func:`rgbt.engine.translation_eval.frozen_rgb_missrate`), the use a night-time RGB detector would
-make of it. ``--methods flow_task`` adds the task-aware flow: the flow's config trained with
+make of it; ``--frozen-day-style`` also probes a translation of the test split with one real day
+RGB frame as the style of every frame (night frames made to look like day, the use case of
+``tools/bench_night.py``). ``--methods flow_task`` adds the task-aware flow: the flow's config trained with
 ``loss.detector: --task-weight`` against that frozen RGB detector (of ``--seed``).
 ``--translator-seeds 0 1 2`` trains (and translates, and probes) every method once per seed;
 translator metrics and miss rates are then ``mean (min-max)`` over them.
@@ -89,10 +91,12 @@ RECIPE_SIZES: dict[str, dict[str, int]] = {
 }
 
 #: Options that select stages without changing any stage's result: a work folder accepts new values.
-SELECTION_OPTIONS = ("methods", "probes", "frozen_rgb", "translator_seeds", "detector_seeds", "no_references")
+SELECTION_OPTIONS = ("methods", "probes", "frozen_rgb", "frozen_day_style", "translator_seeds", "detector_seeds",
+                     "no_references")
 
 #: Column / row labels of every probe.
-PROBE_LABELS = {**{name: label for name, (label, _m) in PROBES.items()}, "frozen_rgb": "frozen RGB detector"}
+PROBE_LABELS = {**{name: label for name, (label, _m) in PROBES.items()}, "frozen_rgb": "frozen RGB detector",
+                "frozen_rgb_day": "frozen RGB detector, day style"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="overrides of the detector recipe (e.g. train.lr=0.01)")
     parser.add_argument("--frozen-rgb", action="store_true",
                         help="also probe every method's fake RGB with a frozen RGB-only detector trained on real RGB")
+    parser.add_argument("--frozen-day-style", action="store_true",
+                        help="with --frozen-rgb, also translate the test split with one real day RGB frame as the "
+                        "style of every frame (the first day frame of --train-set) and probe that with the frozen "
+                        "RGB detector")
     parser.add_argument("--task-weight", type=float, default=1.0,
                         help="loss.detector of the flow_task method (default: 1.0)")
     parser.add_argument("--translator-seeds", type=int, nargs="+", metavar="N",
@@ -275,6 +283,27 @@ def frozen_probe(root: Path, args: argparse.Namespace, fake_rgb_root: str, froze
     return frozen_rgb_missrate(load_detector(path, "cpu"), source, "fake_rgb")
 
 
+def translate_day_style(root: Path, row: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The test split translated with one real day RGB frame as the style of every frame (the first
+    day frame of the training split, :func:`rgbt.data.kaist.first_image`), into
+    ``<method folder>/fake_day``; a method without a style input keeps its own translation (``out``:
+    the folder to probe)."""
+    from rgbt.data.kaist import first_image
+    from rgbt.engine.translation import translate_dataset
+    from rgbt.engine.translator_builder import load_translator
+    from rgbt.translate.base import takes_style
+
+    folder = Path(row["out"]).parent
+    loaded = load_translator(folder / "run" / "last.pt", "cpu")
+    if not takes_style(loaded.translator):
+        return {"out": row["out"], "style": None}
+    style = first_image(root, args.train_set, "rgb", period="day")
+    out = folder / "fake_day"
+    translate_dataset(loaded, root, out, image_set=args.test_set, style=str(style), image_format="png", workers=0,
+                      progress=False)
+    return {"out": str(out), "style": str(style)}
+
+
 def combine_seeds(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One table row from the rows of several translator seeds: metrics averaged (``None`` stays
     ``None``), miss rates pooled over every seed's runs; ``seeds`` keeps the rows."""
@@ -315,7 +344,8 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The translator table (one row per method; the MR columns when the detectors ran)."""
     columns = ["method", "steps", "train_s", *METRICS, "frames_per_s", "params"]
     header = ["method", "steps", "train s", *METRICS, "frames/s", "params (trainable / total)"]
-    probes = [name for name in (*PROBES, "frozen_rgb") if any(name in row.get("mr", {}) for row in rows)]
+    probes = [name for name in (*PROBES, "frozen_rgb", "frozen_rgb_day") if any(name in row.get("mr", {})
+                                                                               for row in rows)]
     header += [f"MR {PROBE_LABELS[name]}" for name in probes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
@@ -431,6 +461,12 @@ def run_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     f"{method}{tag}_frozen_rgb{'' if d_seed == args.seed else f'_seed{d_seed}'}",
                     lambda row=row, d_seed=d_seed: frozen_probe(root, args, row["out"], frozen, d_seed))
                     for d_seed in seeds])
+            if args.frozen_rgb and args.frozen_day_style:
+                day = stages.run(f"{method}{tag}_day_style", lambda row=row: translate_day_style(root, row, args))
+                row["mr"]["frozen_rgb_day"] = mean_of_runs([stages.run(
+                    f"{method}{tag}_frozen_rgb_day{'' if d_seed == args.seed else f'_seed{d_seed}'}",
+                    lambda day=day, d_seed=d_seed: frozen_probe(root, args, day["out"], frozen, d_seed))
+                    for d_seed in seeds])
             per_seed.append(row)
         rows.append(combine_seeds(per_seed))
     references = {}
@@ -446,6 +482,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(f"--steps must be >= 1, got {args.steps}")
     if args.detector_steps < 0:
         raise SystemExit(f"--detector-steps must be >= 0, got {args.detector_steps}")
+    if args.frozen_day_style and not args.frozen_rgb:
+        raise SystemExit("--frozen-day-style probes with the frozen RGB detector: add --frozen-rgb")
     if (args.frozen_rgb or "flow_task" in args.methods) and not args.detector_steps:
         raise SystemExit("--frozen-rgb and the flow_task method need the RGB-only detector: --detector-steps >= 1")
     logging.basicConfig(level=logging.WARNING)

@@ -168,6 +168,22 @@ def image_path(root: str | os.PathLike[str], frame_id: str, modality: str) -> Pa
     )
 
 
+def first_image(root: str | os.PathLike[str], image_set: str, modality: str, period: str | None = None) -> Path:
+    """The ``modality`` image of the first frame of ``ROOT/imageSets/<image_set>.txt``, or of its first
+    frame of ``period`` (``day`` / ``night``, from the set number: KAIST's sets 00-02 and 06-08 are
+    day): e.g. a real day RGB frame as a translation style, ``first_image(root, "train", "rgb", "day")``.
+
+    Raises:
+        FileNotFoundError: the image set is missing.
+        DataFormatError: the image set is malformed or lists no frame (of ``period``).
+    """
+    path = Path(root) / "imageSets" / f"{image_set}.txt"
+    frames = [f for f in read_image_set(path) if period is None or parse_frame_id(f).period == period]
+    if not frames:
+        raise DataFormatError(path, None, "lists no frame" + (f" of the {period} period" if period else ""))
+    return image_path(root, frames[0], modality)
+
+
 def annotation_path(root: str | os.PathLike[str], frame_id: str) -> Path:
     """``ROOT/annotations/setXX/VYYY/IZZZZZ.txt`` (thermal-frame bbGt)."""
     return Path(annotation_file(root, frame_id))

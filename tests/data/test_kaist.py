@@ -18,6 +18,7 @@ from rgbt.data.kaist import (
     annotation_path,
     boxes_xyxy,
     discover_frames,
+    first_image,
     image_path,
     paired_annotation_path,
     parse_frame_id,
@@ -305,3 +306,17 @@ def test_bbgt_written_by_the_fixture_round_trips(tmp_path: Path) -> None:
     root = make_kaist_root(tmp_path / "kaist")
     path = annotation_path(root, FRAMES[0])
     assert format_bbgt(read_bbgt(path)) == path.read_text()
+
+
+def test_first_image_is_the_first_listed_frames_image_of_the_period(tmp_path: Path) -> None:
+    sets = tmp_path / "imageSets"
+    sets.mkdir()
+    (sets / "train.txt").write_text("\nset03/V001/I00007\nset01/V002/I00041\nset00/V000/I00001\n")
+    assert first_image(tmp_path, "train", "thermal") == tmp_path / "images/set03/V001/lwir/I00007.jpg"
+    # set03 is a night set: the first day frame is the next one
+    assert first_image(tmp_path, "train", "rgb", "day") == tmp_path / "images/set01/V002/visible/I00041.jpg"
+    (sets / "night.txt").write_text("set04/V000/I00001\n")
+    with pytest.raises(DataFormatError, match="night.txt: lists no frame of the day period"):
+        first_image(tmp_path, "night", "rgb", "day")
+    with pytest.raises(FileNotFoundError):
+        first_image(tmp_path, "missing", "rgb")

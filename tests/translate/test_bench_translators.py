@@ -168,6 +168,27 @@ def test_frozen_probe_alone_trains_no_detector_on_fake_rgb(tmp_path: Path, capsy
                    "--work", str(work)])
 
 
+def test_day_style_probe_translates_the_test_split_with_one_day_frame(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    tool = load_tool()
+    work, result = tmp_path / "work", tmp_path / "result.json"
+    with pytest.raises(SystemExit, match="add --frozen-rgb"):
+        tool.main(["--methods", "flow", *TINY, "--detector-steps", "1", "--frozen-day-style", "--work", str(work)])
+    assert tool.main(["--methods", "flow", "pix2pixhd", *TINY, "--detector-steps", "1", "--frozen-rgb",
+                      "--frozen-day-style", "--probes", "--work", str(work), "--json", str(result)]) == 0
+    header = table_lines(capsys.readouterr().out)[0]
+    assert "MR frozen RGB detector |" in header and "MR frozen RGB detector, day style" in header
+    flow, pix2pixhd = json.loads(result.read_text())["rows"]
+    assert set(flow["mr"]) == set(pix2pixhd["mr"]) == {"frozen_rgb", "frozen_rgb_day"}
+    # The flow takes a style: its day-style translation is a folder of its own, of the test frames only.
+    assert {p.parts[-4] for p in (work / "flow" / "fake_day").rglob("*.png")} == {"set06", "set09"}
+    stage = json.loads((work / "stages" / "flow_day_style.json").read_text())
+    assert Path(stage["result"]["style"]).parent.name == "visible"  # a real RGB image of the root
+    # pix2pixHD has no style input: its one translation is probed again, with the same miss rate.
+    assert not (work / "pix2pixhd" / "fake_day").exists()
+    assert pix2pixhd["mr"]["frozen_rgb_day"]["all"] == pix2pixhd["mr"]["frozen_rgb"]["all"]
+
+
 def test_demo_recipe_is_the_full_demos_detector_at_its_sizes() -> None:
     tool = load_tool()
     from rgbt.demo import FULL
