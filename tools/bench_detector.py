@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable, Sequence
 
@@ -44,6 +45,7 @@ from rgbt.data.sample import MODALITY_CHANNELS
 from rgbt.detect.backbone import FUSIONS
 from rgbt.detect.detector import ARCHS, build_fusion_detector
 from rgbt.detect.trunk import TRUNKS
+from rgbt.engine.detector_builder import in_fast_layout
 from rgbt.engine.flops import breakdown_table, conv_shape_table, conv_shapes, count_flops, machine_peak, op_breakdown
 
 
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fpn-channels", type=int, default=model.fpn_channels)
     parser.add_argument("--width-mult", type=float, default=model.width_mult, help="trunk width multiplier (tests)")
     parser.add_argument("--batch", type=int, default=2, help="images per training step")
-    parser.add_argument("--iters", type=int, default=3, help="timed iterations per measurement")
+    parser.add_argument("--iters", type=int, default=3, help="timed iterations (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations before timing")
     parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CPU and CUDA"
@@ -127,17 +129,22 @@ def _frames(channels: int, size: Sequence[int], count: int, device: torch.device
 
 
 def _timed(step: Callable[[], None], iters: int, warmup: int, device: torch.device) -> float:
-    """Mean seconds per call of ``step`` after ``warmup`` untimed calls."""
+    """Median seconds per call of ``step`` over ``iters`` timed calls after ``warmup`` untimed ones.
+
+    The median, not the mean: on a shared CPU one slow call (a neighbour's burst, the allocator
+    growing on the first large batch) would otherwise move the figure by tens of percent."""
     for _ in range(warmup):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    times = []
     for _ in range(iters):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) / iters
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def measure(
@@ -207,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
 
     def ours(mods: Sequence[str], fusion: str, align: str = "none") -> Callable[[], nn.Module]:
-        return lambda: build_fusion_detector(args.arch, args.trunk, tuple(mods), fusion, align=align, **common)
+        return lambda: in_fast_layout(
+            build_fusion_detector(args.arch, args.trunk, tuple(mods), fusion, align=align, **common)
+        )
 
     candidates: list[tuple[str, str, int, Callable[[], nn.Module]]] = [
         (
@@ -222,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                            ours(modalities, args.fusion, "rfa")))
     if not args.no_baselines:
         candidates.append(("rgbt 1-stream", single, MODALITY_CHANNELS[single], ours([single], "concat")))
-        candidates.append(("torchvision", "rgb", 3, lambda: _stock_torchvision(args.arch, args.trunk, size)))
+        candidates.append(
+            ("torchvision", "rgb", 3, lambda: in_fast_layout(_stock_torchvision(args.arch, args.trunk, size)))
+        )
 
     print(
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
