@@ -16,13 +16,14 @@ Compares, on the same frame size and trunk:
 * ``torchvision``: torchvision's own single-stream model of the same head and trunk (RGB input, its
   default 256-channel FPN and anchors, ``min_size``/``max_size`` set to the frame size).
 
-Runs on CPU, and on CUDA in fp32 and autocast fp16 (AMP) when a GPU is present. Weights are random
-(never downloaded); speed does not depend on them.
+Runs on CPU, and on CUDA in fp32 and autocast fp16 (AMP; ``--no-amp`` skips it) when a GPU is present.
+Every model is timed in the channels-last layout rgbt's detectors run in; the inference figure is the
+median of ``--iters`` timed calls. Weights are random (never downloaded); speed does not depend on them.
 
 Example::
 
     python tools/bench_detector.py --iters 3
-    python tools/bench_detector.py --arch fcos --trunk mobilenet_v3_large --device cuda --amp
+    python tools/bench_detector.py --arch fcos --trunk mobilenet_v3_large --device cuda  # fp32 and AMP rows
 """
 
 from __future__ import annotations
