@@ -132,8 +132,8 @@ def _frames(channels: int, size: Sequence[int], count: int, device: torch.device
 def _timed(step: Callable[[], None], iters: int, warmup: int, device: torch.device) -> float:
     """Median seconds per call of ``step`` over ``iters`` timed calls after ``warmup`` untimed ones.
 
-    The median, not the mean: on a shared CPU one slow call (a neighbour's burst, the allocator
-    growing on the first large batch) would otherwise move the figure by tens of percent."""
+    The median, not the mean: one slow call (on a shared CPU, calls of the same model vary by tens of
+    percent) then does not move the figure."""
     for _ in range(warmup):
         step()
     times = []
