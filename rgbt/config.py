@@ -199,6 +199,7 @@ class AugmentConfig:
     scale: list[float] = field(default_factory=lambda: [1.0, 1.0])  # random rescale range
     color: float = 0.0  # probability of colour jitter on RGB (per modality, photometric)
     shift_rgb: float = 0.0  # misalignment augmentation: max random RGB shift in pixels (0: off)
+    shift_rgb_prob: float = 1.0  # probability that a sample's RGB is shifted (the others stay aligned)
     modality_dropout: float = 0.0  # probability of blacking out one input modality of a sample (fusion only; 0: off)
 
 

@@ -101,6 +101,8 @@ class PairedTransform:
         rgb_photometric: albumentations pixel transforms for ``rgb`` (and independently ``fake_rgb``).
         thermal_photometric: albumentations pixel transforms for the ``(H, W)`` thermal image.
         shift_rgb: largest random RGB shift in pixels (0: off).
+        shift_rgb_prob: probability that a sample is shifted at all (1: every sample); the others
+            stay aligned, so a detector trained with shifts still sees aligned pairs.
         min_size: objects whose clipped thermal box is narrower or lower than this (pixels) are dropped.
         seed: makes the draws reproducible (``None``: fresh entropy in the main process).
         modality_dropout: probability that a sample holding two or more images has one of them,
@@ -117,12 +119,16 @@ class PairedTransform:
         min_size: float = 2.0,
         seed: int | None = None,
         modality_dropout: float = 0.0,
+        shift_rgb_prob: float = 1.0,
     ) -> None:
         if shift_rgb < 0:
             raise ValueError(f"shift_rgb must be >= 0, got {shift_rgb}")
+        if not 0 <= shift_rgb_prob <= 1:
+            raise ValueError(f"shift_rgb_prob is a probability in [0, 1], got {shift_rgb_prob}")
         if not 0 <= modality_dropout <= 1:
             raise ValueError(f"modality_dropout is a probability in [0, 1], got {modality_dropout}")
         self.shift_rgb = float(shift_rgb)
+        self.shift_rgb_prob = float(shift_rgb_prob)
         self.modality_dropout = float(modality_dropout)
         self.min_size = float(min_size)
         self.seed = seed
@@ -176,7 +182,7 @@ class PairedTransform:
         self._maybe_reseed()
         if self.geometric is not None:
             sample = self._apply_geometric(sample)
-        if self.shift_rgb > 0 and sample.rgb is not None:
+        if self.shift_rgb > 0 and sample.rgb is not None and self._shift_drawn():
             sample = self._apply_shift(sample)
         images: dict[str, Any] = {}
         if self.rgb_photometric is not None:
@@ -229,6 +235,11 @@ class PairedTransform:
             rgb_boxes[lost] = thermal_boxes[lost]
         return select_objects(sample, keep, thermal_boxes, rgb_boxes, **new_images)
 
+    def _shift_drawn(self) -> bool:
+        """Whether this sample's RGB is shifted (no draw at ``shift_rgb_prob == 1``, so the draws of
+        every other augmentation stay those of a transform without the probability)."""
+        return self.shift_rgb_prob >= 1 or bool(self._rng.random() < self.shift_rgb_prob)
+
     def _apply_shift(self, sample: PairSample) -> PairSample:
         dx, dy = (int(v) for v in np.rint(self._rng.uniform(-self.shift_rgb, self.shift_rgb, size=2)))
         rgb = shift_image(sample.rgb, dx, dy)
@@ -249,6 +260,7 @@ def build_train_transform(
     thermal_jitter: float = 0.0,
     seed: int | None = None,
     modality_dropout: float = 0.0,
+    shift_rgb_prob: float = 1.0,
 ) -> PairedTransform:
     """The detector-training augmentation (arguments mirror :class:`rgbt.config.AugmentConfig`).
 
@@ -264,6 +276,7 @@ def build_train_transform(
             camera's automatic gain control), with noise at half that probability.
         seed: see :class:`PairedTransform`.
         modality_dropout: probability of blacking out one modality of a sample (see :class:`PairedTransform`).
+        shift_rgb_prob: probability that a sample's RGB is shifted (see :class:`PairedTransform`).
     """
     low, high = (float(v) for v in scale)
     if not 0 < low <= high:
@@ -302,7 +315,7 @@ def build_train_transform(
             A.GaussNoise(std_range=(0.01, 0.03), p=thermal_jitter / 2),
         ]
     return PairedTransform(geometric, rgb_photometric, thermal_photometric, shift_rgb=shift_rgb, seed=seed,
-                           modality_dropout=modality_dropout)
+                           modality_dropout=modality_dropout, shift_rgb_prob=shift_rgb_prob)
 
 
 def random_crop_pair(sample: PairSample, height: int, width: int, rng: np.random.Generator) -> PairSample:

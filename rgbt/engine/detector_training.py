@@ -215,7 +215,8 @@ def train_detector(config: DetectorConfig, out: str | os.PathLike[str], resume: 
     augment = config.augment
     transform = build_train_transform(hflip=augment.hflip, scale=augment.scale, color=augment.color,
                                       shift_rgb=augment.shift_rgb, seed=config.train.seed,
-                                      modality_dropout=augment.modality_dropout)
+                                      modality_dropout=augment.modality_dropout,
+                                      shift_rgb_prob=augment.shift_rgb_prob)
     ignore_fn = _train_ignore(config.ignore, classes) if kind == "kaist" else None
     dataset = PairDataset(train_source, modalities, transform, classes, ignore_fn=ignore_fn)
     model = build_detector_from_config(config.model, modalities, len(classes) + 1)

@@ -140,6 +140,29 @@ def test_shift_rgb_moves_only_rgb(paired: bool) -> None:
     assert "augment" not in sample.meta
 
 
+def test_shift_rgb_prob_leaves_the_other_samples_aligned() -> None:
+    sample = make_sample()
+    transform = PairedTransform(shift_rgb=4.0, shift_rgb_prob=0.5, seed=2)
+    shifted = 0
+    for _ in range(400):
+        out = transform(sample)
+        if "augment" in out.meta:
+            shifted += 1
+            dx, dy = out.meta["augment"]["shift_rgb"]
+            np.testing.assert_array_equal(out.rgb, shift_image(sample.rgb, dx, dy))
+        else:  # not drawn: the pair passes through aligned
+            np.testing.assert_array_equal(out.rgb, sample.rgb)
+            np.testing.assert_array_equal(out.boxes_rgb, sample.boxes_rgb)
+    assert 160 <= shifted <= 240  # binomial(400, 0.5): 5 SD either side
+    assert all("augment" not in PairedTransform(shift_rgb=4.0, shift_rgb_prob=0.0, seed=0)(sample).meta
+               for _ in range(20))
+    # At probability 1 no extra draw is taken: the shifts are those of the plain transform.
+    always, plain = PairedTransform(shift_rgb=4.0, shift_rgb_prob=1.0, seed=7), PairedTransform(shift_rgb=4.0, seed=7)
+    assert [always(sample).meta["augment"] for _ in range(6)] == [plain(sample).meta["augment"] for _ in range(6)]
+    with pytest.raises(ValueError, match="shift_rgb_prob is a probability"):
+        PairedTransform(shift_rgb=4.0, shift_rgb_prob=1.5)
+
+
 def test_seeded_transforms_repeat_and_workers_get_their_own_stream(monkeypatch: pytest.MonkeyPatch) -> None:
     def run(transform: PairedTransform) -> list[np.ndarray]:
         return [transform(make_sample()).boxes for _ in range(8)]
