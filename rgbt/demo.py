@@ -96,7 +96,8 @@ class DemoSettings:
     detector: list[str]  # --set overrides shared by every detector config (the recipe)
     fusion: list[str]  # overrides of the fusion detectors, which start from the single-modality ones
     shifts: str  # magnitude spec of the S0/S90 sweep
-    shift_augment: float  # augment.shift_rgb (px) of the shift-augmented detector
+    shift_augment: float  # augment.shift_rgb (px) of the shift-augmented detectors
+    shift_augment_prob: float = 1.0  # augment.shift_rgb_prob: the fraction of their samples that is shifted
     translate_frames: int = 0  # frames used by translate-eval (0: all test frames)
     seed: int = 0
     bootstrap: int = 200  # bootstrap replicates for the SD of every MR
@@ -123,6 +124,7 @@ FULL = DemoSettings(
     fusion=["train.epochs=4", "train.lr=0.001", "train.warmup_steps=10", "model.fusion_init=thermal"],
     shifts="-16:16:8",
     shift_augment=8.0,
+    shift_augment_prob=0.5,
     translate_frames=24,
 )
 
@@ -146,6 +148,7 @@ QUICK = DemoSettings(
     fusion=["model.fusion_init=thermal"],
     shifts="-16:16:16",
     shift_augment=8.0,
+    shift_augment_prob=0.5,
     translate_frames=6,
     bootstrap=20,
 )
@@ -171,7 +174,8 @@ def detector_overrides(settings: DemoSettings, key: str, base: list[str], run: P
         own.append(f"model.init_from=[{', '.join(str(run / 'detectors' / k / 'last.pt') for k in starts)}]")
         own += settings.fusion
     if detector.shift_augmented:
-        own.append(f"augment.shift_rgb={settings.shift_augment:g}")
+        own += [f"augment.shift_rgb={settings.shift_augment:g}",
+                f"augment.shift_rgb_prob={settings.shift_augment_prob:g}"]
     own += detector.overrides
     return base + settings.detector + [f"data.modalities=[{', '.join(detector.modalities)}]",
                                        f"train.seed={settings.seed}"] + own
@@ -348,7 +352,8 @@ def run_demo(out: str | os.PathLike[str], quick: bool = False, data: str | None 
         "findings": demo_findings(mr_table, sweep_rows, settings.shifts) if sweep else [],
         "settings": {"quick": quick, "root": str(root), "setup_height": list(setup.height), "seed": settings.seed,
                      "test_frames": len(source), "bootstrap": settings.bootstrap,
-                     "shift_augment": settings.shift_augment, "wall_seconds_this_run": total},
+                     "shift_augment": settings.shift_augment,
+                     "shift_augment_prob": settings.shift_augment_prob, "wall_seconds_this_run": total},
     }
     paths = write_demo_report(out, report, settings_name="quick" if quick else "full")
     print(_summary(report, paths["md"]), flush=True)
@@ -727,7 +732,8 @@ def write_demo_report(out: Path, report: dict[str, Any], settings_name: str) -> 
             f"heights scaled to the frames (positives of height >= {settings['setup_height'][0]:.1f} px), each "
             f"with the standard deviation of {settings.get('bootstrap', 0)} bootstrap resamples of the test frames. "
             "The detectors share one training recipe and differ only in their input modalities (and the "
-            f"shift-augmented one in random RGB shifts of up to {settings.get('shift_augment', 0):g} px)."
+            f"shift-augmented and RFA ones in random RGB shifts of up to {settings.get('shift_augment', 0):g} px "
+            f"in {100 * settings.get('shift_augment_prob', 1.0):.0f} % of their training samples)."
         ),
         heading("Miss rate on the test split (aligned input as recorded)"),
         table(["detector", "all", "SD", "day", "SD", "night", "SD"],

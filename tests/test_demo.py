@@ -45,12 +45,13 @@ def test_quick_demo_writes_the_report(demo_dir: Path) -> None:
         assert (demo_dir / "detectors" / detector / "last.pt").is_file()
     rfa = (demo_dir / "detectors" / "rgb_thermal_rfa" / "config.yaml").read_text()
     assert "align: rfa" in rfa and "shift_rgb: 8.0" in rfa and "fusion_init: thermal" in rfa
+    assert "shift_rgb_prob: 0.5" in rfa
     from rgbt.demo import QUICK, probe_shift
 
     assert set(report["rfa_offsets"]) == {"aligned", f"shift:{probe_shift(QUICK.shifts):g},0"}
     assert all(v["objects"] > 0 and v["median"] >= 0 for v in report["rfa_offsets"].values())
     shiftaug = (demo_dir / "detectors" / "rgb_thermal_shiftaug" / "config.yaml").read_text()
-    assert "shift_rgb: 8.0" in shiftaug and "fusion_init: thermal" in shiftaug
+    assert "shift_rgb: 8.0" in shiftaug and "shift_rgb_prob: 0.5" in shiftaug and "fusion_init: thermal" in shiftaug
     assert str(demo_dir / "detectors" / "rgb" / "last.pt") in shiftaug  # started from the single-modality runs
     assert "shift_rgb: 0.0" in (demo_dir / "detectors" / "rgb_thermal" / "config.yaml").read_text()
     assert {"roundtrip_max_abs", "rounds_psnr_db", "edge_f1", "gradient_ssim", "psnr_day", "ssim_day",
