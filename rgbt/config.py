@@ -160,8 +160,9 @@ class DetectorModelConfig:
     arch: str = "fasterrcnn"  # fasterrcnn | retinanet | fcos
     trunk: str = "resnet18"  # resnet18 | resnet34 | resnet50 | mobilenet_v3_large | mobilenet_v3_small
     fusion: str = "concat"  # concat (halfway) | sum | gate | early | late
-    align: str = "none"  # none | rfa: region feature alignment (fasterrcnn, two streams with thermal)
+    align: str = "none"  # none | rfa | rfa_region: region feature alignment (fasterrcnn, two streams with thermal)
     align_loss_weight: float = 1.0  # weight of the RFA offset loss (paired RGB boxes supervise it)
+    align_max_offset: float = 0.5  # largest RFA offset, a fraction of the region's width / height
     fpn_channels: int = 128  # channels of every pyramid level
     trainable_layers: int = 5  # trunk stages that train (all: the model starts from scratch)
     weights: dict[str, str] = field(default_factory=dict)  # modality -> local trunk weights file

@@ -293,6 +293,7 @@ def build_fusion_detector(
     norm: str = "batch",
     align: str = "none",
     align_loss_weight: float = 1.0,
+    align_max_offset: float = 0.5,
     **detector_kwargs,
 ) -> nn.Module:
     """One entry point for every fusion mode: ``concat``, ``sum``, ``gate``, ``early`` or ``late``.
@@ -301,13 +302,18 @@ def build_fusion_detector(
     ``detector_kwargs``); the others build a backbone with :func:`build_backbone` and a head with
     :func:`build_detector`, which receive the remaining keyword arguments. ``align='rfa'`` adds region
     feature alignment (:mod:`rgbt.detect.rfa`; Faster R-CNN over two streams, one of them thermal, with
-    per-stage fusion), its offset loss weighted by ``align_loss_weight``.
+    per-stage fusion), its offset loss weighted by ``align_loss_weight``, its offsets bounded by
+    ``align_max_offset`` (a fraction of the region's width / height; the context box, ``max(2, 1 + 2 *
+    align_max_offset)`` times the region, grows with it); ``align='rfa_region'`` fuses the streams only
+    at the regions (the image-level pyramid is thermal's).
     """
     if align not in ALIGNS:
         raise ValueError(f"unknown align {align!r}; known: {', '.join(ALIGNS)}")
-    if align == "rfa" and (arch != "fasterrcnn" or fusion in ("early", "late")):
-        raise ValueError(f"align 'rfa' needs arch fasterrcnn and per-stage fusion (concat, sum, gate), got arch "
+    if align != "none" and (arch != "fasterrcnn" or fusion in ("early", "late")):
+        raise ValueError(f"align {align!r} needs arch fasterrcnn and per-stage fusion (concat, sum, gate), got arch "
                          f"{arch!r}, fusion {fusion!r}")
+    if not align_max_offset > 0:
+        raise ValueError(f"align_max_offset must be positive, got {align_max_offset}")
     backbone_kwargs = {
         "fpn_channels": fpn_channels,
         "trainable_layers": trainable_layers,
@@ -321,4 +327,7 @@ def build_fusion_detector(
         )
     backbone = build_backbone(trunk, modalities, fusion, **backbone_kwargs)
     detector = build_detector(arch, backbone, num_classes, **detector_kwargs)
-    return add_region_alignment(detector, offset_loss_weight=align_loss_weight) if align == "rfa" else detector
+    if align == "none":
+        return detector
+    return add_region_alignment(detector, offset_loss_weight=align_loss_weight, max_offset=align_max_offset,
+                                context=max(2.0, 1.0 + 2.0 * align_max_offset), region=align == "rfa_region")

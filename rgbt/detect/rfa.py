@@ -1,4 +1,4 @@
-"""Region feature alignment (RFA): a halfway-fusion Faster R-CNN that re-pools RGB features per region.
+"""Region feature alignment (RFA): a fusion Faster R-CNN that re-pools RGB features per region.
 
 The idea is AR-CNN's (Zhang et al., "Weakly Aligned Cross-Modal Learning for Multispectral Pedestrian
 Detection", ICCV 2019): when the cameras drift, the fused features of an object mix its thermal
@@ -36,6 +36,19 @@ How it is built here, on the halfway detector (:func:`rgbt.detect.build_fusion_d
   training span the shifts. Without paired boxes the detection loss alone trains the offsets (through
   the resampling), more weakly.
 
+Region-level fusion (``model.align: rfa_region``), closer to AR-CNN, where the modalities meet only at
+the regions: the image-level pyramid, the RPN and the box head's base features are the reference
+(thermal) stream's alone (:class:`SelectFusion` in place of the per-stage fusion), the sensed stream
+gets a pyramid of its own (``sensed_fpn``, started from the RGB-only detector's pyramid by
+:meth:`RFAFasterRCNN.warm_start_aliases`), and the region features are::
+
+      F' = F_T + mix(g(P_R, b + t * (w, h)))
+
+with ``mix`` a 1x1 convolution that starts at zero, so the detector begins as exactly the thermal
+detector (what ``model.fusion_init: thermal`` gives halfway fusion). A shifted RGB image then reaches
+nothing but the regions' RGB term: proposals and the thermal features stay as they are, and the
+offset head, which reads both pyramids over the context box, can move the RGB reading back.
+
 Signs follow rgbt's convention: ``t > 0`` means the RGB content lies right of / below the thermal
 box, as a perturbation ``shift:dx,dy`` with ``dx, dy > 0`` moves it.
 """
@@ -44,17 +57,40 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
 from rgbt.detect.heads import FusionFasterRCNN, IgnoreAwareRoIHeads, check_detection_inputs
 
-#: Region-level alignment modes of :func:`rgbt.detect.build_fusion_detector` (``none``: plain fusion).
-ALIGNS: tuple[str, ...] = ("none", "rfa")
+#: Region-level alignment modes of :func:`rgbt.detect.build_fusion_detector` (``none``: plain fusion;
+#: ``rfa``: halfway fusion corrected per region; ``rfa_region``: fusion at the regions only).
+ALIGNS: tuple[str, ...] = ("none", "rfa", "rfa_region")
+
+
+class SelectFusion(nn.Module):
+    """A "fusion" that keeps one stream's features (``rfa_region``: the image-level pyramid is the
+    reference stream's). Forward: list of ``(B, C, H, W)`` -> the ``stream``-th one, unchanged."""
+
+    def __init__(self, stream: int) -> None:
+        super().__init__()
+        self.stream = int(stream)
+
+    def forward(self, streams: Sequence[Tensor]) -> Tensor:
+        return streams[self.stream]
+
+    def pass_through(self, stream: int) -> None:
+        """Already passes stream :attr:`stream` through (what ``model.fusion_init`` asks of a fusion).
+
+        Raises:
+            ValueError: ``stream`` is another stream.
+        """
+        if stream != self.stream:
+            raise ValueError(f"this region-level fusion keeps stream {self.stream} at the image level, "
+                             f"not stream {stream}")
 
 
 class RegionFeatureAlignment(nn.Module):
@@ -69,12 +105,17 @@ class RegionFeatureAlignment(nn.Module):
         context: side of the context box over the RoI's (2: offsets up to half the box stay inside).
         hidden: width of the offset head's linear layer.
         max_offset: largest predicted offset, as a fraction of the RoI's width / height.
+        region: region-level fusion (``rfa_region``, see the module docstring): the sensed stream gets a
+            pyramid of its own (``sensed_fpn``), the reference maps are the detector's (reference-only)
+            pyramid levels, and the output is ``fused + mix(g(P_R, b + t))``.
 
     Forward:
-        ``fused`` ``(R, channels, S, S)``, ``sensed`` / ``reference``: the trunks' stage features (lists
-        of ``(B, C_i, H_i, W_i)``), ``boxes``: per image ``(R_b, 4)`` xyxy RoIs in pixels of the
-        (transformed) batch, ``image_shapes``: per image ``(h, w)``. Returns ``(fused', t)``:
-        ``(R, channels, S, S)`` corrected features and ``(R, 2)`` offsets (fractions of width, height).
+        ``fused`` ``(R, channels, S, S)``, ``sensed``: the sensed trunk's stage features (list of
+        ``(B, C_i, H_i, W_i)``), ``reference``: the reference trunk's stage features, or with ``region``
+        the pyramid levels ``(B, channels, H_i, W_i)``; ``boxes``: per image ``(R_b, 4)`` xyxy RoIs in
+        pixels of the (transformed) batch, ``image_shapes``: per image ``(h, w)``. Returns
+        ``(fused', t)``: ``(R, channels, S, S)`` corrected features and ``(R, 2)`` offsets (fractions
+        of width, height).
     """
 
     def __init__(
@@ -87,6 +128,7 @@ class RegionFeatureAlignment(nn.Module):
         context: float = 2.0,
         hidden: int = 256,
         max_offset: float = 0.5,
+        region: bool = False,
     ) -> None:
         super().__init__()
         if not len(sensed_channels) == len(reference_channels) == len(level_names) > 0:
@@ -103,8 +145,16 @@ class RegionFeatureAlignment(nn.Module):
         self.context = float(context)
         self.max_offset = float(max_offset)
         self.patch_size = int(math.ceil(output_size * context))
-        self.sensed_proj = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in sensed_channels)
-        self.reference_proj = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in reference_channels)
+        self.region = bool(region)
+        if self.region:
+            self.sensed_fpn = FeaturePyramidNetwork(list(sensed_channels), channels)
+            # The RGB term starts at zero: the detector begins as the reference stream's detector.
+            self.mix = nn.Conv2d(channels, channels, 1)
+            nn.init.zeros_(self.mix.weight)
+            nn.init.zeros_(self.mix.bias)
+        else:
+            self.sensed_proj = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in sensed_channels)
+            self.reference_proj = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in reference_channels)
         self.pool = MultiScaleRoIAlign(self.level_names, output_size=self.patch_size, sampling_ratio=2)
         reduced = (self.patch_size + 1) // 2
         # A narrow head: it runs on every sampled RoI (1024 per batch of two), at twice the box head's side.
@@ -126,8 +176,11 @@ class RegionFeatureAlignment(nn.Module):
         return torch.cat([centre - half, centre + half], dim=1)
 
     def project(self, sensed: Sequence[Tensor], reference: Sequence[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
-        """The trunks' stage features projected to the pyramid width: the RGB maps ``R_i`` and the
-        thermal maps ``T_i``, each ``(B, channels, H_i, W_i)``."""
+        """The maps the module reads, each ``(B, channels, H_i, W_i)``: the RGB maps ``R_i`` and the
+        thermal maps ``T_i``; the trunks' stage features projected to the pyramid width, or with
+        :attr:`region` the sensed stream's own pyramid and the reference pyramid levels as given."""
+        if self.region:
+            return list(self.sensed_fpn(OrderedDict(zip(self.level_names, sensed))).values()), list(reference)
         return ([proj(x) for proj, x in zip(self.sensed_proj, sensed)],
                 [proj(x) for proj, x in zip(self.reference_proj, reference)])
 
@@ -207,6 +260,9 @@ class RegionFeatureAlignment(nn.Module):
                 image_shapes: list[tuple[int, int]]) -> tuple[Tensor, Tensor]:
         sensed_maps, reference_maps = self.project(sensed, reference)
         t = self.offsets(self.offset_features(sensed_maps, reference_maps, boxes, image_shapes))
+        if self.region:
+            (moved,) = self.sample(sensed_maps, boxes, image_shapes, [t])
+            return fused + self.mix(moved), t
         moved, here = self.sample(sensed_maps, boxes, image_shapes, [t, torch.zeros_like(t)])
         return fused + (moved - here), t
 
@@ -287,12 +343,20 @@ class RFAFasterRCNN(FusionFasterRCNN):
         streams = self.backbone.all_stream_features(batch.tensors)
         return original, batch, targets, streams
 
+    def _reference_maps(self, streams: Sequence[Sequence[Tensor]], features: Mapping[str, Tensor]) -> list[Tensor]:
+        """What the module reads for the reference stream: its stage features, or with region-level
+        fusion the (reference-only) pyramid levels the RoIs are pooled from."""
+        if self.align.region:
+            return [features[name] for name in self.backbone.stage_level_names]
+        return list(streams[self.reference])
+
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None):  # type: ignore[override]
         check_detection_inputs(images, targets, self.backbone.in_channels, self.training)
         original, batch, targets, streams = self._prepare(images, targets)
         features = self.backbone.fuse_streams(streams)
         proposals, proposal_losses = self.rpn(batch, features, targets)
-        hook = _AlignHook(self.align, streams[self.sensed], streams[self.reference], targets, self.offset_loss_weight)
+        hook = _AlignHook(self.align, streams[self.sensed], self._reference_maps(streams, features), targets,
+                          self.offset_loss_weight)
         detections, detector_losses = self.roi_heads(features, proposals, batch.image_sizes, targets, hook)
         if self.training:
             return {**proposal_losses, **detector_losses}
@@ -310,7 +374,8 @@ class RFAFasterRCNN(FusionFasterRCNN):
             original, batch, _targets, streams = self._prepare(images, None)
             scales = [(s[1] / o[1], s[0] / o[0]) for o, s in zip(original, batch.image_sizes)]
             scaled = [b * b.new_tensor([sx, sy, sx, sy]) for b, (sx, sy) in zip(boxes, scales)]
-            sensed, reference = self.align.project(streams[self.sensed], streams[self.reference])
+            reference_maps = self._reference_maps(streams, self.backbone.fuse_streams(streams))
+            sensed, reference = self.align.project(streams[self.sensed], reference_maps)
             t = self.align.offsets(self.align.offset_features(sensed, reference, scaled, batch.image_sizes))
             out, start = [], 0
             for b in boxes:
@@ -320,6 +385,21 @@ class RFAFasterRCNN(FusionFasterRCNN):
             return out
         finally:
             self.train(was_training)
+
+    def warm_start_aliases(self, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Tensors of a trained detector's ``state`` under names of this model that
+        :func:`rgbt.engine.detector_builder.warm_start` would not match by name: with region-level
+        fusion, a single-stream detector of the sensed modality (the RGB-only detector) gives its
+        pyramid to the sensed stream's own (``align.sensed_fpn``). Empty otherwise."""
+        if not self.align.region:
+            return {}
+        sensed = list(self.backbone.trunks)[self.sensed]
+        trunks = {key.split(".")[2] for key in state if key.startswith("backbone.trunks.")}
+        if trunks != {sensed}:
+            return {}
+        prefix = "backbone.fpn."
+        return {"align.sensed_fpn." + key[len(prefix):]: value for key, value in state.items()
+                if key.startswith(prefix) and not key.startswith(prefix + "extra_blocks.")}
 
 
 def _scale_rgb_boxes(target: dict[str, Tensor], original: tuple[int, int], size: tuple[int, int]) -> dict[str, Tensor]:
@@ -338,15 +418,19 @@ def add_region_alignment(
     context: float = 2.0,
     hidden: int = 256,
     max_offset: float = 0.5,
+    region: bool = False,
 ) -> RFAFasterRCNN:
     """The RFA detector over a halfway detector's parts (they are shared, not copied): with the offset
-    head's zero start it computes exactly what ``detector`` does.
+    head's zero start it computes exactly what ``detector`` does. With ``region`` (region-level fusion,
+    ``rfa_region``) the backbone's per-stage fusion modules are replaced by :class:`SelectFusion` of the
+    reference stream, and with the zero start of ``mix`` the model computes what a detector of the
+    reference stream alone with the same trunk, pyramid and heads does.
 
     Args:
         detector: a two-stream Faster R-CNN from :func:`rgbt.detect.build_detector` over a
             :class:`~rgbt.detect.backbone.MultiStreamBackbone` with per-stage fusion.
         reference: the reference modality (its trunk name); the other stream is the sensed one.
-        offset_loss_weight, context, hidden, max_offset: see :class:`RFAFasterRCNN` and
+        offset_loss_weight, context, hidden, max_offset, region: see :class:`RFAFasterRCNN` and
             :class:`RegionFeatureAlignment`.
 
     Raises:
@@ -366,7 +450,10 @@ def add_region_alignment(
     align = RegionFeatureAlignment(
         backbone.trunks[names[sensed]].out_channels, backbone.trunks[reference].out_channels,
         backbone.stage_level_names, backbone.out_channels, output_size=int(output_size[0]), context=context,
-        hidden=hidden, max_offset=max_offset,
+        hidden=hidden, max_offset=max_offset, region=region,
     )
+    if region:
+        backbone.fusions = nn.ModuleList(SelectFusion(ref) for _ in backbone.fusions)
+        backbone.fusion = "region"
     return RFAFasterRCNN(backbone, detector.rpn, detector.roi_heads, detector.transform, align, sensed, ref,
                          offset_loss_weight)

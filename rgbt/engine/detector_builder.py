@@ -66,6 +66,7 @@ def build_detector_from_config(
         representation_size=model_cfg.representation_size,
         align=model_cfg.align,
         align_loss_weight=model_cfg.align_loss_weight,
+        align_max_offset=model_cfg.align_max_offset,
         **_faster_rcnn_options(model_cfg),
     )
     if model_cfg.fusion_init:
@@ -113,7 +114,9 @@ def warm_start(model: nn.Module, checkpoints: Sequence[str | os.PathLike[str]]) 
 
     A fusion detector started from a thermal-only and an RGB-only detector gets each trunk from
     the detector that trained it (trunks are named by modality, ``backbone.trunks.thermal...``),
-    and pyramid and heads from the last checkpoint; its fusion modules start fresh.
+    and pyramid and heads from the last checkpoint; its fusion modules start fresh. A model may
+    name more matches of its own (``model.warm_start_aliases(state)``: its name -> tensor; the
+    region-level RFA detector takes the RGB detector's pyramid for its RGB stream so).
 
     Returns:
         the number of tensors taken from each checkpoint.
@@ -126,7 +129,8 @@ def warm_start(model: nn.Module, checkpoints: Sequence[str | os.PathLike[str]]) 
     counts = []
     for path in checkpoints:
         state = load_checkpoint(path).get("model", {})
-        matched = {k: v for k, v in state.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+        aliases = model.warm_start_aliases(state) if hasattr(model, "warm_start_aliases") else {}
+        matched = {k: v for k, v in {**state, **aliases}.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
         if not matched:
             raise ValueError(f"model.init_from: {path}: none of its {len(state)} tensors matches this detector's "
                              "names and shapes (another architecture, trunk or width?)")

@@ -195,3 +195,43 @@ def test_offset_features_equal_convolving_the_pooled_patches():
     direct = torch.relu(align.offset_convs[0](torch.cat(patches, dim=1)))
     folded = align.offset_features(sensed, reference, boxes, [(64, 80)] * 2)
     assert torch.allclose(folded, direct, atol=1e-5)
+
+
+def test_region_level_fusion_reads_rgb_only_at_the_regions(synthetic_batch):
+    """``rfa_region``: the image-level pyramid (hence the proposals) is thermal's alone, RGB reaches the
+    box head through the aligned region term, and every parameter receives a gradient."""
+    torch.manual_seed(0)
+    model = build_fusion_detector("fasterrcnn", align="rfa_region", align_max_offset=1.0,
+                                  **tiny_detector_kwargs("fasterrcnn"))
+    assert model.align.region and model.align.max_offset == 1.0 and model.align.context == 3.0
+    assert model.backbone.fusion == "region" and not list(model.backbone.fusions.parameters())
+    images, targets = _paired(synthetic_batch, 3, -2)
+    model.eval()
+    other = [torch.cat([torch.rand(3, HEIGHT, WIDTH), image[3:]]) for image in images]
+    with torch.no_grad():
+        pyramid, pyramid_other = model.backbone(torch.stack(images)), model.backbone(torch.stack(other))
+        start, start_other = model(images), model(other)
+    assert all(torch.equal(pyramid[k], pyramid_other[k]) for k in pyramid)
+    # The RGB term starts at zero: other RGB, the same detections.
+    assert all(torch.equal(a["scores"], b["scores"]) for a, b in zip(start, start_other))
+    torch.nn.init.normal_(model.align.mix.weight, std=0.5)
+    with torch.no_grad():
+        mixed, mixed_other = model(images), model(other)
+    assert not all(torch.equal(a["scores"], b["scores"]) for a, b in zip(mixed, mixed_other))
+    model.train()
+    torch.nn.init.normal_(model.align.offset_out.weight, std=0.01)
+    losses = model(images, targets)
+    assert float(losses["loss_offset"].detach()) > 0
+    sum(losses.values()).backward()
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+    # 64x80 frames put every region on p2: the RGB pyramid's p2 branch, the mix and the offset head learn.
+    used = ["sensed_fpn.inner_blocks.0.0.weight", "sensed_fpn.layer_blocks.0.0.weight", "mix.weight",
+            "offset_convs.0.weight", "offset_fc.weight", "offset_out.weight"]
+    grads = dict(model.align.named_parameters())
+    assert all(bool(grads[name].grad.abs().sum() > 0) for name in used)
+    with pytest.raises(ValueError, match="align_max_offset"):
+        build_fusion_detector("fasterrcnn", align="rfa_region", align_max_offset=0.0,
+                              **tiny_detector_kwargs("fasterrcnn"))
+    with pytest.raises(ValueError, match="keeps stream 1"):
+        model.backbone.fusions[0].pass_through(0)

@@ -82,3 +82,32 @@ def test_fusion_started_as_the_thermal_detector_detects_exactly_like_it(tmp_path
     with pytest.raises(ValueError, match="needs halfway concat fusion"):
         build_detector_from_config(load_config(DetectorConfig, None, TINY + ["model.fusion_init=thermal"]).model,
                                    ["thermal"], 2)
+
+
+def test_region_level_rfa_starts_as_the_thermal_detector_with_the_rgb_pyramid(tmp_path: Path) -> None:
+    """``model.align=rfa_region`` from an RGB-only and a thermal-only detector: the RGB stream's own
+    pyramid is the RGB detector's, and the model detects exactly like the thermal detector, whatever
+    the RGB image, until training gives the RGB term a say."""
+    thermal = _saved(tmp_path, "thermal", ["thermal"], seed=1)
+    rgb = _saved(tmp_path, "rgb", ["rgb"], seed=2)
+    config = load_config(DetectorConfig, None, TINY + [f"model.init_from=[{rgb}, {thermal}]", "model.align=rfa_region",
+                                                       "model.fusion_init=thermal", "model.score_thresh=0.0"])
+    model = build_detector_from_config(config.model, ["rgb", "thermal"], 2).eval()
+    rgb_state = torch.load(rgb, weights_only=True)["model"]
+    state = model.state_dict()
+    copied = [k for k in state if k.startswith("align.sensed_fpn.")]
+    assert copied and all(torch.equal(state[k], rgb_state["backbone.fpn." + k[len("align.sensed_fpn."):]])
+                          for k in copied)
+    single = build_detector_from_config(load_config(DetectorConfig, None, TINY + ["model.score_thresh=0.0"]).model,
+                                        ["thermal"], 2).eval()
+    single.load_state_dict(torch.load(thermal, weights_only=True)["model"])
+    torch.manual_seed(0)
+    thermal_image = torch.rand(1, 64, 80)
+    with torch.no_grad():
+        alone = single([thermal_image])[0]
+        for rgb_image in (torch.rand(3, 64, 80), torch.zeros(3, 64, 80)):
+            fused = model([torch.cat([rgb_image, thermal_image])])[0]
+            assert torch.equal(fused["boxes"], alone["boxes"]) and torch.equal(fused["scores"], alone["scores"])
+    assert len(alone["boxes"]) > 0
+    # The thermal detector's checkpoint names no RGB pyramid: nothing more is taken from it.
+    assert model.warm_start_aliases(torch.load(thermal, weights_only=True)["model"]) == {}
