@@ -11,7 +11,8 @@ of the peak the layer shapes themselves allow (``--no-breakdown`` skips both).
 Compares, on the same frame size and trunk:
 
 * ``fusion``: the rgbt detector over all requested modalities (default rgb+thermal, concat fusion);
-* ``rgbt <fusion> + rfa`` (``--rfa``): the same with region feature alignment - its cost;
+* ``rgbt <fusion> + rfa`` and ``rgbt rfa_region`` (``--rfa``): the same with region feature alignment,
+  and with region-level fusion (``model.align=rfa_region``) - their cost;
 * ``rgbt 1-stream``: the same detector on one modality (thermal, or the first one) - the fusion cost;
 * ``torchvision``: torchvision's own single-stream model of the same head and trunk (RGB input, its
   default 256-channel FPN and anchors, ``min_size``/``max_size`` set to the frame size).
@@ -73,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-amp", action="store_true", help="skip the CUDA autocast (fp16) rows")
     parser.add_argument("--no-baselines", action="store_true", help="time only the fusion model")
     parser.add_argument("--rfa", action="store_true",
-                        help="also time the fusion model with region feature alignment (model.align=rfa)")
+                        help="also time the fusion model with region feature alignment (model.align=rfa) and "
+                             "region-level fusion (model.align=rfa_region)")
     parser.add_argument("--no-breakdown", action="store_true",
                         help="skip the table of CPU inference time and GFLOP/s per operator kind")
     parser.add_argument("--seed", type=int, default=0)
@@ -230,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rfa:
         candidates.append((f"rgbt {args.fusion} + rfa", "+".join(modalities), candidates[0][2],
                            ours(modalities, args.fusion, "rfa")))
+        candidates.append(("rgbt rfa_region", "+".join(modalities), candidates[0][2],
+                           ours(modalities, args.fusion, "rfa_region")))
     if not args.no_baselines:
         candidates.append(("rgbt 1-stream", single, MODALITY_CHANNELS[single], ours([single], "concat")))
         candidates.append(
