@@ -23,11 +23,13 @@ def paired_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               progress=False)
 
 
-def test_rfa_trains_on_paired_boxes_with_shift_augmentation_and_detects(paired_root: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("align", ["rfa", "rfa_region"])
+def test_rfa_trains_on_paired_boxes_with_shift_augmentation_and_detects(paired_root: Path, tmp_path: Path,
+                                                                        align: str) -> None:
     """The whole command-line path (train, checkpoint, rebuild, detect): as long as the other CLI training tests."""
     out = tmp_path / "run"
     assert main(["train-detector", "--config", str(TINY), "--data", str(paired_root), "--out", str(out),
-                 "--set", "model.align=rfa", "--set", "augment.shift_rgb=3", "--set", "train.max_steps=2",
+                 "--set", f"model.align={align}", "--set", "augment.shift_rgb=3", "--set", "train.max_steps=2",
                  # 160x128 frames: people are under the default 50 px training height.
                  "--set", "ignore.min_height=0", "--set", "model.score_thresh=0.0",
                  "--set", "model.roi_batch_size=64"]) == 0
@@ -50,6 +52,7 @@ def test_rfa_trains_on_paired_boxes_with_shift_augmentation_and_detects(paired_r
     from rgbt.engine.offsets import offset_errors
 
     detector = load_detector(out / "last.pt", "cpu")
+    assert detector.model.align.region == (align == "rfa_region")
     source = open_source(paired_root, "test")
     moved = offset_errors(detector, source, [Perturbation.parse("shift:4,0")])
     assert moved["objects"] == sum(len(source.annotations(i).boxes) for i in range(len(source)))
