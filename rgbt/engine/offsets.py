@@ -1,6 +1,6 @@
 """How well a region-feature-alignment detector predicts the RGB offset of each object: :func:`offset_errors`.
 
-An RFA detector (:class:`rgbt.detect.rfa.RFAFasterRCNN`, ``model.align: rfa``) predicts, per region,
+An RFA detector (:class:`rgbt.detect.rfa.RFAFasterRCNN`, ``model.align: rfa`` or ``rfa_region``) predicts, per region,
 where the RGB content lies relative to the thermal box. On data with paired annotations (KAIST-Paired,
 the synthetic benchmark) the truth is known per object: the centre of its RGB box minus the centre
 of its thermal box. This runs the detector's offset head on every object's thermal box (through
@@ -30,7 +30,7 @@ class _OffsetProbe:
 
     def __init__(self, detector: FusionDetector) -> None:
         if not isinstance(detector.model, RFAFasterRCNN):
-            raise ValueError(f"offset errors need a detector trained with model.align=rfa, got "
+            raise ValueError(f"offset errors need a detector trained with model.align=rfa or rfa_region, got "
                              f"{type(detector.model).__name__}")
         self.detector = detector
 

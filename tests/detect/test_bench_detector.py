@@ -85,5 +85,5 @@ def test_rfa_row_times_the_aligning_detector(bench, capsys):
     assert bench.main(argv) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| cpu | fp32 |")]
     names = [row.strip("|").split("|")[2].strip() for row in rows]
-    assert names == ["rgbt concat", "rgbt concat + rfa"]
+    assert names == ["rgbt concat", "rgbt concat + rfa", "rgbt rfa_region"]
     assert all(float(row.strip("|").split("|")[5]) > 0 for row in rows)
