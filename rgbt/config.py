@@ -163,6 +163,7 @@ class DetectorModelConfig:
     align: str = "none"  # none | rfa | rfa_region: region feature alignment (fasterrcnn, two streams with thermal)
     align_loss_weight: float = 1.0  # weight of the RFA offset loss (paired RGB boxes supervise it)
     align_max_offset: float = 0.5  # largest RFA offset, a fraction of the region's width / height
+    align_prior: str = "none"  # none | registration: each frame's registered offset starts the RFA offsets
     fpn_channels: int = 128  # channels of every pyramid level
     trainable_layers: int = 5  # trunk stages that train (all: the model starts from scratch)
     weights: dict[str, str] = field(default_factory=dict)  # modality -> local trunk weights file

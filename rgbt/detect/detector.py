@@ -294,6 +294,7 @@ def build_fusion_detector(
     align: str = "none",
     align_loss_weight: float = 1.0,
     align_max_offset: float = 0.5,
+    align_prior: str = "none",
     **detector_kwargs,
 ) -> nn.Module:
     """One entry point for every fusion mode: ``concat``, ``sum``, ``gate``, ``early`` or ``late``.
@@ -305,7 +306,8 @@ def build_fusion_detector(
     per-stage fusion), its offset loss weighted by ``align_loss_weight``, its offsets bounded by
     ``align_max_offset`` (a fraction of the region's width / height; the context box, ``max(2, 1 + 2 *
     align_max_offset)`` times the region, grows with it); ``align='rfa_region'`` fuses the streams only
-    at the regions (the image-level pyramid is thermal's).
+    at the regions (the image-level pyramid is thermal's); ``align_prior='registration'`` adds each
+    frame's registered offset to the regions' (:mod:`rgbt.detect.rfa`).
     """
     if align not in ALIGNS:
         raise ValueError(f"unknown align {align!r}; known: {', '.join(ALIGNS)}")
@@ -314,6 +316,8 @@ def build_fusion_detector(
                          f"{arch!r}, fusion {fusion!r}")
     if not align_max_offset > 0:
         raise ValueError(f"align_max_offset must be positive, got {align_max_offset}")
+    if align == "none" and align_prior != "none":
+        raise ValueError(f"align_prior {align_prior!r} needs region feature alignment (align rfa or rfa_region)")
     backbone_kwargs = {
         "fpn_channels": fpn_channels,
         "trainable_layers": trainable_layers,
@@ -330,4 +334,5 @@ def build_fusion_detector(
     if align == "none":
         return detector
     return add_region_alignment(detector, offset_loss_weight=align_loss_weight, max_offset=align_max_offset,
-                                context=max(2.0, 1.0 + 2.0 * align_max_offset), region=align == "rfa_region")
+                                context=max(2.0, 1.0 + 2.0 * align_max_offset), region=align == "rfa_region",
+                                prior=align_prior)

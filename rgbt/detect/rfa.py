@@ -49,6 +49,15 @@ detector (what ``model.fusion_init: thermal`` gives halfway fusion). A shifted R
 nothing but the regions' RGB term: proposals and the thermal features stay as they are, and the
 offset head, which reads both pyramids over the context box, can move the RGB reading back.
 
+A frame-level prior (``model.align_prior: registration``): the offsets of one object's region are
+hard to find from that region alone across modalities (small pedestrians, different appearance),
+while a whole frame holds plenty of shared structure. With the prior, every frame of the batch is
+first registered (:func:`rgbt.align.estimate`, shift model, the registration ``rgbt align`` runs;
+a frame that cannot be registered, e.g. with its RGB blacked out, gets no prior), and each region
+reads its RGB features at ``t = prior / (w, h) + t_head``: the offset head learns the per-region
+residual (zero at the start), the offset loss supervises the sum. The prior is not differentiable
+and runs on the CPU (NumPy / OpenCV), once per frame.
+
 Signs follow rgbt's convention: ``t > 0`` means the RGB content lies right of / below the thermal
 box, as a perturbation ``shift:dx,dy`` with ``dx, dy > 0`` moves it.
 """
@@ -65,6 +74,9 @@ from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
 from rgbt.detect.heads import FusionFasterRCNN, IgnoreAwareRoIHeads, check_detection_inputs
+
+#: Frame-level priors of the region offsets (``model.align_prior``).
+PRIORS: tuple[str, ...] = ("none", "registration")
 
 #: Region-level alignment modes of :func:`rgbt.detect.build_fusion_detector` (``none``: plain fusion;
 #: ``rfa``: halfway fusion corrected per region; ``rfa_region``: fusion at the regions only).
@@ -115,7 +127,8 @@ class RegionFeatureAlignment(nn.Module):
         the pyramid levels ``(B, channels, H_i, W_i)``; ``boxes``: per image ``(R_b, 4)`` xyxy RoIs in
         pixels of the (transformed) batch, ``image_shapes``: per image ``(h, w)``. Returns
         ``(fused', t)``: ``(R, channels, S, S)`` corrected features and ``(R, 2)`` offsets (fractions
-        of width, height).
+        of width, height). ``prior`` (optional, ``(R, 2)``, fractions of width, height) is added to the
+        head's offsets before the RGB features are read (``model.align_prior``).
     """
 
     def __init__(
@@ -257,14 +270,42 @@ class RegionFeatureAlignment(nn.Module):
         return list(out.unbind(0))
 
     def forward(self, fused: Tensor, sensed: Sequence[Tensor], reference: Sequence[Tensor], boxes: list[Tensor],
-                image_shapes: list[tuple[int, int]]) -> tuple[Tensor, Tensor]:
+                image_shapes: list[tuple[int, int]], prior: Tensor | None = None) -> tuple[Tensor, Tensor]:
         sensed_maps, reference_maps = self.project(sensed, reference)
         t = self.offsets(self.offset_features(sensed_maps, reference_maps, boxes, image_shapes))
+        if prior is not None:
+            t = t + prior
         if self.region:
             (moved,) = self.sample(sensed_maps, boxes, image_shapes, [t])
             return fused + self.mix(moved), t
         moved, here = self.sample(sensed_maps, boxes, image_shapes, [t, torch.zeros_like(t)])
         return fused + (moved - here), t
+
+
+def region_priors(priors: Sequence[Tensor], boxes: Sequence[Tensor]) -> Tensor:
+    """``(R, 2)``: each image's prior offset ``(dx, dy)`` (px, ``(2,)`` per image) over the width and
+    height of each of its ``(R_b, 4)`` xyxy boxes, the images' boxes concatenated."""
+    parts = [prior.to(b).expand(len(b), 2) / (b[:, 2:] - b[:, :2]).clamp(min=1e-3) for prior, b in zip(priors, boxes)]
+    return torch.cat(parts) if parts else torch.zeros(0, 2)
+
+
+def frame_priors(images: Sequence[Tensor], rgb: int, thermal: int) -> list[Tensor]:
+    """Per image, the RGB offset ``(dx, dy)`` (px, float32 ``(2,)``) that registering it finds
+    (:func:`rgbt.align.estimate`, shift model, default search range): where its thermal centre lands in
+    the RGB image, minus the centre; ``(0, 0)`` for a frame that cannot be registered.
+
+    Args:
+        images: ``(C, H, W)`` stacked frames, values in ``[0, 1]``.
+        rgb, thermal: channel index of the first RGB channel and of the thermal channel.
+    """
+    from rgbt.align.estimate import estimate
+
+    out = []
+    for image in images:
+        pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+        found = estimate(pixels[rgb:rgb + 3].permute(1, 2, 0).contiguous().numpy(), pixels[thermal].numpy(), "shift")
+        out.append(torch.tensor([found.dx, found.dy] if found.ok else [0.0, 0.0], dtype=torch.float32))
+    return out
 
 
 def offset_targets(proposals: Tensor, matched_boxes: Tensor, matched_rgb: Tensor) -> Tensor:
@@ -280,13 +321,15 @@ class _AlignHook:
     this batch's stream features and, in training, computes ``loss_offset`` from paired boxes."""
 
     def __init__(self, align: RegionFeatureAlignment, sensed: Sequence[Tensor], reference: Sequence[Tensor],
-                 targets: list[dict[str, Tensor]] | None, loss_weight: float) -> None:
+                 targets: list[dict[str, Tensor]] | None, loss_weight: float,
+                 priors: list[Tensor] | None = None) -> None:
         self.align, self.sensed, self.reference = align, sensed, reference
-        self.targets, self.loss_weight = targets, loss_weight
+        self.targets, self.loss_weight, self.priors = targets, loss_weight, priors
 
     def __call__(self, pooled: Tensor, proposals: list[Tensor], image_shapes: list[tuple[int, int]],
                  matched_idxs: list[Tensor] | None, labels: list[Tensor] | None) -> tuple[Tensor, dict[str, Tensor]]:
-        aligned, t = self.align(pooled, self.sensed, self.reference, proposals, image_shapes)
+        prior = None if self.priors is None else region_priors(self.priors, proposals)
+        aligned, t = self.align(pooled, self.sensed, self.reference, proposals, image_shapes, prior)
         if matched_idxs is None or labels is None or self.targets is None:
             return aligned, {}
         predicted, wanted = [], []
@@ -320,6 +363,7 @@ class RFAFasterRCNN(FusionFasterRCNN):
         align: the :class:`RegionFeatureAlignment`.
         sensed, reference: the backbone's trunk indices of the sensed (RGB) and reference (thermal) stream.
         offset_loss_weight: weight of ``loss_offset``.
+        prior: ``none`` or ``registration`` (a frame-level prior for the offsets, see the module docstring).
 
     Forward: as :class:`~rgbt.detect.heads.FusionFasterRCNN`; targets may carry ``boxes_rgb`` ``(N, 4)``
     (the same objects in the RGB frame), which supervise the offsets; training adds ``loss_offset``
@@ -327,10 +371,14 @@ class RFAFasterRCNN(FusionFasterRCNN):
     """
 
     def __init__(self, backbone: nn.Module, rpn: nn.Module, roi_heads: IgnoreAwareRoIHeads, transform: nn.Module,
-                 align: RegionFeatureAlignment, sensed: int, reference: int, offset_loss_weight: float = 1.0) -> None:
+                 align: RegionFeatureAlignment, sensed: int, reference: int, offset_loss_weight: float = 1.0,
+                 prior: str = "none") -> None:
         super().__init__(backbone, rpn, roi_heads, transform)
         if offset_loss_weight < 0:
             raise ValueError(f"offset_loss_weight must be >= 0, got {offset_loss_weight}")
+        if prior not in PRIORS:
+            raise ValueError(f"unknown align prior {prior!r}; known: {', '.join(PRIORS)}")
+        self.prior = prior
         self.align = align
         self.sensed, self.reference = int(sensed), int(reference)
         self.offset_loss_weight = float(offset_loss_weight)
@@ -356,7 +404,7 @@ class RFAFasterRCNN(FusionFasterRCNN):
         features = self.backbone.fuse_streams(streams)
         proposals, proposal_losses = self.rpn(batch, features, targets)
         hook = _AlignHook(self.align, streams[self.sensed], self._reference_maps(streams, features), targets,
-                          self.offset_loss_weight)
+                          self.offset_loss_weight, self._priors(images, original, batch.image_sizes))
         detections, detector_losses = self.roi_heads(features, proposals, batch.image_sizes, targets, hook)
         if self.training:
             return {**proposal_losses, **detector_losses}
@@ -377,6 +425,9 @@ class RFAFasterRCNN(FusionFasterRCNN):
             reference_maps = self._reference_maps(streams, self.backbone.fuse_streams(streams))
             sensed, reference = self.align.project(streams[self.sensed], reference_maps)
             t = self.align.offsets(self.align.offset_features(sensed, reference, scaled, batch.image_sizes))
+            priors = self._priors(images, original, batch.image_sizes)
+            if priors is not None:
+                t = t + region_priors(priors, scaled)
             out, start = [], 0
             for b in boxes:
                 size = (b[:, 2:] - b[:, :2]).clamp(min=1e-3)
@@ -385,6 +436,17 @@ class RFAFasterRCNN(FusionFasterRCNN):
             return out
         finally:
             self.train(was_training)
+
+    def _priors(self, images: list[Tensor], original: list[tuple[int, int]],
+                sizes: list[tuple[int, int]]) -> list[Tensor] | None:
+        """Per image the frame prior in pixels of the (transformed) batch, or ``None`` without one."""
+        if self.prior == "none":
+            return None
+        channels = self.backbone.modality_channels
+        first = {name: sum(list(channels.values())[:i]) for i, name in enumerate(channels)}
+        names = list(self.backbone.trunks)
+        found = frame_priors(images, first[names[self.sensed]], first[names[self.reference]])
+        return [p * p.new_tensor([s[1] / o[1], s[0] / o[0]]) for p, o, s in zip(found, original, sizes)]
 
     def warm_start_aliases(self, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Tensors of a trained detector's ``state`` under names of this model that
@@ -419,6 +481,7 @@ def add_region_alignment(
     hidden: int = 256,
     max_offset: float = 0.5,
     region: bool = False,
+    prior: str = "none",
 ) -> RFAFasterRCNN:
     """The RFA detector over a halfway detector's parts (they are shared, not copied): with the offset
     head's zero start it computes exactly what ``detector`` does. With ``region`` (region-level fusion,
@@ -430,7 +493,7 @@ def add_region_alignment(
         detector: a two-stream Faster R-CNN from :func:`rgbt.detect.build_detector` over a
             :class:`~rgbt.detect.backbone.MultiStreamBackbone` with per-stage fusion.
         reference: the reference modality (its trunk name); the other stream is the sensed one.
-        offset_loss_weight, context, hidden, max_offset, region: see :class:`RFAFasterRCNN` and
+        offset_loss_weight, context, hidden, max_offset, region, prior: see :class:`RFAFasterRCNN` and
             :class:`RegionFeatureAlignment`.
 
     Raises:
@@ -456,4 +519,4 @@ def add_region_alignment(
         backbone.fusions = nn.ModuleList(SelectFusion(ref) for _ in backbone.fusions)
         backbone.fusion = "region"
     return RFAFasterRCNN(backbone, detector.rpn, detector.roi_heads, detector.transform, align, sensed, ref,
-                         offset_loss_weight)
+                         offset_loss_weight, prior)

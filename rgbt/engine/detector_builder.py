@@ -67,6 +67,7 @@ def build_detector_from_config(
         align=model_cfg.align,
         align_loss_weight=model_cfg.align_loss_weight,
         align_max_offset=model_cfg.align_max_offset,
+        align_prior=model_cfg.align_prior,
         **_faster_rcnn_options(model_cfg),
     )
     if model_cfg.fusion_init:

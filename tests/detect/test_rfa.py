@@ -235,3 +235,40 @@ def test_region_level_fusion_reads_rgb_only_at_the_regions(synthetic_batch):
                               **tiny_detector_kwargs("fasterrcnn"))
     with pytest.raises(ValueError, match="keeps stream 1"):
         model.backbone.fusions[0].pass_through(0)
+
+
+def _textured_pair(dx: int, dy: int, height: int = 128, width: int = 160) -> torch.Tensor:
+    """A stacked [r, g, b, t] frame of smooth random structure whose RGB content is the thermal content
+    moved right by ``dx`` and down by ``dy`` px."""
+    generator = torch.Generator().manual_seed(3)
+    base = torch.nn.functional.avg_pool2d(torch.rand(1, 1, height + 40, width + 40, generator=generator), 7,
+                                          stride=1, padding=3)[0, 0]
+    base = (base - base.min()) / (base.max() - base.min())
+    thermal = base[20:20 + height, 20:20 + width]
+    rgb = base[20 - dy:20 - dy + height, 20 - dx:20 - dx + width]
+    return torch.stack([rgb, rgb, rgb, thermal])
+
+
+def test_the_registration_prior_finds_the_frame_offset_and_starts_every_region_there():
+    from rgbt.detect.rfa import frame_priors
+
+    image = _textured_pair(5, -3)
+    found = frame_priors([image, torch.cat([torch.zeros(3, 128, 160), image[3:]])], rgb=0, thermal=3)
+    assert torch.allclose(found[0], torch.tensor([5.0, -3.0]), atol=0.3), found[0]
+    assert found[1].tolist() == [0.0, 0.0]  # RGB blacked out: nothing to register, no prior
+    torch.manual_seed(0)
+    kwargs = {**tiny_detector_kwargs("fasterrcnn"), "image_size": (128, 160)}
+    model = build_fusion_detector("fasterrcnn", align="rfa_region", align_prior="registration", **kwargs)
+    boxes = torch.tensor([[20.0, 20, 36, 60], [90, 30, 110, 80]])
+    (offsets,) = model.region_offsets([image], [boxes])  # the head starts at 0: the offsets are the prior's
+    assert torch.allclose(offsets, found[0].expand(2, 2), atol=1e-4)
+    # Training reads the prior too, and its losses stay finite.
+    model.train()
+    target = make_target(boxes.tolist())
+    target["boxes_rgb"] = boxes + torch.tensor([5.0, -3, 5, -3])
+    losses = model([image], [target])
+    assert all(bool(torch.isfinite(v)) for v in losses.values())
+    with pytest.raises(ValueError, match="needs region feature alignment"):
+        build_fusion_detector("fasterrcnn", align_prior="registration", **kwargs)
+    with pytest.raises(ValueError, match="unknown align prior"):
+        build_fusion_detector("fasterrcnn", align="rfa", align_prior="flow", **kwargs)

@@ -68,6 +68,9 @@ def test_the_rfa_config_loads() -> None:
 
     config = load_config(DetectorConfig, RFA)
     assert config.model.align == "rfa" and config.augment.shift_rgb > 0 and config.model.fusion == "concat"
+    region = load_config(DetectorConfig, RFA.with_name("kaist_rfa_region.yaml"))
+    assert (region.model.align, region.model.align_prior) == ("rfa_region", "registration")
+    assert region.augment.shift_rgb_prob == 0.5
 
 
 def test_offset_errors_need_an_rfa_detector() -> None:
