@@ -73,6 +73,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
+from rgbt.detect.backbone import split_modalities
 from rgbt.detect.heads import FusionFasterRCNN, IgnoreAwareRoIHeads, check_detection_inputs
 
 #: Frame-level priors of the region offsets (``model.align_prior``).
@@ -289,21 +290,23 @@ def region_priors(priors: Sequence[Tensor], boxes: Sequence[Tensor]) -> Tensor:
     return torch.cat(parts) if parts else torch.zeros(0, 2)
 
 
-def frame_priors(images: Sequence[Tensor], rgb: int, thermal: int) -> list[Tensor]:
-    """Per image, the RGB offset ``(dx, dy)`` (px, float32 ``(2,)``) that registering it finds
+def frame_priors(rgb: Sequence[Tensor], thermal: Sequence[Tensor]) -> list[Tensor]:
+    """Per frame, the RGB offset ``(dx, dy)`` (px, float32 ``(2,)``) that registering it finds
     (:func:`rgbt.align.estimate`, shift model, default search range): where its thermal centre lands in
     the RGB image, minus the centre; ``(0, 0)`` for a frame that cannot be registered.
 
     Args:
-        images: ``(C, H, W)`` stacked frames, values in ``[0, 1]``.
-        rgb, thermal: channel index of the first RGB channel and of the thermal channel.
+        rgb: per frame ``(3, H, W)``, values in ``[0, 1]``.
+        thermal: per frame ``(1, H, W)``, values in ``[0, 1]``.
     """
     from rgbt.align.estimate import estimate
 
+    def pixels(image: Tensor) -> Tensor:
+        return (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+
     out = []
-    for image in images:
-        pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-        found = estimate(pixels[rgb:rgb + 3].permute(1, 2, 0).contiguous().numpy(), pixels[thermal].numpy(), "shift")
+    for colour, heat in zip(rgb, thermal):
+        found = estimate(pixels(colour).permute(1, 2, 0).contiguous().numpy(), pixels(heat)[0].numpy(), "shift")
         out.append(torch.tensor([found.dx, found.dy] if found.ok else [0.0, 0.0], dtype=torch.float32))
     return out
 
@@ -422,7 +425,9 @@ class RFAFasterRCNN(FusionFasterRCNN):
             original, batch, _targets, streams = self._prepare(images, None)
             scales = [(s[1] / o[1], s[0] / o[0]) for o, s in zip(original, batch.image_sizes)]
             scaled = [b * b.new_tensor([sx, sy, sx, sy]) for b, (sx, sy) in zip(boxes, scales)]
-            reference_maps = self._reference_maps(streams, self.backbone.fuse_streams(streams))
+            # Only region-level fusion reads the pyramid here; halfway RFA reads the trunks' features.
+            features = self.backbone.fuse_streams(streams) if self.align.region else {}
+            reference_maps = self._reference_maps(streams, features)
             sensed, reference = self.align.project(streams[self.sensed], reference_maps)
             t = self.align.offsets(self.align.offset_features(sensed, reference, scaled, batch.image_sizes))
             priors = self._priors(images, original, batch.image_sizes)
@@ -442,10 +447,9 @@ class RFAFasterRCNN(FusionFasterRCNN):
         """Per image the frame prior in pixels of the (transformed) batch, or ``None`` without one."""
         if self.prior == "none":
             return None
-        channels = self.backbone.modality_channels
-        first = {name: sum(list(channels.values())[:i]) for i, name in enumerate(channels)}
         names = list(self.backbone.trunks)
-        found = frame_priors(images, first[names[self.sensed]], first[names[self.reference]])
+        parts = [split_modalities(image, self.backbone.modality_channels) for image in images]
+        found = frame_priors([p[names[self.sensed]] for p in parts], [p[names[self.reference]] for p in parts])
         return [p * p.new_tensor([s[1] / o[1], s[0] / o[0]]) for p, o, s in zip(found, original, sizes)]
 
     def warm_start_aliases(self, state: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -253,7 +253,7 @@ def test_the_registration_prior_finds_the_frame_offset_and_starts_every_region_t
     from rgbt.detect.rfa import frame_priors
 
     image = _textured_pair(5, -3)
-    found = frame_priors([image, torch.cat([torch.zeros(3, 128, 160), image[3:]])], rgb=0, thermal=3)
+    found = frame_priors([image[:3], torch.zeros(3, 128, 160)], [image[3:], image[3:]])
     assert torch.allclose(found[0], torch.tensor([5.0, -3.0]), atol=0.3), found[0]
     assert found[1].tolist() == [0.0, 0.0]  # RGB blacked out: nothing to register, no prior
     torch.manual_seed(0)
