@@ -9,7 +9,8 @@ stages, and the training stages resume from their ``last.pt``):
    ``translator_eval``: its content-preservation metrics and triplet figure;
 4. ``detector_<key>``: the demo detectors (:data:`DETECTORS`), one recipe, ``DIR/detectors/<key>``:
    thermal only, RGB only, RGB + thermal (halfway fusion), RGB + thermal trained with RGB shifts,
-   RGB + thermal with region feature alignment (AR-CNN's RFA, trained with the same shifts),
+   RGB + thermal with region feature alignment (AR-CNN's RFA at the region level, with each frame's
+   registration as the prior of the region offsets, trained with the same shifts),
    fake RGB + thermal;
 5. ``evaluate``: MR^-2 all/day/night of each detector with bootstrap standard deviations, and the
    MR-FPPI figure; ``rfa_offsets``: the RFA detector's offset-prediction error against the paired
@@ -68,7 +69,8 @@ DETECTORS: dict[str, DemoDetector] = {
                                          starts_from=("rgb", "thermal"), shift_augmented=True),
     "rgb_thermal_rfa": DemoDetector("RGB + thermal, region feature alignment", ("rgb", "thermal"),
                                     starts_from=("rgb", "thermal"), shift_augmented=True,
-                                    overrides=("model.align=rfa",), cost=1.3),
+                                    overrides=("model.align=rfa_region", "model.align_prior=registration"),
+                                    cost=1.6),
     "fake_rgb_thermal": DemoDetector("fake RGB + thermal", ("fake_rgb", "thermal"), starts_from=("thermal",)),
 }
 
@@ -757,8 +759,8 @@ def write_demo_report(out: Path, report: dict[str, Any], settings_name: str) -> 
                       "remedies side by side: the fake RGB (no real RGB at all), registration (the RGB + thermal "
                       "detector on pairs registered by `rgbt align`'s shift model and warped into the thermal "
                       "frame, curve 'registered'), and detectors trained for misalignment (random RGB shifts; "
-                      "region feature alignment predicts each region's RGB offset and re-pools the RGB features "
-                      "there)."),
+                      "region feature alignment reads each region's RGB features at the frame's registered offset "
+                      "plus a learned per-region correction and adds them to the thermal ones)."),
             figure(out / "misalign" / "misalignment.png",
                    "MR (all) against the RGB shift, per pattern; RGB blacked out."),
             table(["detector", "perturbation", "dx", "dy", "all", "day", "night"],

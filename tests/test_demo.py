@@ -44,7 +44,8 @@ def test_quick_demo_writes_the_report(demo_dir: Path) -> None:
     for detector in ("thermal", "rgb", "rgb_thermal", "rgb_thermal_shiftaug", "rgb_thermal_rfa", "fake_rgb_thermal"):
         assert (demo_dir / "detectors" / detector / "last.pt").is_file()
     rfa = (demo_dir / "detectors" / "rgb_thermal_rfa" / "config.yaml").read_text()
-    assert "align: rfa" in rfa and "shift_rgb: 8.0" in rfa and "fusion_init: thermal" in rfa
+    assert "align: rfa_region" in rfa and "align_prior: registration" in rfa
+    assert "shift_rgb: 8.0" in rfa and "fusion_init: thermal" in rfa
     assert "shift_rgb_prob: 0.5" in rfa
     from rgbt.demo import QUICK, probe_shift
 
