@@ -468,8 +468,9 @@ def _add_align(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-aligned", action="store_true",
                         help="also write the RGB frames warped into the thermal frame (resumable, checksummed; "
                         "videos: one mp4 at the thermal size and fps)")
-    parser.add_argument("--max-shift", type=float, metavar="PX",
-                        help="search range in thermal pixels (default: 5%% of the frame, 10%% for RGB of another size)")
+    parser.add_argument("--max-shift", type=positive_float, metavar="PX",
+                        help="search range in thermal pixels (default: 5%% of the frame, 10%% for RGB of another size; "
+                        "at most a quarter of the frame's smaller side)")
     parser.add_argument("--image-format", default="jpg", choices=("jpg", "png"),
                         help="format of the aligned images (default: jpg, quality 95)")
     parser.add_argument("--workers", type=int, default=2, help="processes registering frames (default: 2)")

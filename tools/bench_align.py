@@ -208,10 +208,9 @@ def format_synthetic(rows: list[dict[str, Any]]) -> str:
 def load_pairs(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``(stem, rgb, thermal)`` of a folder with ``visible/`` and ``lwir/`` (or ``thermal/``)."""
     from rgbt.data.imageio import read_image
-    from rgbt.data.pairs import list_images
+    from rgbt.data.pairs import list_images, thermal_folder
 
-    thermal_folder = folder / "lwir" if (folder / "lwir").is_dir() else folder / "thermal"
-    visible, thermal = list_images(folder / "visible"), list_images(thermal_folder)
+    visible, thermal = list_images(folder / "visible"), list_images(thermal_folder(folder))
     stems = sorted(set(visible) & set(thermal))
     if not stems:
         raise FileNotFoundError(f"{folder}: no pairs in visible/ and lwir/ (or thermal/)")

@@ -114,6 +114,12 @@ def default_max_shift(size: tuple[int, int], resized: bool = False) -> float:
     return float(max(MIN_SHIFT, round(fraction * max(size))))
 
 
+def max_searchable_shift(size: tuple[int, int]) -> float:
+    """The largest search range (px) for a thermal frame of ``size = (h, w)``: a quarter of its smaller
+    side (at least :data:`MIN_SHIFT`), so that the correlated central region keeps half of the frame."""
+    return float(max(MIN_SHIFT, min(size) // 4))
+
+
 def confidence(ncc: float, lead: float | None) -> float:
     """Confidence in [0, 1] of an estimate whose full-resolution structure NCC is ``ncc`` and whose NCC
     at the verification level beats the best distinct alternative (corners more than
@@ -340,7 +346,8 @@ def estimate(
         thermal: ``(H, W)`` uint8 (a 3-channel image is reduced to luminance).
         model: ``shift``, ``similarity``, ``affine`` or ``homography``.
         max_shift: search range of the shift in thermal pixels (default: 5 % of the larger thermal
-            dimension, at least 8 px; 10 % when the frames differ in size).
+            dimension, at least 8 px; 10 % when the frames differ in size), at most
+            :func:`max_searchable_shift` (a quarter of the smaller thermal side).
         max_angle: rotation search range in degrees (general models; default 4).
         max_scale: scale search range, a factor > 1 (general models; default 1.06; 1.25 when the frames
             differ in size).
@@ -355,13 +362,18 @@ def estimate(
         as an identity.
 
     Raises:
-        ValueError: arrays of the wrong type, dtype or shape, an unknown model or bad search ranges.
+        ValueError: arrays of the wrong type, dtype or shape, an unknown model or bad search ranges
+            (``max_shift`` beyond :func:`max_searchable_shift`).
     """
     check_model(model)
     rgb, thermal = _check_images(rgb, thermal)
     size = (int(thermal.shape[0]), int(thermal.shape[1]))
     resized = rgb.shape[:2] != thermal.shape[:2] or init is not None
-    max_shift = default_max_shift(size, resized) if max_shift is None else float(max_shift)
+    largest = max_searchable_shift(size)
+    if max_shift is None:
+        max_shift = min(default_max_shift(size, resized), largest)
+    else:
+        max_shift = float(max_shift)
     max_angle = MAX_ANGLE if max_angle is None else float(max_angle)
     max_scale = (RESIZED_MAX_SCALE if resized else MAX_SCALE) if max_scale is None else float(max_scale)
     if not (math.isfinite(max_shift) and max_shift > 0 and math.isfinite(max_angle) and max_angle >= 0
@@ -370,6 +382,10 @@ def estimate(
                          f"{max_scale}")
     if min(size) < MIN_SIDE or min(rgb.shape[:2]) < MIN_SIDE:
         return Registration.failed("too_small", size, model, thermal_size=size, rgb_size=rgb.shape[:2])
+    if max_shift > largest:
+        raise ValueError(f"max_shift {max_shift:g} px is too large for a {size[1]}x{size[0]} thermal frame: at "
+                         f"most {largest:g} px (a quarter of its smaller side, so the shifted frames still "
+                         "share half of it)")
     mask = valid_mask(rgb) if rgb_mask is None else (np.asarray(rgb_mask) > 0).astype(np.uint8)
     if mask.shape != rgb.shape[:2]:
         raise ValueError(f"rgb_mask has shape {mask.shape}, the RGB image {rgb.shape[:2]}")
@@ -394,5 +410,9 @@ def estimate(
         return Registration.failed("no_match", size, model, ncc=round(best.ncc, 4))
     details = {"ncc": round(best.ncc, 4), "lead": None if lead is None else round(lead, 4),
                "levels": search.top + 1, "max_shift": max_shift}
+    if resized:
+        # The transform the search started from (the frame-size ratio or ``init``): pooling compares
+        # frames after it, in thermal pixels, so the model it fits keeps this part whole.
+        details["init"] = [[round(float(v), 9) for v in row] for row in start]
     status = "ecc_not_converged" if search.ecc_failed else "ok"
     return Registration(start @ best.H, size, confidence(best.ncc, lead), status, model, details)

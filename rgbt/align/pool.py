@@ -82,6 +82,13 @@ def fit_model(source: np.ndarray, target: np.ndarray, model: str, pivot: np.ndar
     return nearest_similarity(affine, pivot) if model == "similarity" else affine
 
 
+def initial_transform(registration: Registration) -> np.ndarray:
+    """The ``(3, 3)`` thermal -> RGB transform the registration's search started from (its ``details``
+    ``init``: the frame-size ratio for RGB of another size); the identity for frames of one size."""
+    init = registration.details.get("init")
+    return np.eye(3) if init is None else np.asarray(init, dtype=np.float64).reshape(3, 3)
+
+
 @dataclass
 class PooledSequence:
     """The pooled estimate of one sequence.
@@ -104,7 +111,12 @@ class PooledSequence:
 
 
 def pool_registrations(registrations: Sequence[Registration], model: str = "shift") -> PooledSequence:
-    """Pool the registrations of one sequence (one thermal frame size) into one transform.
+    """Pool the registrations of one sequence (one thermal frame size, one RGB frame size) into one
+    transform.
+
+    Frames whose search started from a transform (``details["init"]``, RGB of another size) are
+    compared after it, in thermal pixels, and the pooled transform is that start composed with the
+    ``model`` fitted to the rest (the first used frame's start: the frames of one sequence share it).
 
     The pooled score is the weighted fraction of the frames' scores that agree with the pooled
     transform times their median score: a sequence where most confident frames agree scores high.
@@ -128,14 +140,20 @@ def pool_registrations(registrations: Sequence[Registration], model: str = "shif
     if not used:
         failed = Registration.failed("no_match", size, model, frames=len(registrations))
         return PooledSequence(failed, [], [], [float("nan")] * len(registrations), OUTLIER_PX)
-    mapped = np.stack([apply(registrations[i].H, points) for i in used])  # (n, 4, 2)
+    # RGB of another size: the frames are compared after the transform their search started from (the
+    # frame-size ratio), in thermal pixels, and the model is fitted to what remains, so a shift model
+    # does not lose the scale between the cameras.
+    base = initial_transform(registrations[used[0]])
+    unbase = np.linalg.inv(base)
+    mapped = np.stack([apply(unbase @ registrations[i].H, points) for i in used])  # (n, 4, 2)
     weights = np.array([max(registrations[i].score, 1e-6) for i in used])
     pooled_corners = np.array([[_weighted_median(mapped[:, c, k], weights) for k in range(2)] for c in range(4)])
-    pooled = fit_model(points, pooled_corners, model, pivot)
-    target = apply(pooled, points)
+    pooled_rest = fit_model(points, pooled_corners, model, pivot)
+    pooled = base @ pooled_rest
+    target = apply(pooled_rest, points)
     distances = [float("nan")] * len(registrations)
     for i in with_h:
-        distances[i] = float(np.linalg.norm(apply(registrations[i].H, points) - target, axis=1).max())
+        distances[i] = float(np.linalg.norm(apply(unbase @ registrations[i].H, points) - target, axis=1).max())
     spread = np.array([distances[i] for i in used])
     mad = float(np.median(np.abs(spread - np.median(spread))))
     threshold = max(OUTLIER_PX, 3.0 * 1.4826 * mad)
@@ -146,5 +164,7 @@ def pool_registrations(registrations: Sequence[Registration], model: str = "shif
     median_score = float(np.median([registrations[i].score for i in agree])) if agree else 0.0
     details = {"frames": len(registrations), "used": len(used), "agree": len(agree), "outliers": len(outliers),
                "outlier_px": round(threshold, 3)}
+    if "init" in registrations[used[0]].details:
+        details["init"] = registrations[used[0]].details["init"]
     registration = Registration(pooled, size, agreeing * median_score, "ok", model, details)
     return PooledSequence(registration, used, outliers, distances, threshold)

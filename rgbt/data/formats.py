@@ -32,10 +32,10 @@ def detect_format(root: str | os.PathLike[str]) -> str:
         return "flir-v1"
     if (root / "thermal_8_bit").is_dir():
         return "flir-v1"
-    if (root / "lwir").is_dir() or (root / "visible").is_dir():
+    if (root / "lwir").is_dir() or (root / "visible").is_dir() or (root / "thermal").is_dir():
         return "pairs"
     raise ValueError(
         f"{root}: unknown dataset layout; expected a KAIST root (images/setXX), FLIR ADAS v1.3 "
         "({train,val,video}/thermal_8_bit), FLIR ADAS v2 (images_thermal_*), FLIR-aligned "
-        "(JPEGImages + Annotations) or a folder of pairs (visible/ + lwir/)"
+        "(JPEGImages + Annotations) or a folder of pairs (visible/ + lwir/ or thermal/)"
     )

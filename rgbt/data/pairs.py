@@ -3,7 +3,8 @@
 Layout::
 
     ROOT/visible/<stem>.<ext>      RGB frames
-    ROOT/lwir/<stem>.<ext>         thermal frames (the reference: annotations are in its pixels)
+    ROOT/lwir/<stem>.<ext>         thermal frames (the reference: annotations are in its pixels);
+                                   ROOT/thermal/ is read the same way (RoadScene's layout)
     ROOT/annotations.json          optional COCO detection file; images matched by file stem
 
 ``<ext>`` is any of jpg, jpeg, png, bmp, tif, tiff (any case); the two modalities of a frame
@@ -29,6 +30,21 @@ log = logging.getLogger(__name__)
 
 #: Modality -> folder under the root.
 PAIR_FOLDERS: dict[str, str] = {"rgb": "visible", "thermal": "lwir"}
+#: Other names of the thermal folder, read when ``lwir/`` is absent (RoadScene stores ``thermal/``).
+THERMAL_FOLDER_ALIASES: tuple[str, ...] = ("thermal",)
+
+
+def thermal_folder(root: str | os.PathLike[str]) -> Path:
+    """The thermal folder of a pairs root: ``lwir/``, else ``thermal/`` (``lwir/`` when neither exists).
+
+    Raises:
+        DataFormatError: both ``lwir/`` and ``thermal/`` exist: which one holds the frames is ambiguous.
+    """
+    root = Path(root)
+    present = [name for name in (PAIR_FOLDERS["thermal"], *THERMAL_FOLDER_ALIASES) if (root / name).is_dir()]
+    if len(present) > 1:
+        raise DataFormatError(root, None, f"both {present[0]}/ and {present[1]}/ exist; keep the thermal frames in one")
+    return root / (present[0] if present else PAIR_FOLDERS["thermal"])
 
 #: Name of the optional annotation file at the root.
 ANNOTATION_FILE = "annotations.json"
@@ -54,7 +70,7 @@ def list_images(folder: str | os.PathLike[str]) -> dict[str, Path]:
 
 
 class PairsSource:
-    """A folder of ``visible/`` + ``lwir/`` pairs as a :class:`~rgbt.data.source.FrameSource`.
+    """A folder of ``visible/`` + ``lwir/`` (or ``thermal/``) pairs as a :class:`~rgbt.data.source.FrameSource`.
 
     ``source[i]`` holds ``rgb`` ``(H, W, 3)`` uint8 RGB and ``thermal`` ``(H', W')`` uint8 (either
     ``None`` when its file is absent), and the frame's objects from ``annotations.json`` as
@@ -74,14 +90,15 @@ class PairsSource:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"pairs root not found: {self.root}")
-        self.files = {modality: list_images(self.root / folder) for modality, folder in PAIR_FOLDERS.items()}
+        self.thermal_folder = thermal_folder(self.root)
+        self.files = {"rgb": list_images(self.root / PAIR_FOLDERS["rgb"]), "thermal": list_images(self.thermal_folder)}
         if not any(self.files.values()):
-            raise FileNotFoundError(f"{self.root}: no images in visible/ or lwir/")
+            raise FileNotFoundError(f"{self.root}: no images in visible/ or lwir/ (or thermal/)")
         stems = set(self.files["rgb"]) | set(self.files["thermal"])
         self.frame_ids: list[str] = sorted(stems)
         self.only_rgb = sorted(set(self.files["rgb"]) - set(self.files["thermal"]))
         self.only_thermal = sorted(set(self.files["thermal"]) - set(self.files["rgb"]))
-        for modality, stems_alone in (("visible", self.only_rgb), ("lwir", self.only_thermal)):
+        for modality, stems_alone in (("visible", self.only_rgb), (self.thermal_folder.name, self.only_thermal)):
             if stems_alone:
                 log.warning(
                     "%s: %d frames only in %s/ (e.g. %s); the missing modality loads as None",

@@ -38,6 +38,7 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -122,6 +123,9 @@ def register_frame(task: tuple[Path | None, Path | None, str, float | None]) -> 
 def _init_worker() -> None:
     # One OpenCV thread per process: the pool already uses every core.
     cv2.setNumThreads(1)
+    # Ctrl-C reaches the whole process group; the main process alone handles it (and ends the workers),
+    # so a worker is never interrupted half-way through sending a result.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _registration_to_cache(reg: Registration) -> dict[str, Any]:
@@ -234,8 +238,15 @@ def _estimates(tasks: Iterable[tuple], work: Callable[[tuple], Registration], co
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM) or failed: the finished estimates are already kept by the
+            # caller, the ones in flight are not worth waiting for. Ending the workers first means a
+            # second Ctrl-C cannot leave the shutdown waiting on a worker that will never answer.
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     else:
         for task in tasks:
             yield work(task)
@@ -294,13 +305,14 @@ def pooled_entries(frames: list[dict[str, Any]], registrations: list[Registratio
     Returns:
         indices of the frames that disagree with their sequence.
     """
-    groups: dict[tuple[str, tuple[int, int]], list[int]] = {}
+    groups: dict[tuple[str, tuple[int, int], str], list[int]] = {}
     for i, (frame, reg) in enumerate(zip(frames, registrations)):
         own = reg.to_json()
         frame.update(frame_dx=own["dx"], frame_dy=own["dy"], frame_score=own["score"], frame_status=own["status"],
                      outlier=False)
         if reg.status not in _UNPOOLED:
-            groups.setdefault((frame["sequence"], reg.size), []).append(i)
+            # RGB frames of another size pool with their own kind (the search started elsewhere).
+            groups.setdefault((frame["sequence"], reg.size, json.dumps(reg.details.get("init"))), []).append(i)
     outliers: list[int] = []
     for indices in groups.values():
         pooled = pool_registrations([registrations[i] for i in indices], model)

@@ -192,6 +192,13 @@ def test_bad_arguments(tiny_root: Path, tmp_path: Path) -> None:
     assert main(["align", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 1
 
 
+def test_a_search_range_the_frames_cannot_hold_is_a_clear_error(tiny_root: Path, tmp_path: Path, capsys) -> None:
+    assert main(["align", str(tiny_root), "--out", str(tmp_path / "o"), "--max-shift", "150"]) == 1
+    assert "max_shift 150 px is too large for a 160x128 thermal frame: at most 32 px" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["align", str(tiny_root), "--out", str(tmp_path / "o"), "--max-shift", "-5"])
+
+
 def test_the_scale_path_on_a_pairs_root_of_different_sizes(tiny_root: Path, tmp_path: Path) -> None:
     """RGB frames 2.5x the thermal size (as FLIR v1.3's) register with the similarity model."""
     root = tmp_path / "big"
@@ -207,3 +214,48 @@ def test_the_scale_path_on_a_pairs_root_of_different_sizes(tiny_root: Path, tmp_
     assert frame["status"] == "ok"
     matrix = np.asarray(frame["H"])
     assert np.sqrt(abs(np.linalg.det(matrix[:2, :2]))) == pytest.approx(2.5, rel=0.02)
+
+
+def test_sequence_pooling_of_rgb_of_another_size_keeps_the_size_ratio(tiny_root: Path, tmp_path: Path) -> None:
+    """RGB frames 2x the thermal size pooled with the shift model: the pooled transform keeps the scale
+    and the frames agree with it (distances in thermal pixels)."""
+    truth = json.loads((tiny_root / "synthetic.json").read_text())["frames"]
+    day = [f["frame_id"] for f in truth if f["period"] == "day"]
+    root = tmp_path / "big"
+    for k, frame_id in enumerate(day):
+        lwir = tiny_root / "images" / Path(frame_id).parent / "lwir" / (Path(frame_id).name + ".jpg")
+        rgb = read_image(lwir.parents[1] / "visible" / lwir.name, "rgb")
+        write_image(root / "lwir" / f"f{k}.png", read_image(lwir, "gray"))
+        big = cv2.resize(rgb, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
+        write_image(root / "visible" / f"f{k}.png", big)
+    align_dataset(root, tmp_path / "own", workers=0, progress=False)
+    align_dataset(root, tmp_path / "pooled", pool="sequence", workers=0, progress=False)
+    own = json.loads((tmp_path / "own" / ALIGNMENT_JSON).read_text())
+    pooled = json.loads((tmp_path / "pooled" / ALIGNMENT_JSON).read_text())
+    assert all(f["status"] == "ok" for f in own)
+    for frame in pooled:
+        matrix = np.asarray(frame["H"])
+        assert frame["status"] == "ok" and frame["score"] > 0
+        assert matrix[0, 0] == pytest.approx(2.0, abs=1e-6) and matrix[1, 1] == pytest.approx(2.0, abs=1e-6)
+    # the synthetic offsets differ per frame by a few px: pooled and own agree to within that spread
+    spread = max(abs(a["dx"] - b["dx"]) for a in own for b in own) + 1.0
+    for a, b in zip(own, pooled):
+        assert abs(a["dx"] - b["dx"]) <= 2.0 * spread
+
+
+def test_an_interrupt_ends_the_registering_processes_at_once() -> None:
+    """Ctrl-C while workers are busy: the workers are ended, nothing waits for the tasks in flight."""
+    import multiprocessing
+    import time
+
+    estimates = align_job._estimates(iter([0.0, 30.0, 30.0, 30.0]), time.sleep, 4, workers=2)
+    assert next(estimates) is None  # the first task is done; two 30 s tasks are running
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        estimates.throw(KeyboardInterrupt())
+    deadline = time.perf_counter() + 10.0
+    while multiprocessing.active_children() and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert not multiprocessing.active_children()
+    assert time.perf_counter() - started < 10.0
+

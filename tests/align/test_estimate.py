@@ -177,3 +177,34 @@ def test_registration_refuses_inconsistent_states():
         Registration(None, (10, 10), 0.5, "ok")
     with pytest.raises(ValueError, match="unknown registration status"):
         Registration(np.eye(3), (10, 10), 0.5, "fine")
+
+
+def test_a_search_range_beyond_a_quarter_of_the_frame_is_refused(synthetic_day_pair):
+    """A range the frame cannot hold is an error naming the largest one, never an OpenCV assertion."""
+    from rgbt.align.estimate import max_searchable_shift
+
+    rgb, thermal = synthetic_day_pair  # 240x192: a quarter of 192 is 48
+    assert max_searchable_shift(thermal.shape) == 48
+    assert estimate(rgb, thermal, max_shift=48).ok
+    for too_large in (49, 150, 1000):
+        with pytest.raises(ValueError, match="at most 48 px"):
+            estimate(rgb, thermal, max_shift=too_large)
+    with pytest.raises(ValueError, match="max_shift > 0"):
+        estimate(rgb, thermal, max_shift=0)
+
+
+def test_rgb_of_another_size_records_where_its_search_started(synthetic_day_pair):
+    import cv2
+
+    rgb, thermal = synthetic_day_pair
+    same = estimate(rgb, thermal)
+    assert "init" not in same.details
+    big = cv2.resize(rgb, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
+    result = estimate(big, thermal)
+    assert result.ok, result.status
+    start = np.asarray(result.details["init"])
+    assert start[0, 0] == pytest.approx(2.0) and start[1, 1] == pytest.approx(2.0)
+    # the shift model keeps the size ratio: H is the start composed with a translation
+    rest = np.linalg.inv(start) @ result.H
+    assert rest[:2, :2] == pytest.approx(np.eye(2), abs=1e-9)
+

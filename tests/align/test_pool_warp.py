@@ -79,6 +79,21 @@ def test_pooling_without_any_transform_and_bad_input():
         pool_registrations([_reg(0, 0), Registration(np.eye(3), (10, 10), 0.5, "ok")])
 
 
+@pytest.mark.parametrize("model", ["shift", "similarity"])
+def test_pooling_rgb_of_another_size_keeps_the_size_ratio(model):
+    """Frames whose search started from the size ratio (RGB 2x the thermal frame) pool after it: the
+    pooled transform is that start composed with the pooled rest, in thermal pixels."""
+    start = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]])
+    shifts = [(3.0, -1.0), (3.2, -1.1), (2.9, -0.8), (3.1, -1.0), (-7.0, 5.0)]  # one wrong frame
+    regs = [Registration(start @ translation(dx, dy), SIZE, 0.8, "ok", model, {"init": start.tolist()})
+            for dx, dy in shifts]
+    pooled = pool_registrations(regs, model)
+    assert pooled.registration.H == pytest.approx(start @ translation(3.0, -1.0), abs=1e-6)
+    assert pooled.outliers == [4]
+    assert pooled.distances[1] == pytest.approx(np.hypot(0.2, 0.1), abs=1e-6)  # thermal pixels, not RGB pixels
+    assert pooled.registration.details["init"] == start.tolist()
+
+
 @pytest.mark.parametrize("model", ["shift", "similarity", "affine", "homography"])
 def test_fit_model_recovers_its_own_transform(model):
     height, width = SIZE

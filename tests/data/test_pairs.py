@@ -88,6 +88,21 @@ def test_pairs_period_is_unknown_and_frames_are_named_by_stem(tmp_path: Path) ->
     assert spellings[:3] == ["visible/frame_001.png", "frame_001.png", "frame_001"]
 
 
+def test_a_thermal_folder_reads_like_lwir(tmp_path: Path) -> None:
+    """RoadScene's layout (``visible/`` + ``thermal/``) is a folder of pairs; both names at once is refused."""
+    root = tmp_path / "roadscene"
+    write_image(root / "visible" / "FLIR_00006.jpg", _rgb(0))
+    write_image(root / "thermal" / "FLIR_00006.jpg", _rgb(1)[:, :, 0])
+    assert detect_format(root) == "pairs"
+    source = PairsSource(root)
+    assert source.frame_ids == ["FLIR_00006"] and not source.only_rgb and not source.only_thermal
+    assert source.image_paths(0)["thermal"] == root / "thermal" / "FLIR_00006.jpg"
+    assert source[0].thermal.shape == (H, W)
+    write_image(root / "lwir" / "FLIR_00006.jpg", _rgb(1)[:, :, 0])
+    with pytest.raises(DataFormatError, match="both lwir/ and thermal/ exist"):
+        PairsSource(root)
+
+
 def test_pairs_problems(tmp_path: Path) -> None:
     root = make_pairs(tmp_path / "mine")
     coco = json.loads((root / "annotations.json").read_text())
