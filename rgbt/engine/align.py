@@ -62,7 +62,15 @@ from rgbt.data.imageio import read_image
 from rgbt.data.kaist import parse_frame_id
 from rgbt.data.sample import PairSample
 from rgbt.data.source import FrameSource, open_source
-from rgbt.engine.manifest import IMAGE_FORMATS, MANIFEST_NAME, consolidate, is_finished, write_and_hash, write_manifest
+from rgbt.engine.manifest import (
+    IMAGE_FORMATS,
+    MANIFEST_NAME,
+    consolidate,
+    is_finished,
+    read_manifest,
+    write_and_hash,
+    write_manifest,
+)
 from rgbt.engine.periodic_save import PeriodicSave
 
 log = logging.getLogger(__name__)
@@ -490,6 +498,12 @@ def align_dataset(
     settings = {"version": ESTIMATOR_VERSION, "source_root": str(root.resolve()), "data_format": kind,
                 "model": model, "max_shift": max_shift}
     frame_ids = source.frame_ids
+    header = {"version": 1, "source_root": str(root.resolve()), "data_format": kind,
+              "image_sets": [str(image_set) if image_set is not None else "all"],
+              "settings": {"model": model, "pool": pool, "format": image_format, "max_shift": max_shift}}
+    # Before any work: a folder of aligned images made otherwise is neither overwritten nor described
+    # by an alignment.json of other settings.
+    check_aligned_folder(out, header, write_aligned)
 
     def tasks(todo: list[int]) -> list[tuple]:
         return [(source.image_paths(i).get("rgb"), source.image_paths(i).get("thermal"), model, max_shift)
@@ -522,13 +536,31 @@ def align_dataset(
         atomic_write_text(out / ERROR_JSON, json.dumps(error, indent=1) + "\n")
     aligned = None
     if write_aligned:
-        header = {"version": 1, "source_root": str(root.resolve()), "data_format": kind,
-                  "image_sets": [str(image_set) if image_set is not None else "all"],
-                  "settings": {"model": model, "pool": pool, "format": image_format, "max_shift": max_shift}}
         aligned = _write_aligned(source, kind, root, out, frames, header, image_format, workers, progress)
     return {"root": str(root), "format": kind, "model": model, "pool": pool,
             **summarise(frames, outliers, error, aligned, time.perf_counter() - started, estimated, seconds_estimating),
             "alignment_json": str(out / ALIGNMENT_JSON), "alignment_csv": str(out / ALIGNMENT_CSV)}
+
+
+def check_aligned_folder(out: Path, header: dict[str, Any], write_aligned: bool) -> None:
+    """Refuse an ``out`` holding aligned images (``manifest.json``) made from another root, format or
+    with other settings (the image format counts only when writing images).
+
+    Raises:
+        ValueError: naming each differing setting, old and new value.
+    """
+    existing = read_manifest(out / MANIFEST_NAME, "alignment")
+    if not existing:
+        return
+    differing = [f"{key} {existing.get(key)!r} -> {header[key]!r}" for key in ("source_root", "data_format")
+                 if existing.get(key) != header[key]]
+    old = existing.get("settings", {})
+    for key, value in header["settings"].items():
+        if (key != "format" or write_aligned) and old.get(key) != value:
+            differing.append(f"{key} {old.get(key)!r} -> {value!r}")
+    if differing:
+        raise ValueError(f"{out} holds aligned images made with other settings ({'; '.join(differing)}); "
+                         "choose another --out or delete that folder")
 
 
 def frame_entry(frame_id: str, reg: Registration, sequence: str, period: str) -> dict[str, Any]:

@@ -182,6 +182,15 @@ def test_aligned_folder_with_other_settings_is_refused(tiny_root: Path, tmp_path
     align_dataset(tiny_root, out, workers=0, write_aligned=True, progress=False)
     with pytest.raises(ValueError, match="other settings"):
         align_dataset(tiny_root, out, workers=0, write_aligned=True, image_format="png", progress=False)
+    # refused before any frame is registered, so the folder's own estimates stay as they were
+    before = {name: (out / name).read_bytes() for name in (CACHE_JSON, ALIGNMENT_JSON)}
+    for kwargs in ({"model": "affine", "write_aligned": True}, {"pool": "sequence"}):
+        with pytest.raises(ValueError, match="other settings") as caught:
+            align_dataset(tiny_root, out, workers=0, progress=False, **kwargs)
+        assert ("model 'shift' -> 'affine'" if "model" in kwargs else "pool 'frame' -> 'sequence'") in str(caught.value)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    # the image format matters only when writing images
+    align_dataset(tiny_root, out, workers=0, image_format="png", progress=False)
 
 
 def test_bad_arguments(tiny_root: Path, tmp_path: Path) -> None:
