@@ -89,7 +89,12 @@ def open_source(
 
     Raises:
         ValueError: an unknown format, or ``classes`` empty or naming a label the dataset lacks.
+        FileNotFoundError: ``fake_rgb_root`` or ``aligned_rgb_root`` is not a folder.
     """
+    for folder, what, written_by in ((fake_rgb_root, "fake RGB", "rgbt translate"),
+                                     (aligned_rgb_root, "aligned RGB", "rgbt align --write-aligned")):
+        if folder is not None and not Path(folder).is_dir():
+            raise FileNotFoundError(f"{what} folder not found: {folder} (the --out folder of {written_by})")
     kind = detect_format(root) if format == "auto" else format
     if kind == "kaist":
         if classes is not None:

@@ -340,6 +340,7 @@ def translate_dataset(
     settings = {**plan.settings, "format": image_format}
     out = Path(out)
     kind = detect_format(root) if data_format == "auto" else data_format
+    out.mkdir(parents=True, exist_ok=True)  # where this job writes: the source reads its fake RGB from there
     source = open_source(root, image_set, kind, None, fake_rgb_root=out)
     header = {
         "version": MANIFEST_VERSION,

@@ -85,3 +85,7 @@ def test_a_pairs_root_and_a_missing_aligned_image(tmp_path: Path) -> None:
     (out / "aligned_visible" / "p1.png").unlink()
     with pytest.raises(FileNotFoundError, match="aligned RGB image missing for frame p1"):
         source[1]
+    with pytest.raises(FileNotFoundError, match="aligned RGB folder not found: .*nowhere"):
+        open_source(root, aligned_rgb_root=tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="fake RGB folder not found"):
+        open_source(root, fake_rgb_root=tmp_path / "nowhere")

@@ -164,8 +164,11 @@ def test_translate_eval_8_bit_metrics_read_the_stored_files(tmp_path: Path, trai
     stored[1].unlink()
     with pytest.raises(FileNotFoundError, match="I00001: no stored fake RGB"):
         evaluate_translator(loaded, root, style="paired", fake_rgb_root=out)
-    with pytest.raises(ValueError, match="no fake-RGB manifest"):
+    with pytest.raises(FileNotFoundError, match="fake RGB folder not found"):
         evaluate_translator(loaded, root, style="paired", fake_rgb_root=tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no fake-RGB manifest"):
+        evaluate_translator(loaded, root, style="paired", fake_rgb_root=tmp_path / "empty")
 
 
 # --------------------------------------------------------------------------------------------
