@@ -625,7 +625,9 @@ def format_summary(summary: dict[str, Any], listed: int = 10) -> str:
         a = summary["aligned"]
         lines.append(f"aligned images  wrote {a['written']}, kept {a['skipped']} finished, "
                      f"{a['without_transform']} frames without a transform")
-    lines.append(f"time            {summary['seconds']:.1f} s ({summary['frames_per_second']:.1f} frames/s)")
+    rate = (f"{summary['frames_per_second']:.1f} frames/s" if summary["frames_per_second"]
+            else "every registration reused from an earlier run")
+    lines.append(f"time            {summary['seconds']:.1f} s ({rate})")
     return "\n".join(lines)
 
 

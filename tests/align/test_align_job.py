@@ -73,6 +73,7 @@ def test_a_rerun_reuses_the_registrations(tiny_root: Path, tmp_path: Path, monke
     second = align_dataset(tiny_root, out, workers=0, progress=False)
     assert calls == [] and second["registered"] == first["registered"] >= 3
     assert second["median_abs_shift"] == first["median_abs_shift"] and second["frames_per_second"] == 0
+    assert "every registration reused" in align_job.format_summary(second)
     # Another model is another estimate: nothing is reused.
     monkeypatch.undo()
     third = align_dataset(tiny_root, out, model="similarity", workers=0, progress=False)
