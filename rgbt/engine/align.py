@@ -65,6 +65,7 @@ from rgbt.data.source import FrameSource, open_source
 from rgbt.engine.manifest import (
     IMAGE_FORMATS,
     MANIFEST_NAME,
+    check_settings,
     consolidate,
     is_finished,
     read_manifest,
@@ -84,6 +85,8 @@ ERROR_JSON = "alignment_error.json"
 CACHE_JSON = "registrations.json"
 #: Frames scoring below this are reported as low-confidence.
 LOW_CONFIDENCE = 0.3
+#: What a folder of aligned images must share with a run that adds to it (``manifest.json`` keys).
+ALIGNED_SETTING_KEYS = ("source_root", "data_format", "settings")
 #: Pooling modes.
 POOLS = ("frame", "sequence")
 #: Bumped when the estimates change for the same input (invalidates ``registrations.json``).
@@ -379,7 +382,7 @@ def _mapped_objects(objects: list[BbGtObject], matrix: np.ndarray) -> list[BbGtO
 def _write_aligned(source: FrameSource, kind: str, root: Path, out: Path, frames: list[dict[str, Any]],
                    header: dict[str, Any], image_format: str, workers: int, progress: bool) -> dict[str, int]:
     """Write the aligned RGB frames (and KAIST-Paired boxes) listed in a checksummed manifest."""
-    manifest = consolidate(out, header, ("source_root", "data_format", "settings"), "alignment",
+    manifest = consolidate(out, header, ALIGNED_SETTING_KEYS, "alignment",
                            merge_keys=("files", "transforms"))
     listed: dict[str, str] = manifest["files"]
     transforms: dict[str, Any] = manifest["transforms"]
@@ -544,23 +547,15 @@ def align_dataset(
 
 def check_aligned_folder(out: Path, header: dict[str, Any], write_aligned: bool) -> None:
     """Refuse an ``out`` holding aligned images (``manifest.json``) made from another root, format or
-    with other settings (the image format counts only when writing images).
+    with other settings (the image format counts only when writing images): :func:`check_settings`.
 
     Raises:
         ValueError: naming each differing setting, old and new value.
     """
     existing = read_manifest(out / MANIFEST_NAME, "alignment")
-    if not existing:
-        return
-    differing = [f"{key} {existing.get(key)!r} -> {header[key]!r}" for key in ("source_root", "data_format")
-                 if existing.get(key) != header[key]]
-    old = existing.get("settings", {})
-    for key, value in header["settings"].items():
-        if (key != "format" or write_aligned) and old.get(key) != value:
-            differing.append(f"{key} {old.get(key)!r} -> {value!r}")
-    if differing:
-        raise ValueError(f"{out} holds aligned images made with other settings ({'; '.join(differing)}); "
-                         "choose another --out or delete that folder")
+    if existing and not write_aligned:
+        header = {**header, "settings": {**header["settings"], "format": existing.get("settings", {}).get("format")}}
+    check_settings(out, existing, header, ALIGNED_SETTING_KEYS, "alignment")
 
 
 def frame_entry(frame_id: str, reg: Registration, sequence: str, period: str) -> dict[str, Any]:

@@ -62,6 +62,33 @@ def part_paths(out: Path) -> list[Path]:
     return sorted(out.glob("manifest.part*.json"))
 
 
+def setting_differences(existing: dict[str, Any], header: dict[str, Any], setting_keys: Sequence[str]) -> list[str]:
+    """``"key old -> new"`` for each of ``setting_keys`` whose value in ``header`` differs from the
+    ``existing`` manifest's (a mapping value is compared entry by entry, as ``key.entry``)."""
+    differing = []
+    for key in setting_keys:
+        old, new = existing.get(key), header[key]
+        if isinstance(old, dict) and isinstance(new, dict):
+            differing += [f"{key}.{k} {old.get(k)!r} -> {new.get(k)!r}" for k in dict.fromkeys([*new, *old])
+                          if old.get(k) != new.get(k)]
+        elif old != new:
+            differing.append(f"{key} {old!r} -> {new!r}")
+    return differing
+
+
+def check_settings(out: Path, existing: dict[str, Any], header: dict[str, Any], setting_keys: Sequence[str],
+                   what: str) -> None:
+    """Refuse to add to ``out`` when its ``existing`` manifest (empty: none) was made with other settings.
+
+    Raises:
+        ValueError: naming each differing setting, old and new value.
+    """
+    differing = setting_differences(existing, header, setting_keys) if existing else []
+    if differing:
+        raise ValueError(f"{out} holds a {what} made with other settings ({'; '.join(differing)}); "
+                         "choose another --out or delete that folder")
+
+
 def consolidate(out: Path, header: dict[str, Any], setting_keys: Sequence[str], what: str = "translation",
                 merge_keys: Sequence[str] = ("files",)) -> dict[str, Any]:
     """Merge ``manifest.json`` and leftover per-rank parts into one manifest under ``header`` (rank 0).
@@ -71,17 +98,11 @@ def consolidate(out: Path, header: dict[str, Any], setting_keys: Sequence[str], 
     old value once the ``setting_keys`` have been checked to agree.
 
     Raises:
-        ValueError: the folder holds a ``what`` made with other settings (the differing keys are named).
+        ValueError: the folder holds a ``what`` made with other settings (:func:`check_settings`).
     """
     path = out / MANIFEST_NAME
     existing = read_manifest(path, what)
-    if existing:
-        differing = [key for key in setting_keys if existing.get(key) != header[key]]
-        if differing:
-            raise ValueError(
-                f"{out} holds a {what} made with other settings (differs in {', '.join(differing)}); "
-                "choose another --out or delete that folder"
-            )
+    check_settings(out, existing, header, setting_keys, what)
     merged = {key: dict(existing.get(key, {})) for key in merge_keys}
     parts = part_paths(out)
     for part in parts:
