@@ -357,7 +357,6 @@ def translate_dataset(
     if world > 1:
         distributed.init_distributed(device)
     rank = distributed.rank()
-    out.mkdir(parents=True, exist_ok=True)
     if distributed.is_main_process():
         consolidate(out, header, _SETTING_KEYS)
     distributed.barrier()
